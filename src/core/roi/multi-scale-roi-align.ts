@@ -1,0 +1,51 @@
+/**
+ * RoIAlign over a feature pyramid, as torchvision's `MultiScaleRoIAlign`:
+ * each RoI is pooled from the one level `mapRoisToLevels` assigns it; with a
+ * single level every RoI reads that level.
+ */
+
+import { boxCount, gatherBoxes, type BoxArray } from '../boxes.js';
+import type { FeatureMap } from './feature-map.js';
+import { mapRoisToLevels } from './level-mapper.js';
+import { roiAlign, type RoiAlignOptions } from './roi-align.js';
+
+export interface MultiScaleRoiAlignOptions extends Omit<RoiAlignOptions, 'spatialScale'> {
+  /** Feature cells per input pixel of each level, e.g. [1/4, 1/8, 1/16, 1/32]. */
+  scales: readonly number[];
+  /** Default 224. */
+  canonicalScale?: number;
+  /** Default 4. */
+  canonicalLevel?: number;
+}
+
+/**
+ * @param levels the pooled maps, finest first, all with the same channel count.
+ * @param rois K*4 xyxy in input pixels.
+ * @returns Float32Array of K x C x outputH x outputW, in RoI order.
+ */
+export function multiScaleRoiAlign(levels: readonly FeatureMap[], rois: BoxArray, options: MultiScaleRoiAlignOptions): Float32Array {
+  const { scales, canonicalScale, canonicalLevel, ...align } = options;
+  if (levels.length === 0 || levels.length !== scales.length) {
+    throw new RangeError(`multi-scale RoIAlign needs one scale per level (${levels.length} levels, ${scales.length} scales)`);
+  }
+  if (levels.length === 1) return roiAlign(levels[0]!, rois, { ...align, spatialScale: scales[0]! });
+
+  const channels = levels[0]!.channels;
+  const k = boxCount(rois);
+  const perRoi = channels * align.outputSize[0] * align.outputSize[1];
+  const out = new Float32Array(k * perRoi);
+  const kMin = -Math.log2(scales[0]!);
+  const kMax = -Math.log2(scales[scales.length - 1]!);
+  const assigned = mapRoisToLevels(rois, { kMin, kMax, canonicalScale, canonicalLevel });
+
+  for (let l = 0; l < levels.length; l++) {
+    const members: number[] = [];
+    for (let i = 0; i < k; i++) if (assigned[i] === l) members.push(i);
+    if (members.length === 0) continue;
+    const pooled = roiAlign(levels[l]!, gatherBoxes(rois, members), { ...align, spatialScale: scales[l]! });
+    for (let m = 0; m < members.length; m++) {
+      out.set(pooled.subarray(m * perRoi, (m + 1) * perRoi), members[m]! * perRoi);
+    }
+  }
+  return out;
+}

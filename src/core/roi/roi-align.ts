@@ -1,0 +1,177 @@
+/**
+ * RoIAlign (He et al., Mask R-CNN 2017), as `torchvision.ops.roi_align`.
+ *
+ * Each RoI is divided into outputH x outputW bins; each bin is sampled on a
+ * regular grid of gridH x gridW points, each point read by bilinear
+ * interpolation of the four nearest feature cells, and the samples are
+ * averaged (mode 'avg', torchvision) or maxed (mode 'max', the seed's RoIAlign
+ * max: "bilinear samples on a regular grid in each bin, then the max").
+ *
+ * `aligned`: with aligned = false (torchvision's default, Mask R-CNN as
+ * published) a box corner at pixel coordinate x maps to feature coordinate
+ * x * scale, and RoIs are forced to at least 1 x 1 feature cell. With
+ * aligned = true (detectron2's ROIAlignV2) it maps to x * scale - 0.5: the
+ * centre of feature cell 0 sits at pixel 0.5 / scale, so subtracting half a
+ * cell makes continuous coordinates line up with cell centres; no minimum size.
+ *
+ * ONNX's `RoiAlign` mode=max differs from the 'max' here: ONNX Runtime's CPU
+ * kernel takes, at each sample point, the max of the four *weighted* corner
+ * terms (w1*v1, ..., w4*v4) instead of their sum, then the max over samples;
+ * that is not a bilinear sample, so its output is not the max of interpolated
+ * values (see test/unit/core/roi-align.test.ts, which measures it).
+ *
+ * Arithmetic mirrors the reference's float32 steps (Math.fround), so the
+ * sampling positions, including the out-of-range test, agree bit for bit.
+ */
+
+import { boxCount, type BoxArray } from '../boxes.js';
+import { checkFeatureMap, type FeatureMap } from './feature-map.js';
+
+const f32 = Math.fround;
+
+export interface RoiAlignOptions {
+  /** Output bins [height, width], e.g. [7, 7]. */
+  outputSize: readonly [number, number];
+  /** Feature cells per input pixel, e.g. 1/16 for a stride-16 map. */
+  spatialScale: number;
+  /** Sample points per bin side; 0 = adaptive, ceil(roi side / output side). */
+  samplingRatio: number;
+  /** Half-pixel shift (see file comment). */
+  aligned: boolean;
+  /** 'avg' (torchvision) or 'max' (bilinear samples, then the max). */
+  mode?: 'avg' | 'max';
+}
+
+/**
+ * RoIAlign over one feature map.
+ * @param feature C x H x W.
+ * @param rois K*4 xyxy in input pixels (the feature map's image).
+ * @returns Float32Array of K x C x outputH x outputW.
+ */
+export function roiAlign(feature: FeatureMap, rois: BoxArray, options: RoiAlignOptions): Float32Array {
+  const { data, channels, height, width } = checkFeatureMap(feature);
+  const [outH, outW] = options.outputSize;
+  const k = boxCount(rois);
+  const bins = outH * outW;
+  const out = new Float32Array(k * channels * bins);
+  const isMax = options.mode === 'max';
+  const scale = f32(options.spatialScale);
+  const offset = options.aligned ? 0.5 : 0;
+  const plane = height * width;
+
+  // Per-RoI sample table, sized for the largest grid seen so far.
+  let pos = new Int32Array(0);
+  let wts = new Float32Array(0);
+
+  for (let r = 0; r < k; r++) {
+    const startW = f32(f32(rois[4 * r]! * scale) - offset);
+    const startH = f32(f32(rois[4 * r + 1]! * scale) - offset);
+    const endW = f32(f32(rois[4 * r + 2]! * scale) - offset);
+    const endH = f32(f32(rois[4 * r + 3]! * scale) - offset);
+    let roiW = f32(endW - startW);
+    let roiH = f32(endH - startH);
+    if (!options.aligned) {
+      roiW = Math.max(roiW, 1);
+      roiH = Math.max(roiH, 1);
+    }
+    const binH = f32(roiH / outH);
+    const binW = f32(roiW / outW);
+    const gridH = options.samplingRatio > 0 ? options.samplingRatio : Math.ceil(f32(roiH / outH));
+    const gridW = options.samplingRatio > 0 ? options.samplingRatio : Math.ceil(f32(roiW / outW));
+    const samples = gridH * gridW;
+    const count = Math.max(samples, 1);
+
+    // Sample table: for each bin, `samples` entries of 4 taps (position, weight).
+    const taps = bins * samples * 4;
+    if (pos.length < taps) {
+      pos = new Int32Array(taps);
+      wts = new Float32Array(taps);
+    }
+    let t = 0;
+    for (let ph = 0; ph < outH; ph++) {
+      for (let pw = 0; pw < outW; pw++) {
+        for (let iy = 0; iy < gridH; iy++) {
+          const yy = f32(f32(startH + f32(ph * binH)) + f32(f32(f32(iy + 0.5) * binH) / gridH));
+          for (let ix = 0; ix < gridW; ix++) {
+            const xx = f32(f32(startW + f32(pw * binW)) + f32(f32(f32(ix + 0.5) * binW) / gridW));
+            t = bilinearTaps(yy, xx, height, width, pos, wts, t);
+          }
+        }
+      }
+    }
+
+    const roiOut = r * channels * bins;
+    for (let c = 0; c < channels; c++) {
+      const base = c * plane;
+      const o = roiOut + c * bins;
+      let s = 0;
+      for (let b = 0; b < bins; b++) {
+        let acc = isMax ? -Infinity : 0;
+        for (let q = 0; q < samples; q++, s += 4) {
+          const v =
+            wts[s]! * data[base + pos[s]!]! +
+            wts[s + 1]! * data[base + pos[s + 1]!]! +
+            wts[s + 2]! * data[base + pos[s + 2]!]! +
+            wts[s + 3]! * data[base + pos[s + 3]!]!;
+          if (isMax) {
+            if (v > acc) acc = v;
+          } else {
+            acc += v;
+          }
+        }
+        out[o + b] = isMax ? (samples > 0 ? acc : 0) : acc / count;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Write the four bilinear taps of point (y, x) at `t` in pos/wts, with
+ * torchvision's border rules: a point more than one cell outside the map reads
+ * 0; coordinates in [-1, 0] are clamped to 0; the last row/column repeats.
+ * @returns t + 4.
+ */
+function bilinearTaps(
+  yIn: number,
+  xIn: number,
+  height: number,
+  width: number,
+  pos: Int32Array,
+  wts: Float32Array,
+  t: number,
+): number {
+  if (yIn < -1 || yIn > height || xIn < -1 || xIn > width) {
+    pos[t] = pos[t + 1] = pos[t + 2] = pos[t + 3] = 0;
+    wts[t] = wts[t + 1] = wts[t + 2] = wts[t + 3] = 0;
+    return t + 4;
+  }
+  let y = yIn <= 0 ? 0 : yIn;
+  let x = xIn <= 0 ? 0 : xIn;
+  let yLow = Math.trunc(y);
+  let xLow = Math.trunc(x);
+  let yHigh: number, xHigh: number;
+  if (yLow >= height - 1) {
+    yHigh = yLow = height - 1;
+    y = yLow;
+  } else {
+    yHigh = yLow + 1;
+  }
+  if (xLow >= width - 1) {
+    xHigh = xLow = width - 1;
+    x = xLow;
+  } else {
+    xHigh = xLow + 1;
+  }
+  const ly = f32(y - yLow), lx = f32(x - xLow);
+  const hy = f32(1 - ly), hx = f32(1 - lx);
+  pos[t] = yLow * width + xLow;
+  pos[t + 1] = yLow * width + xHigh;
+  pos[t + 2] = yHigh * width + xLow;
+  pos[t + 3] = yHigh * width + xHigh;
+  wts[t] = hy * hx;
+  wts[t + 1] = hy * lx;
+  wts[t + 2] = ly * hx;
+  wts[t + 3] = ly * lx;
+  return t + 4;
+}
