@@ -1,0 +1,30 @@
+/**
+ * The error catalogue: every failure a user can act on has a stable code and a
+ * message that says what was wrong, the offending value and what is allowed.
+ * The CLI prints `code: message`; the HTTP layer maps codes to statuses.
+ */
+
+export const ERROR_CODES = Object.freeze({
+  EMPTY_IMAGE: 'the input has no bytes',
+  IMAGE_TOO_LARGE: 'the input is over the byte or pixel limit',
+  UNSUPPORTED_FORMAT: 'the input is not a JPEG, PNG or WebP image',
+  CORRUPT_IMAGE: 'the image header is readable but its pixels are not',
+  FILE_NOT_FOUND: 'an input path does not exist or cannot be read',
+  INVALID_MODEL: 'a model package is missing a file or its model.json is invalid',
+  MODEL_NOT_FOUND: 'no model package has the given name or path',
+  INVALID_OPTION: 'an option has a value outside what is allowed',
+  UNSUPPORTED_PIPELINE: 'the model has no heads for the requested pipeline',
+  INVALID_DEVICE: 'the execution device is not one of the supported ones',
+  INFERENCE_FAILED: 'ONNX Runtime failed while running a graph',
+} as const);
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class DetectError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DetectError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Preprocessing as torchvision's `GeneralizedRCNNTransform` (batch of one):
+ *
+ *   1. pixels -> float, scaled to [0, pixelRange], channel order as the model wants;
+ *   2. normalise per channel: (x - mean) / std;
+ *   3. resize by s = min(minSize / short side, maxSize / long side) to
+ *      floor(h * s) x floor(w * s), bilinear with align_corners = false, the
+ *      source step being in / out (torch's recompute_scale_factor = True);
+ *   4. pad with zeros at the bottom and right to a multiple of sizeDivisible.
+ *
+ * Steps are float32 as in torch, so the tensor agrees with torch's to about
+ * one float32 ulp.
+ */
+
+import type { RgbImage } from './decode.js';
+
+const f32 = Math.fround;
+
+export interface InputConvention {
+  /** Channel order the network was trained on. */
+  channelOrder: 'RGB' | 'BGR';
+  /** 1: pixels scaled to [0, 1] (torchvision); 255: raw 0..255 (detectron2, Caffe). */
+  pixelRange: 1 | 255;
+  /** Per channel, in the network's channel order and pixel range. */
+  mean: readonly [number, number, number];
+  std: readonly [number, number, number];
+  /** Target short side, in pixels. */
+  minSize: number;
+  /** Cap on the long side, in pixels. */
+  maxSize: number;
+  /** Pad height and width up to a multiple of this (32 for FPN backbones). */
+  sizeDivisible: number;
+}
+
+/** A network input: CHW float32, padded; plus the sizes needed to map boxes back. */
+export interface RcnnInput {
+  /** 3 x paddedHeight x paddedWidth. */
+  tensor: Float32Array;
+  paddedHeight: number;
+  paddedWidth: number;
+  /** Size after resizing, before padding: boxes are clipped to it. */
+  height: number;
+  width: number;
+  originalHeight: number;
+  originalWidth: number;
+}
+
+/**
+ * The resize factor and output size of step 3.
+ * @returns scale (float32, as torch computes it) and the resized height and width.
+ */
+export function resizedSize(height: number, width: number, minSize: number, maxSize: number): { scale: number; height: number; width: number } {
+  const short = Math.min(height, width);
+  const long = Math.max(height, width);
+  // torch evaluates `scalar / tensor` as reciprocal(tensor) * scalar in float32, which is
+  // not the correctly rounded quotient: 320 / 400 gives 0.79999995, so 400 rows resize to 319.
+  const scale = Math.min(f32(f32(1 / short) * minSize), f32(f32(1 / long) * maxSize));
+  return { scale, height: Math.floor(height * scale), width: Math.floor(width * scale) };
+}
+
+/**
+ * Run steps 1-4 on an RGB image.
+ */
+export function rcnnTransform(image: RgbImage, convention: InputConvention): RcnnInput {
+  const { width: w, height: h } = image;
+  const normalised = normalise(image, convention);
+  const size = resizedSize(h, w, convention.minSize, convention.maxSize);
+  const div = convention.sizeDivisible;
+  const paddedHeight = Math.ceil(size.height / div) * div;
+  const paddedWidth = Math.ceil(size.width / div) * div;
+  const tensor = new Float32Array(3 * paddedHeight * paddedWidth);
+  resizeBilinear(normalised, 3, h, w, tensor, size.height, size.width, paddedWidth, paddedHeight * paddedWidth);
+  return { tensor, paddedHeight, paddedWidth, height: size.height, width: size.width, originalHeight: h, originalWidth: w };
+}
+
+/** Steps 1 and 2: HWC uint8 -> CHW float32, normalised. */
+function normalise(image: RgbImage, c: InputConvention): Float32Array {
+  const n = image.width * image.height;
+  const out = new Float32Array(3 * n);
+  const src = image.data;
+  for (let ch = 0; ch < 3; ch++) {
+    const from = c.channelOrder === 'RGB' ? ch : 2 - ch;
+    const mean = f32(c.mean[ch]!);
+    const std = f32(c.std[ch]!);
+    const plane = ch * n;
+    // Table of the 256 possible values: (p / 255 * range - mean) / std in float32.
+    const lut = new Float32Array(256);
+    for (let p = 0; p < 256; p++) {
+      const x = c.pixelRange === 1 ? f32(p / 255) : p;
+      lut[p] = f32(f32(x - mean) / std);
+    }
+    for (let i = 0; i < n; i++) out[plane + i] = lut[src[3 * i + from]!]!;
+  }
+  return out;
+}
+
+/** Source index and weights of torch's bilinear (align_corners = false) along one axis. */
+function linearTaps(inSize: number, outSize: number): { i0: Int32Array; i1: Int32Array; l0: Float32Array; l1: Float32Array } {
+  const scale = f32(inSize / outSize);
+  const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize);
+  const l0 = new Float32Array(outSize), l1 = new Float32Array(outSize);
+  for (let d = 0; d < outSize; d++) {
+    const src = Math.max(f32(f32(scale * f32(d + 0.5)) - 0.5), 0);
+    const lo = Math.min(Math.floor(src), inSize - 1);
+    const lambda = Math.min(Math.max(f32(src - lo), 0), 1);
+    i0[d] = lo;
+    i1[d] = lo < inSize - 1 ? lo + 1 : lo;
+    l1[d] = lambda;
+    l0[d] = f32(1 - lambda);
+  }
+  return { i0, i1, l0, l1 };
+}
+
+/**
+ * Bilinear resize of `channels` planes of inH x inW into the top-left outH x outW
+ * of planes of stride `rowStride` and `planeStride` in `dst`.
+ */
+function resizeBilinear(
+  src: Float32Array,
+  channels: number,
+  inH: number,
+  inW: number,
+  dst: Float32Array,
+  outH: number,
+  outW: number,
+  rowStride: number,
+  planeStride: number,
+): void {
+  const ys = linearTaps(inH, outH);
+  const xs = linearTaps(inW, outW);
+  for (let c = 0; c < channels; c++) {
+    const inPlane = c * inH * inW;
+    const outPlane = c * planeStride;
+    for (let y = 0; y < outH; y++) {
+      const r0 = inPlane + ys.i0[y]! * inW;
+      const r1 = inPlane + ys.i1[y]! * inW;
+      const wy0 = ys.l0[y]!, wy1 = ys.l1[y]!;
+      const o = outPlane + y * rowStride;
+      for (let x = 0; x < outW; x++) {
+        const x0 = xs.i0[x]!, x1 = xs.i1[x]!;
+        const wx0 = xs.l0[x]!, wx1 = xs.l1[x]!;
+        dst[o + x] = wy0 * (wx0 * src[r0 + x0]! + wx1 * src[r0 + x1]!) + wy1 * (wx0 * src[r1 + x0]! + wx1 * src[r1 + x1]!);
+      }
+    }
+  }
+}

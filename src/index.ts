@@ -1,0 +1,13 @@
+/**
+ * rcnn-serve as a library.
+ *
+ *   import { Detector } from 'rcnn-serve';
+ *   const detector = await Detector.load('fixture-tiny-fpn');
+ *   const result = await detector.detect('photo.jpg', { scoreThreshold: 0.5 });
+ *   await detector.close();
+ */
+export { Detector, PIPELINES, type Detection, type DetectionResult, type DetectOptions, type DetectorOptions, type PipelineName } from './detector.js';
+export { DetectError, ERROR_CODES, type ErrorCode } from './errors.js';
+export { DEFAULT_MODEL, SHIPPED_MODELS_DIR } from './model/package.js';
+export type { ModelManifest } from './model/manifest-schema.js';
+export { EXECUTION_PROVIDERS, type Device } from './runtime/session.js';

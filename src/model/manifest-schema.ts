@@ -1,0 +1,205 @@
+/**
+ * model.json: the contract of a model package (DESIGN.md). Every number a
+ * pipeline uses comes from here; the JSON Schema below is checked at load and
+ * its errors name the field and the value.
+ *
+ * It expresses torchvision's FasterRCNN (FPN levels, MultiScaleRoIAlign,
+ * per-level RPN top-n), and the original single-level py-faster-rcnn (one
+ * stride-16 map, `generate_anchors`, RoIPool, "+1" box coder).
+ */
+
+import type { AnchorSpec } from '../core/anchors.js';
+import type { InputConvention } from '../image/rcnn-transform.js';
+
+export interface BoxCoderSpec {
+  weights: [number, number, number, number];
+  clamp?: number;
+  pixelOffset?: 0 | 1;
+}
+
+export interface FasterRcnnSpec {
+  rpn: {
+    head: { file: string; inputs: string[]; objectness: string[]; deltas: string[] };
+    /** Backbone feature names the RPN reads, one per anchor level. */
+    features: string[];
+    anchors: AnchorSpec;
+    boxCoder: BoxCoderSpec;
+    /** Highest-scoring anchors kept per level before NMS. */
+    preNmsTopN: number;
+    /** Proposals kept per image after NMS. */
+    postNmsTopN: number;
+    nmsThreshold: number;
+    /** Proposals narrower or shorter than this (network-input pixels) are dropped. */
+    minSize: number;
+    /** Proposals whose objectness probability is below this are dropped. */
+    scoreThreshold: number;
+  };
+  roiOp: {
+    type: 'roi-align' | 'roi-pool';
+    /** Backbone feature names pooled from, finest first. */
+    features: string[];
+    outputSize: [number, number];
+    samplingRatio?: number;
+    aligned?: boolean;
+    canonicalScale?: number;
+    canonicalLevel?: number;
+  };
+  boxHead: { file: string; input: string; classLogits: string; boxDeltas: string };
+  boxCoder: BoxCoderSpec;
+  postprocess: PostprocessSpec;
+}
+
+export interface PostprocessSpec {
+  scoreThreshold: number;
+  nmsThreshold: number;
+  detectionsPerImage: number;
+  /** Detections narrower or shorter than this (network-input pixels) are dropped. */
+  minSize: number;
+}
+
+export interface ModelManifest {
+  format: 'rcnn-serve/model';
+  version: 1;
+  name: string;
+  description?: string;
+  source?: Record<string, unknown>;
+  /** Class names by class id; id 0 is the background. */
+  classes: string[];
+  input: InputConvention;
+  backbone: { file: string; input: string; features: { name: string; output: string }[] };
+  pipelines: { 'faster-rcnn'?: FasterRcnnSpec };
+}
+
+const positiveInt = { type: 'integer', minimum: 1 } as const;
+const unit = { type: 'number', minimum: 0, maximum: 1 } as const;
+const nonNegative = { type: 'number', minimum: 0 } as const;
+const name = { type: 'string', minLength: 1 } as const;
+const names = { type: 'array', items: name, minItems: 1 } as const;
+const onnxFile = { type: 'string', pattern: '^[^/\\\\]+\\.onnx$' } as const;
+const triple = { type: 'array', items: { type: 'number' }, minItems: 3, maxItems: 3 } as const;
+const strict = { additionalProperties: false } as const;
+
+const boxCoder = {
+  type: 'object', ...strict,
+  required: ['weights'],
+  properties: {
+    weights: { type: 'array', items: { type: 'number', exclusiveMinimum: 0 }, minItems: 4, maxItems: 4 },
+    clamp: { type: 'number', exclusiveMinimum: 0 },
+    pixelOffset: { enum: [0, 1] },
+  },
+} as const;
+
+const anchors = {
+  oneOf: [
+    {
+      type: 'object', ...strict,
+      required: ['generator', 'sizes', 'aspectRatios'],
+      properties: {
+        generator: { const: 'torchvision' },
+        sizes: { type: 'array', minItems: 1, items: { type: 'array', minItems: 1, items: { type: 'number', exclusiveMinimum: 0 } } },
+        aspectRatios: { type: 'array', minItems: 1, items: { type: 'array', minItems: 1, items: { type: 'number', exclusiveMinimum: 0 } } },
+      },
+    },
+    {
+      type: 'object', ...strict,
+      required: ['generator', 'baseSize', 'ratios', 'scales'],
+      properties: {
+        generator: { const: 'py-faster-rcnn' },
+        baseSize: positiveInt,
+        ratios: { type: 'array', minItems: 1, items: { type: 'number', exclusiveMinimum: 0 } },
+        scales: { type: 'array', minItems: 1, items: { type: 'number', exclusiveMinimum: 0 } },
+      },
+    },
+  ],
+} as const;
+
+export const MANIFEST_SCHEMA = {
+  $id: 'https://rcnn-serve/model.schema.json',
+  type: 'object', ...strict,
+  required: ['format', 'version', 'name', 'classes', 'input', 'backbone', 'pipelines'],
+  properties: {
+    format: { const: 'rcnn-serve/model' },
+    version: { const: 1 },
+    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
+    description: { type: 'string' },
+    source: { type: 'object' },
+    classes: { type: 'array', items: { type: 'string' }, minItems: 2 },
+    input: {
+      type: 'object', ...strict,
+      required: ['channelOrder', 'pixelRange', 'mean', 'std', 'minSize', 'maxSize', 'sizeDivisible'],
+      properties: {
+        channelOrder: { enum: ['RGB', 'BGR'] },
+        pixelRange: { enum: [1, 255] },
+        mean: triple,
+        std: { ...triple, items: { type: 'number', exclusiveMinimum: 0 } },
+        minSize: positiveInt,
+        maxSize: positiveInt,
+        sizeDivisible: positiveInt,
+      },
+    },
+    backbone: {
+      type: 'object', ...strict,
+      required: ['file', 'input', 'features'],
+      properties: {
+        file: onnxFile,
+        input: name,
+        features: { type: 'array', minItems: 1, items: { type: 'object', ...strict, required: ['name', 'output'], properties: { name, output: name } } },
+      },
+    },
+    pipelines: {
+      type: 'object', ...strict,
+      minProperties: 1,
+      properties: {
+        'faster-rcnn': {
+          type: 'object', ...strict,
+          required: ['rpn', 'roiOp', 'boxHead', 'boxCoder', 'postprocess'],
+          properties: {
+            rpn: {
+              type: 'object', ...strict,
+              required: ['head', 'features', 'anchors', 'boxCoder', 'preNmsTopN', 'postNmsTopN', 'nmsThreshold', 'minSize', 'scoreThreshold'],
+              properties: {
+                head: {
+                  type: 'object', ...strict,
+                  required: ['file', 'inputs', 'objectness', 'deltas'],
+                  properties: { file: onnxFile, inputs: names, objectness: names, deltas: names },
+                },
+                features: names,
+                anchors,
+                boxCoder,
+                preNmsTopN: positiveInt,
+                postNmsTopN: positiveInt,
+                nmsThreshold: unit,
+                minSize: nonNegative,
+                scoreThreshold: unit,
+              },
+            },
+            roiOp: {
+              type: 'object', ...strict,
+              required: ['type', 'features', 'outputSize'],
+              properties: {
+                type: { enum: ['roi-align', 'roi-pool'] },
+                features: names,
+                outputSize: { type: 'array', items: positiveInt, minItems: 2, maxItems: 2 },
+                samplingRatio: { type: 'integer', minimum: 0 },
+                aligned: { type: 'boolean' },
+                canonicalScale: { type: 'number', exclusiveMinimum: 0 },
+                canonicalLevel: { type: 'integer' },
+              },
+            },
+            boxHead: {
+              type: 'object', ...strict,
+              required: ['file', 'input', 'classLogits', 'boxDeltas'],
+              properties: { file: onnxFile, input: name, classLogits: name, boxDeltas: name },
+            },
+            boxCoder,
+            postprocess: {
+              type: 'object', ...strict,
+              required: ['scoreThreshold', 'nmsThreshold', 'detectionsPerImage', 'minSize'],
+              properties: { scoreThreshold: unit, nmsThreshold: unit, detectionsPerImage: positiveInt, minSize: nonNegative },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,130 @@
+/**
+ * Model packages: a folder with model.json and the ONNX graphs it names.
+ */
+
+import { access, readFile, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { basename, isAbsolute, join, resolve } from 'node:path';
+import { DetectError } from '../errors.js';
+import { openGraph, type GraphSession, type SessionOptions } from '../runtime/session.js';
+import { parseManifest } from './manifest.js';
+import type { ModelManifest } from './manifest-schema.js';
+
+/** The packages shipped with rcnn-serve. */
+export const SHIPPED_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url));
+
+/** The package `detect` uses when no model is named. */
+export const DEFAULT_MODEL = 'fixture-tiny-fpn';
+
+export interface LoadedModel {
+  readonly dir: string;
+  readonly manifest: ModelManifest;
+  /** Open graphs by file name. */
+  readonly graphs: ReadonlyMap<string, GraphSession>;
+  close(): Promise<void>;
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Find a package: a path to a folder (absolute, or relative to the working
+ * directory), or the name of a folder under `modelsDir`.
+ * @throws DetectError MODEL_NOT_FOUND naming both places looked in.
+ */
+export async function resolveModelDir(nameOrPath: string, modelsDir: string = SHIPPED_MODELS_DIR): Promise<string> {
+  const asPath = resolve(nameOrPath);
+  if (await isDir(asPath)) return asPath;
+  if (!isAbsolute(nameOrPath) && !nameOrPath.includes('/')) {
+    const named = join(modelsDir, nameOrPath);
+    if (await isDir(named)) return named;
+  }
+  throw new DetectError('MODEL_NOT_FOUND', `no model package ${JSON.stringify(nameOrPath)}: not a folder, nor a package name under ${modelsDir}`);
+}
+
+/** Read and validate a package's model.json without opening its graphs. */
+export async function readManifest(dir: string): Promise<ModelManifest> {
+  const file = join(dir, 'model.json');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new DetectError('INVALID_MODEL', `model package ${dir} has no readable model.json`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new DetectError('INVALID_MODEL', `${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseManifest(doc, file);
+}
+
+/** Every graph a manifest names, with the input and output names it must have. */
+function requiredGraphs(m: ModelManifest): Map<string, { field: string; inputs: string[]; outputs: string[] }> {
+  const graphs = new Map<string, { field: string; inputs: string[]; outputs: string[] }>();
+  const need = (file: string, field: string, inputs: string[], outputs: string[]) => {
+    const g = graphs.get(file) ?? { field, inputs: [], outputs: [] };
+    g.inputs.push(...inputs);
+    g.outputs.push(...outputs);
+    graphs.set(file, g);
+  };
+  need(m.backbone.file, 'backbone.file', [m.backbone.input], m.backbone.features.map((f) => f.output));
+  const f = m.pipelines['faster-rcnn'];
+  if (f) {
+    need(f.rpn.head.file, 'pipelines.faster-rcnn.rpn.head.file', f.rpn.head.inputs, [...f.rpn.head.objectness, ...f.rpn.head.deltas]);
+    need(f.boxHead.file, 'pipelines.faster-rcnn.boxHead.file', [f.boxHead.input], [f.boxHead.classLogits, f.boxHead.boxDeltas]);
+  }
+  return graphs;
+}
+
+/**
+ * Load a package: validate model.json, check every graph file exists, open the
+ * graphs and check they have the inputs and outputs the manifest names.
+ * @throws DetectError INVALID_MODEL naming the field, file or tensor at fault.
+ */
+export async function loadModel(dir: string, options: SessionOptions): Promise<LoadedModel> {
+  const manifest = await readManifest(dir);
+  const wanted = requiredGraphs(manifest);
+  for (const [file, { field }] of wanted) {
+    try {
+      await access(join(dir, file));
+    } catch {
+      throw new DetectError('INVALID_MODEL', `model package ${dir}: ${field} names ${JSON.stringify(file)}, which does not exist there`);
+    }
+  }
+  const graphs = new Map<string, GraphSession>();
+  const close = async () => {
+    await Promise.all([...graphs.values()].map((g) => g.release()));
+    graphs.clear();
+  };
+  try {
+    for (const [file, { inputs, outputs }] of wanted) {
+      const g = await openGraph(join(dir, file), options);
+      graphs.set(file, g);
+      const missingIn = inputs.filter((n) => !g.inputNames.includes(n));
+      const missingOut = outputs.filter((n) => !g.outputNames.includes(n));
+      if (missingIn.length || missingOut.length) {
+        throw new DetectError(
+          'INVALID_MODEL',
+          `model package ${dir}: ${file} lacks ${[...missingIn.map((n) => `input ${n}`), ...missingOut.map((n) => `output ${n}`)].join(', ')} ` +
+            `named in model.json (the graph has inputs ${g.inputNames.join(', ')}; outputs ${g.outputNames.join(', ')})`,
+        );
+      }
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { dir, manifest, graphs, close };
+}
+
+/** A package's display name: its manifest name, or its folder's. */
+export function modelName(model: LoadedModel): string {
+  return model.manifest.name || basename(model.dir);
+}

@@ -1,0 +1,103 @@
+/**
+ * The post-processing all three R-CNN generations share, in torchvision's
+ * order (`RoIHeads.postprocess_detections` then `transform.postprocess`):
+ *
+ *   softmax -> class-specific decode against the proposals -> clip -> drop the
+ *   background column -> score > threshold -> drop boxes under minSize ->
+ *   NMS per class -> top k -> scale boxes back to original-image pixels.
+ */
+
+import type { BoxCoder } from '../core/box-coder.js';
+import { clipBoxes } from '../core/boxes.js';
+import { batchedNms } from '../core/nms.js';
+
+const f32 = Math.fround;
+
+export interface PostprocessSettings {
+  coder: BoxCoder;
+  /** Keep class scores strictly above this. */
+  scoreThreshold: number;
+  /** IoU above which a lower-scored box of the same class is dropped. */
+  nmsThreshold: number;
+  /** Keep at most this many detections. */
+  detectionsPerImage: number;
+  /** Drop boxes narrower or shorter than this, in network-input pixels. */
+  minSize: number;
+}
+
+export interface RawDetections {
+  /** N*4 xyxy in original-image pixels. */
+  boxes: Float32Array;
+  scores: Float32Array;
+  /** Class ids, background = 0 excluded. */
+  classIds: Int32Array;
+}
+
+/** Row-wise softmax of R x C logits, float32 as the reference. */
+export function softmax(logits: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    let max = -Infinity;
+    for (let c = 0; c < cols; c++) max = Math.max(max, logits[o + c]!);
+    let sum = 0;
+    for (let c = 0; c < cols; c++) sum += out[o + c] = f32(Math.exp(logits[o + c]! - max));
+    for (let c = 0; c < cols; c++) out[o + c] = out[o + c]! / sum;
+  }
+  return out;
+}
+
+/**
+ * @param logits R x C class logits, C = K + 1 with background at 0.
+ * @param deltas R x 4C class-specific box deltas.
+ * @param proposals R*4 xyxy in network-input pixels.
+ * @param image resized (unpadded) input size: boxes are clipped to it.
+ * @param original original image size: boxes are scaled to it per axis.
+ */
+export function postprocessDetections(
+  logits: Float32Array,
+  deltas: Float32Array,
+  proposals: Float32Array,
+  image: { height: number; width: number },
+  original: { height: number; width: number },
+  s: PostprocessSettings,
+): RawDetections {
+  const rows = proposals.length / 4;
+  const cols = rows === 0 ? 0 : logits.length / rows;
+  const probs = softmax(logits, rows, cols);
+  const decoded = clipBoxes(s.coder.decode(deltas, proposals), image.width, image.height);
+
+  // Candidates: every (proposal, foreground class) above the threshold and not tiny.
+  const candBoxes: number[] = [];
+  const candScores: number[] = [];
+  const candClasses: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    for (let c = 1; c < cols; c++) {
+      const score = probs[r * cols + c]!;
+      if (!(score > s.scoreThreshold)) continue;
+      const o = 4 * (r * cols + c);
+      const x1 = decoded[o]!, y1 = decoded[o + 1]!, x2 = decoded[o + 2]!, y2 = decoded[o + 3]!;
+      if (x2 - x1 < s.minSize || y2 - y1 < s.minSize) continue;
+      candBoxes.push(x1, y1, x2, y2);
+      candScores.push(score);
+      candClasses.push(c);
+    }
+  }
+  const boxes = Float32Array.from(candBoxes);
+  const keep = batchedNms(boxes, candScores, candClasses, s.nmsThreshold).subarray(0, s.detectionsPerImage);
+
+  // Back to original pixels: ratio = original / resized per axis, float32 as torchvision's resize_boxes.
+  const rx = f32(original.width / image.width);
+  const ry = f32(original.height / image.height);
+  const out: RawDetections = { boxes: new Float32Array(4 * keep.length), scores: new Float32Array(keep.length), classIds: new Int32Array(keep.length) };
+  for (let j = 0; j < keep.length; j++) {
+    const i = keep[j]!;
+    out.boxes[4 * j] = boxes[4 * i]! * rx;
+    out.boxes[4 * j + 1] = boxes[4 * i + 1]! * ry;
+    out.boxes[4 * j + 2] = boxes[4 * i + 2]! * rx;
+    out.boxes[4 * j + 3] = boxes[4 * i + 3]! * ry;
+    out.scores[j] = candScores[i]!;
+    out.classIds[j] = candClasses[i]!;
+  }
+  return out;
+}

@@ -1,0 +1,105 @@
+/**
+ * ONNX Runtime sessions. The one module that imports onnxruntime-node: the
+ * rest of the project sees `GraphSession` with plain typed arrays.
+ *
+ * Note: `session.run()` of onnxruntime-node blocks the calling thread for the
+ * whole run, so a server must call it from worker threads (DESIGN.md).
+ */
+
+import * as ort from 'onnxruntime-node';
+import { DetectError } from '../errors.js';
+
+/** Where graphs run. */
+export type Device = 'cpu' | 'cuda';
+
+/** Execution providers tried for each device, in order. */
+export const EXECUTION_PROVIDERS: Readonly<Record<Device, readonly string[]>> = Object.freeze({
+  cpu: Object.freeze(['cpu']),
+  cuda: Object.freeze(['cuda', 'cpu']),
+});
+
+/** Validate a device name. @throws DetectError INVALID_DEVICE listing the valid values. */
+export function parseDevice(value: string): Device {
+  if (Object.hasOwn(EXECUTION_PROVIDERS, value)) return value as Device;
+  throw new DetectError('INVALID_DEVICE', `device ${JSON.stringify(value)} is not supported; valid values: ${Object.keys(EXECUTION_PROVIDERS).join(', ')}`);
+}
+
+export interface SessionOptions {
+  device: Device;
+  /** Threads ONNX Runtime may use inside one operator; 0 = its default (all cores). */
+  intraOpThreads: number;
+  /** Told when a requested device is unavailable and the CPU is used instead. */
+  onFallback?: (message: string) => void;
+}
+
+/** A dense float32 tensor. */
+export interface Tensor {
+  data: Float32Array;
+  dims: readonly number[];
+}
+
+export interface GraphSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** Actual device the graph runs on. */
+  readonly device: Device;
+  run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  release(): Promise<void>;
+}
+
+function ortOptions(providers: readonly string[], intraOpThreads: number): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [...providers],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: intraOpThreads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+  };
+}
+
+/**
+ * Open a graph on the requested device; a CUDA request that cannot be met
+ * falls back to the CPU and says so through `onFallback`.
+ * @throws DetectError INVALID_MODEL when the file cannot be loaded.
+ */
+export async function openGraph(path: string, options: SessionOptions): Promise<GraphSession> {
+  let session: ort.InferenceSession;
+  let device: Device = options.device;
+  try {
+    session = await ort.InferenceSession.create(path, ortOptions(EXECUTION_PROVIDERS[options.device], options.intraOpThreads));
+  } catch (err) {
+    if (options.device !== 'cuda') throw new DetectError('INVALID_MODEL', `cannot load ONNX graph ${path}: ${(err as Error).message}`, { cause: err });
+    options.onFallback?.(
+      `CUDA execution provider unavailable (${(err as Error).message.split('\n')[0]}); running ${path} on the CPU. ` +
+        'Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a host with CUDA 12 and cuDNN 9 to use the GPU.',
+    );
+    device = 'cpu';
+    try {
+      session = await ort.InferenceSession.create(path, ortOptions(EXECUTION_PROVIDERS.cpu, options.intraOpThreads));
+    } catch (err2) {
+      throw new DetectError('INVALID_MODEL', `cannot load ONNX graph ${path}: ${(err2 as Error).message}`, { cause: err2 });
+    }
+  }
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    device,
+    async run(feeds) {
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
+      let results: ort.InferenceSession.OnnxValueMapType;
+      try {
+        results = await session.run(ortFeeds);
+      } catch (err) {
+        throw new DetectError('INFERENCE_FAILED', `ONNX Runtime failed on ${path}: ${(err as Error).message}`, { cause: err });
+      }
+      const out: Record<string, Tensor> = {};
+      for (const [name, value] of Object.entries(results)) {
+        const t = value as ort.Tensor;
+        out[name] = { data: t.data as Float32Array, dims: t.dims };
+      }
+      return out;
+    },
+    release: () => session.release(),
+  };
+}
