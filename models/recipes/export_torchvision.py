@@ -7,7 +7,7 @@
 The package is three ONNX graphs, one per stage that has weights, and a
 model.json that carries every number the TypeScript pipeline needs:
 
-    backbone.onnx   image [1, 3, H, W] (normalised, padded)  -> one feature map per level
+    backbone.onnx   image [1, 3, H, W] (normalised, padded)  -> one feature map per level, [1, h, w, C] (NHWC)
     rpn_head.onnx   the feature maps                          -> objectness [1, A, h, w] and deltas [1, 4A, h, w] per level
     box_head.onnx   pooled RoI features [R, C, 7, 7]          -> class logits [R, K+1], class-specific deltas [R, 4(K+1)]
 
@@ -123,21 +123,27 @@ def build_model(arch, weights="none", num_classes=None, seed=0, logit_scale=1.0)
 
 
 class BackboneGraph(nn.Module):
+    """Image (NCHW) -> feature maps, channels-last (NHWC): the TypeScript RoI
+    kernels stream contiguous channels, and ONNX Runtime transposes faster
+    than JavaScript can."""
+
     def __init__(self, backbone):
         super().__init__()
         self.backbone = backbone
 
     def forward(self, image):
-        return tuple(self.backbone(image).values())
+        return tuple(f.permute(0, 2, 3, 1) for f in self.backbone(image).values())
 
 
 class RpnHeadGraph(nn.Module):
+    """NHWC feature maps -> per level objectness [1, A, h, w] and deltas [1, 4A, h, w]."""
+
     def __init__(self, head):
         super().__init__()
         self.head = head
 
     def forward(self, *features):
-        logits, deltas = self.head(list(features))
+        logits, deltas = self.head([f.permute(0, 3, 1, 2) for f in features])
         return tuple(logits) + tuple(deltas)
 
 
@@ -183,15 +189,16 @@ def manifest(model, arch, args, level_names):
         ("format", "rcnn-serve/model"),
         ("version", 1),
         ("name", os.path.basename(os.path.normpath(args.out))),
-        ("description", f"torchvision {arch}, weights {args.weights}" + (f", seed {args.seed}" if args.weights == "none" else "")
+        ("description", f"torchvision {arch}, weights {args.weights if args.weights in ('none', 'DEFAULT') else os.path.basename(args.weights)}" + (f", seed {args.seed}" if args.weights == "none" else "")
          + (f", classification logits scaled x{args.logit_scale}" if args.logit_scale != 1.0 else "")),
-        ("source", OrderedDict([("exporter", "models/recipes/export_torchvision.py"), ("arch", arch), ("weights", args.weights),
+        ("source", OrderedDict([("exporter", "models/recipes/export_torchvision.py"), ("arch", arch),
+                                ("weights", args.weights if args.weights in ("none", "DEFAULT") else os.path.basename(args.weights)),
                                 ("seed", args.seed), ("logitScale", args.logit_scale), ("torch", torch.__version__),
                                 ("torchvision", torchvision.__version__)])),
         ("classes", class_names(arch, args.weights, num_classes, args.classes)),
         ("input", OrderedDict([("channelOrder", "RGB"), ("pixelRange", 1), ("mean", list(t.image_mean)), ("std", list(t.image_std)),
                                ("minSize", int(t.min_size[-1])), ("maxSize", int(t.max_size)), ("sizeDivisible", t.size_divisible)])),
-        ("backbone", OrderedDict([("file", "backbone.onnx"), ("input", "image"),
+        ("backbone", OrderedDict([("file", "backbone.onnx"), ("input", "image"), ("featureLayout", "NHWC"),
                                   ("features", [OrderedDict([("name", n), ("output", f"feature_{n}")]) for n in level_names])])),
         ("pipelines", OrderedDict([("faster-rcnn", OrderedDict([
             ("rpn", OrderedDict([
@@ -240,11 +247,11 @@ def main():
     level_names = list(feats.keys())
     export(BackboneGraph(model.backbone), (image,), os.path.join(args.out, "backbone.onnx"), ["image"],
            [f"feature_{n}" for n in level_names],
-           {"image": {2: "height", 3: "width"}, **{f"feature_{n}": {2: f"h_{n}", 3: f"w_{n}"} for n in level_names}})
-    feat_list = tuple(feats.values())
+           {"image": {2: "height", 3: "width"}, **{f"feature_{n}": {1: f"h_{n}", 2: f"w_{n}"} for n in level_names}})
+    feat_list = tuple(f.permute(0, 2, 3, 1) for f in feats.values())
     export(RpnHeadGraph(model.rpn.head), feat_list, os.path.join(args.out, "rpn_head.onnx"),
            [f"feature_{n}" for n in level_names], [f"objectness_{n}" for n in level_names] + [f"deltas_{n}" for n in level_names],
-           {**{f"feature_{n}": {2: f"h_{n}", 3: f"w_{n}"} for n in level_names},
+           {**{f"feature_{n}": {1: f"h_{n}", 2: f"w_{n}"} for n in level_names},
             **{f"objectness_{n}": {2: f"h_{n}", 3: f"w_{n}"} for n in level_names},
             **{f"deltas_{n}": {2: f"h_{n}", 3: f"w_{n}"} for n in level_names}})
     pooler = model.roi_heads.box_roi_pool

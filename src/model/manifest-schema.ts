@@ -66,7 +66,8 @@ export interface ModelManifest {
   /** Class names by class id; id 0 is the background. */
   classes: string[];
   input: InputConvention;
-  backbone: { file: string; input: string; features: { name: string; output: string }[] };
+  /** Features leave the backbone channels-last: [1, h, w, C]. */
+  backbone: { file: string; input: string; featureLayout: 'NHWC'; features: { name: string; output: string }[] };
   pipelines: { 'faster-rcnn'?: FasterRcnnSpec };
 }
 
@@ -139,10 +140,11 @@ export const MANIFEST_SCHEMA = {
     },
     backbone: {
       type: 'object', ...strict,
-      required: ['file', 'input', 'features'],
+      required: ['file', 'input', 'featureLayout', 'features'],
       properties: {
         file: onnxFile,
         input: name,
+        featureLayout: { const: 'NHWC' },
         features: { type: 'array', minItems: 1, items: { type: 'object', ...strict, required: ['name', 'output'], properties: { name, output: name } } },
       },
     },

@@ -44,7 +44,7 @@ export interface RoiAlignOptions {
 
 /**
  * RoIAlign over one feature map.
- * @param feature C x H x W.
+ * @param feature H x W x C (channels-last).
  * @param rois K*4 xyxy in input pixels (the feature map's image).
  * @returns Float32Array of K x C x outputH x outputW.
  */
@@ -57,7 +57,7 @@ export function roiAlign(feature: FeatureMap, rois: BoxArray, options: RoiAlignO
   const isMax = options.mode === 'max';
   const scale = f32(options.spatialScale);
   const offset = options.aligned ? 0.5 : 0;
-  const plane = height * width;
+  const acc = new Float64Array(channels);
 
   // Per-RoI sample table, sized for the largest grid seen so far.
   let pos = new Int32Array(0);
@@ -100,27 +100,27 @@ export function roiAlign(feature: FeatureMap, rois: BoxArray, options: RoiAlignO
       }
     }
 
+    // Channels innermost: each tap adds w * (a contiguous run of C values).
     const roiOut = r * channels * bins;
-    for (let c = 0; c < channels; c++) {
-      const base = c * plane;
-      const o = roiOut + c * bins;
-      let s = 0;
-      for (let b = 0; b < bins; b++) {
-        let acc = isMax ? -Infinity : 0;
-        for (let q = 0; q < samples; q++, s += 4) {
-          const v =
-            wts[s]! * data[base + pos[s]!]! +
-            wts[s + 1]! * data[base + pos[s + 1]!]! +
-            wts[s + 2]! * data[base + pos[s + 2]!]! +
-            wts[s + 3]! * data[base + pos[s + 3]!]!;
-          if (isMax) {
-            if (v > acc) acc = v;
-          } else {
-            acc += v;
+    let s = 0;
+    for (let b = 0; b < bins; b++) {
+      if (isMax) acc.fill(samples > 0 ? -Infinity : 0);
+      else acc.fill(0);
+      for (let q = 0; q < samples; q++, s += 4) {
+        const p1 = pos[s]! * channels, p2 = pos[s + 1]! * channels, p3 = pos[s + 2]! * channels, p4 = pos[s + 3]! * channels;
+        const w1 = wts[s]!, w2 = wts[s + 1]!, w3 = wts[s + 2]!, w4 = wts[s + 3]!;
+        if (isMax) {
+          for (let c = 0; c < channels; c++) {
+            const v = w1 * data[p1 + c]! + w2 * data[p2 + c]! + w3 * data[p3 + c]! + w4 * data[p4 + c]!;
+            if (v > acc[c]!) acc[c] = v;
           }
+        } else {
+          for (let c = 0; c < channels; c++) acc[c] += w1 * data[p1 + c]! + w2 * data[p2 + c]! + w3 * data[p3 + c]! + w4 * data[p4 + c]!;
         }
-        out[o + b] = isMax ? (samples > 0 ? acc : 0) : acc / count;
       }
+      const o = roiOut + b;
+      const div = isMax ? 1 : count;
+      for (let c = 0; c < channels; c++) out[o + c * bins] = acc[c]! / div;
     }
   }
   return out;

@@ -29,7 +29,7 @@ export interface RoiPoolOptions {
 
 /**
  * RoI max pooling over one feature map.
- * @param feature C x H x W.
+ * @param feature H x W x C (channels-last).
  * @param rois K*4 xyxy in input pixels.
  * @returns Float32Array of K x C x outputH x outputW.
  */
@@ -40,7 +40,7 @@ export function roiPool(feature: FeatureMap, rois: BoxArray, options: RoiPoolOpt
   const bins = outH * outW;
   const out = new Float32Array(k * channels * bins);
   const scale = f32(options.spatialScale);
-  const plane = height * width;
+  const acc = new Float32Array(channels);
   // Per bin: [hstart, hend, wstart, wend] in cells, clipped.
   const extent = new Int32Array(bins * 4);
 
@@ -62,25 +62,25 @@ export function roiPool(feature: FeatureMap, rois: BoxArray, options: RoiPoolOpt
         extent[e + 3] = Math.min(Math.max(Math.ceil(f32((pw + 1) * binW)) + startW, 0), width);
       }
     }
-    for (let c = 0; c < channels; c++) {
-      const base = c * plane;
-      const o = (r * channels + c) * bins;
-      for (let b = 0; b < bins; b++) {
-        const hs = extent[4 * b]!, he = extent[4 * b + 1]!, ws = extent[4 * b + 2]!, we = extent[4 * b + 3]!;
-        if (he <= hs || we <= ws) {
-          out[o + b] = 0;
-          continue;
-        }
-        let m = -Infinity;
-        for (let y = hs; y < he; y++) {
-          const row = base + y * width;
-          for (let x = ws; x < we; x++) {
-            const v = data[row + x]!;
-            if (v > m) m = v;
+    const roiOut = r * channels * bins;
+    for (let b = 0; b < bins; b++) {
+      const hs = extent[4 * b]!, he = extent[4 * b + 1]!, ws = extent[4 * b + 2]!, we = extent[4 * b + 3]!;
+      const o = roiOut + b;
+      if (he <= hs || we <= ws) {
+        for (let c = 0; c < channels; c++) out[o + c * bins] = 0;
+        continue;
+      }
+      acc.fill(-Infinity);
+      for (let y = hs; y < he; y++) {
+        for (let x = ws; x < we; x++) {
+          const p = (y * width + x) * channels;
+          for (let c = 0; c < channels; c++) {
+            const v = data[p + c]!;
+            if (v > acc[c]!) acc[c] = v;
           }
         }
-        out[o + b] = m;
       }
+      for (let c = 0; c < channels; c++) out[o + c * bins] = acc[c]!;
     }
   }
   return out;

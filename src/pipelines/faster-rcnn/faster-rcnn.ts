@@ -28,9 +28,10 @@ export interface FasterRcnnOptions {
   maxDetections?: number;
 }
 
+/** A backbone output, [1, H, W, C] (NHWC), as a feature map. */
 function featureMap(t: Tensor, what: string): FeatureMap {
-  if (t.dims.length !== 4 || t.dims[0] !== 1) throw new RangeError(`${what}: expected a [1, C, H, W] tensor, got [${t.dims.join(', ')}]`);
-  return { data: t.data, channels: t.dims[1]!, height: t.dims[2]!, width: t.dims[3]! };
+  if (t.dims.length !== 4 || t.dims[0] !== 1) throw new RangeError(`${what}: expected a [1, H, W, C] tensor, got [${t.dims.join(', ')}]`);
+  return { data: t.data, height: t.dims[1]!, width: t.dims[2]!, channels: t.dims[3]! };
 }
 
 export class FasterRcnn {

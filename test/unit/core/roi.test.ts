@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import type { FeatureMap } from '../../../src/core/roi/feature-map.js';
+import { featureMapFromChw, type FeatureMap } from '../../../src/core/roi/feature-map.js';
 import { inferFeatureScale, mapRoisToLevels } from '../../../src/core/roi/level-mapper.js';
 import { multiScaleRoiAlign } from '../../../src/core/roi/multi-scale-roi-align.js';
 import { roiAlign } from '../../../src/core/roi/roi-align.js';
@@ -8,7 +8,7 @@ import { roiPool } from '../../../src/core/roi/roi-pool.js';
 import { fixturePath, loadFixture, maxAbsDiff } from '../../helpers/fixtures.js';
 
 const fx = loadFixture('core', 'roi.json');
-const feature: FeatureMap = { ...fx.feature, data: Float32Array.from(fx.feature.data) };
+const feature = featureMapFromChw(Float32Array.from(fx.feature.data), fx.feature.channels, fx.feature.height, fx.feature.width);
 const rois = Float32Array.from(fx.rois as number[]);
 
 describe('roi_pool against torchvision', () => {
@@ -32,7 +32,8 @@ describe('roi_align against torchvision', () => {
 describe('RoIAlign invariances', () => {
   // A smooth map: f(c, y, x) = c + 0.1 y + 0.05 x is reproduced exactly by bilinear interpolation.
   const h = 32, w = 40;
-  const ramp: FeatureMap = { channels: 2, height: h, width: w, data: new Float32Array(2 * h * w).map((_, i) => Math.floor(i / (h * w)) + 0.1 * Math.floor((i % (h * w)) / w) + 0.05 * (i % w)) };
+  const rampChw = new Float32Array(2 * h * w).map((_, i) => Math.floor(i / (h * w)) + 0.1 * Math.floor((i % (h * w)) / w) + 0.05 * (i % w));
+  const ramp = featureMapFromChw(rampChw, 2, h, w);
 
   it('aligned=true on a linear map: each bin reads the value at its centre (golden arithmetic)', () => {
     // RoI (8, 8, 36, 36) px at scale 1/4 -> cells (1.5, 1.5)-(8.5, 8.5); bin (0,0) of 7 covers 1.5..2.5, centre 2.
@@ -58,7 +59,7 @@ describe('RoIAlign invariances', () => {
     const session = await ort.InferenceSession.create(fixturePath('onnx', 'roi_align_max.onnx'));
     const box = Float32Array.of(8, 8, 36, 36);
     const y = (await session.run({
-      X: new ort.Tensor('float32', ramp.data, [1, 2, h, w]),
+      X: new ort.Tensor('float32', rampChw, [1, 2, h, w]),
       rois: new ort.Tensor('float32', box, [1, 4]),
       batch_indices: new ort.Tensor('int64', BigInt64Array.of(0n), [1]),
     })).Y!.data as Float32Array;
@@ -75,7 +76,7 @@ describe('RoIAlign invariances', () => {
 
 describe('MultiScaleRoIAlign against torchvision', () => {
   const ms = loadFixture('core', 'multiscale.json');
-  const levels: FeatureMap[] = (ms.features as any[]).map((f) => ({ ...f, data: Float32Array.from(f.data) }));
+  const levels: FeatureMap[] = (ms.features as any[]).map((f) => featureMapFromChw(Float32Array.from(f.data), f.channels, f.height, f.width));
   const msRois = Float32Array.from(ms.rois as number[]);
 
   it('infers the same scale per level', () => {
