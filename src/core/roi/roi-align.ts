@@ -115,7 +115,7 @@ export function roiAlign(feature: FeatureMap, rois: BoxArray, options: RoiAlignO
             if (v > acc[c]!) acc[c] = v;
           }
         } else {
-          for (let c = 0; c < channels; c++) acc[c] += w1 * data[p1 + c]! + w2 * data[p2 + c]! + w3 * data[p3 + c]! + w4 * data[p4 + c]!;
+          for (let c = 0; c < channels; c++) acc[c] = acc[c]! + w1 * data[p1 + c]! + w2 * data[p2 + c]! + w3 * data[p3 + c]! + w4 * data[p4 + c]!;
         }
       }
       const o = roiOut + b;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import sharp from 'sharp';
+import sharp, { type PngOptions } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { decodeImage } from '../../../src/image/decode.js';
 import { fixturePath } from '../../helpers/fixtures.js';
@@ -35,7 +35,7 @@ describe('decodeImage', () => {
   it('converts greyscale, alpha and 16-bit PNG to 8-bit RGB', async () => {
     const grey = await sharp({ create: { width: 5, height: 4, channels: 3, background: { r: 9, g: 9, b: 9 } } }).greyscale().png().toBuffer();
     const rgba = await sharp({ create: { width: 5, height: 4, channels: 4, background: { r: 200, g: 10, b: 30, alpha: 0.5 } } }).png().toBuffer();
-    const deep = await sharp({ create: { width: 5, height: 4, channels: 3, background: { r: 255, g: 0, b: 128 } } }).png({ bitdepth: 16 } as sharp.PngOptions).toColourspace('rgb16').toBuffer();
+    const deep = await sharp({ create: { width: 5, height: 4, channels: 3, background: { r: 255, g: 0, b: 128 } } }).png({ bitdepth: 16 } as PngOptions).toColourspace('rgb16').toBuffer();
     for (const bytes of [grey, rgba, deep]) {
       const img = await decodeImage(bytes);
       expect([img.width, img.height, img.data.length]).toEqual([5, 4, 60]);
