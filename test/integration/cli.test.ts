@@ -1,0 +1,160 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
+import { fixturePath } from '../helpers/fixtures.js';
+import { pngClaiming } from '../helpers/images.js';
+
+async function run(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const status = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { status, out, err, json: () => out.map((l) => JSON.parse(l)) };
+}
+
+const shapes = fixturePath('images', 'shapes.png');
+let tmp: string;
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'rcnn-serve-cli-'));
+  writeFileSync(join(tmp, 'empty.png'), new Uint8Array(0));
+  const png = readFileSync(shapes);
+  writeFileSync(join(tmp, 'truncated.png'), png.subarray(0, png.length >> 1));
+  writeFileSync(join(tmp, 'notes.txt'), 'not an image');
+  writeFileSync(join(tmp, 'bomb.png'), pngClaiming(100000, 100000));
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('rcnn-serve detect', () => {
+  it('prints one JSON object per image, in input order, with the documented fields', async () => {
+    const r = await run('detect', shapes, fixturePath('images', 'coffee.png'), '--json', '--threads', '1');
+    expect(r.status).toBe(0);
+    const [a, b] = r.json();
+    expect(a.path).toBe(shapes);
+    expect(b.path).toMatch(/coffee\.png$/);
+    expect(a).toMatchObject({ model: 'fixture-tiny-fpn', pipeline: 'faster-rcnn', image: { width: 480, height: 360 } });
+    expect(a.detections.length).toBeGreaterThan(0);
+    const d = a.detections[0];
+    expect(d.box).toHaveLength(4);
+    expect(d.box[0]).toBeLessThan(d.box[2]);
+    expect(['rectangle', 'ellipse', 'triangle', 'cross']).toContain(d.label);
+    expect(d.classId).toBeGreaterThanOrEqual(1);
+    expect(Object.keys(a.timings)).toEqual(['decode', 'preprocess', 'backbone', 'rpn', 'roi', 'boxHead', 'postprocess', 'total']);
+    // total covers every stage
+    const stages = Object.entries(a.timings as Record<string, number>).filter(([k]) => k !== 'total').reduce((s, [, v]) => s + v, 0);
+    expect(a.timings.total).toBeGreaterThanOrEqual(stages - 1);
+  });
+
+  it('thresholds and max detections apply', async () => {
+    const r = await run('detect', shapes, '--json', '--score-threshold', '0.3', '--max-detections', '3');
+    const [a] = r.json();
+    expect(a.detections.length).toBeLessThanOrEqual(3);
+    for (const d of a.detections) expect(d.score).toBeGreaterThan(0.3);
+  });
+
+  it('bad inputs get one error line each, naming the cause and value; the other images still get results; exit 1', async () => {
+    const names = ['missing.png', 'empty.png', 'truncated.png', 'notes.txt', 'bomb.png'];
+    const r = await run('detect', ...names.map((n) => join(tmp, n)), shapes, '--json');
+    expect(r.status).toBe(1);
+    const lines = r.json();
+    expect(lines).toHaveLength(6);
+    expect(lines.slice(0, 5).map((l) => l.error.code)).toEqual(['FILE_NOT_FOUND', 'EMPTY_IMAGE', 'CORRUPT_IMAGE', 'UNSUPPORTED_FORMAT', 'IMAGE_TOO_LARGE']);
+    expect(lines[0].error.message).toContain('missing.png: no such file');
+    expect(lines[4].error.message).toContain('100000x100000');
+    expect(lines[5].detections.length).toBeGreaterThan(0);
+    expect(r.err.join('\n')).not.toMatch(/\n\s+at /); // no stack trace without --verbose
+  });
+
+  it('--verbose adds the stack trace', async () => {
+    const r = await run('detect', join(tmp, 'empty.png'), '--verbose');
+    expect(r.status).toBe(1);
+    expect(r.err.join('\n')).toMatch(/\n\s+at /);
+  });
+
+  it('an out-of-range option or unknown pipeline is one clear error', async () => {
+    let r = await run('detect', shapes, '--score-threshold', '7', '--json');
+    expect(r.json()[0].error).toEqual({ code: 'INVALID_OPTION', message: 'scoreThreshold is 7; allowed: a number from 0 to 1' });
+    r = await run('detect', shapes, '--pipeline', 'rcnn');
+    expect(r.status).toBe(1);
+    expect(r.err[0]).toContain('UNSUPPORTED_PIPELINE: model fixture-tiny-fpn has no rcnn heads; it serves: faster-rcnn');
+    r = await run('detect', shapes, '--device', 'tpu');
+    expect(r.err[0]).toBe('error: INVALID_DEVICE: device "tpu" is not supported; valid values: cpu, cuda');
+  });
+
+  it('usage errors exit 2', async () => {
+    expect((await run('detect')).status).toBe(2);
+    expect((await run('detect', shapes, '--bogus')).status).toBe(2);
+    expect((await run('frobnicate')).status).toBe(2);
+    expect((await run('detect', shapes, '--score-threshold', 'high')).err[0]).toContain('--score-threshold needs a number, got "high"');
+    expect((await run('--help')).out[0]).toMatch(/^rcnn-serve/);
+  });
+});
+
+describe('model package errors', () => {
+  let pkg: string;
+  const copyPackage = () => {
+    const dir = mkdtempSync(join(tmp, 'pkg-'));
+    cpSync(join(SHIPPED_MODELS_DIR, 'fixture-tiny-fpn'), dir, { recursive: true });
+    return dir;
+  };
+  const editManifest = (dir: string, edit: (m: any) => void) => {
+    const m = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+    edit(m);
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(m));
+  };
+
+  it('a missing field is named', async () => {
+    pkg = copyPackage();
+    editManifest(pkg, (m) => delete m.pipelines['faster-rcnn'].rpn.preNmsTopN);
+    const r = await run('detect', shapes, '--model', pkg);
+    expect(r.status).toBe(1);
+    expect(r.err[0]).toContain('INVALID_MODEL');
+    expect(r.err[0]).toContain('pipelines.faster-rcnn.rpn.preNmsTopN is missing');
+  });
+
+  it('a wrong value is named with the value and what is allowed', async () => {
+    pkg = copyPackage();
+    editManifest(pkg, (m) => {
+      m.pipelines['faster-rcnn'].rpn.nmsThreshold = 7;
+      m.input.channelOrder = 'GBR';
+    });
+    const r = await run('detect', shapes, '--model', pkg);
+    expect(r.err[0]).toContain('pipelines.faster-rcnn.rpn.nmsThreshold must be <= 1 (got 7)');
+    expect(r.err[0]).toContain('input.channelOrder is "GBR"; allowed: "RGB", "BGR"');
+  });
+
+  it('an unknown field and a feature the backbone lacks are named', async () => {
+    pkg = copyPackage();
+    editManifest(pkg, (m) => {
+      m.pipelines['faster-rcnn'].roiOp.features = ['0', 'p9'];
+      m.input.colour = 'yes';
+    });
+    let r = await run('detect', shapes, '--model', pkg);
+    expect(r.err[0]).toContain('input.colour is not a known field');
+    editManifest(pkg, (m) => delete m.input.colour);
+    r = await run('detect', shapes, '--model', pkg);
+    expect(r.err[0]).toContain('feature "p9" is not one of backbone.features (0, 1, 2, 3, pool)');
+  });
+
+  it('a missing ONNX file is named with the field that refers to it', async () => {
+    pkg = copyPackage();
+    unlinkSync(join(pkg, 'box_head.onnx'));
+    const r = await run('detect', shapes, '--model', pkg);
+    expect(r.err[0]).toContain('pipelines.faster-rcnn.boxHead.file names "box_head.onnx", which does not exist there');
+  });
+
+  it('a graph without the named output is refused, listing what it has', async () => {
+    pkg = copyPackage();
+    editManifest(pkg, (m) => (m.pipelines['faster-rcnn'].boxHead.classLogits = 'scores'));
+    const r = await run('detect', shapes, '--model', pkg);
+    expect(r.err[0]).toContain('box_head.onnx lacks output scores');
+    expect(r.err[0]).toContain('outputs class_logits, box_deltas');
+  });
+
+  it('an unknown model name says where it looked', async () => {
+    const r = await run('detect', shapes, '--model', 'no-such-model');
+    expect(r.err[0]).toContain('MODEL_NOT_FOUND: no model package "no-such-model"');
+  });
+});
