@@ -6,6 +6,15 @@ import { loadFixture } from '../../helpers/fixtures.js';
 
 const fx = loadFixture('core', 'nms.json');
 
+/** IoU as torchvision's NMS kernel computes it, in double precision. */
+function iou(b: Float64Array, i: number, j: number): number {
+  const w = Math.min(b[4 * i + 2]!, b[4 * j + 2]!) - Math.max(b[4 * i]!, b[4 * j]!);
+  const h = Math.min(b[4 * i + 3]!, b[4 * j + 3]!) - Math.max(b[4 * i + 1]!, b[4 * j + 1]!);
+  if (w <= 0 || h <= 0) return 0;
+  const area = (k: number) => (b[4 * k + 2]! - b[4 * k]!) * (b[4 * k + 3]! - b[4 * k + 1]!);
+  return (w * h) / (area(i) + area(j) - w * h);
+}
+
 /** The obviously-correct O(N^2) greedy NMS, straight from the definition. */
 function referenceNms(boxes: Float64Array, scores: number[], threshold: number): number[] {
   const order = scores.map((s, i) => [s, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, i]) => i);
@@ -16,7 +25,7 @@ function referenceNms(boxes: Float64Array, scores: number[], threshold: number):
     keep.push(i);
     for (const j of order) {
       if (j === i || suppressed.has(j)) continue;
-      if (boxIou(boxes.subarray(4 * i, 4 * i + 4), boxes.subarray(4 * j, 4 * j + 4))[0]! > threshold) suppressed.add(j);
+      if (iou(boxes, i, j) > threshold) suppressed.add(j);
     }
   }
   return keep;
@@ -73,6 +82,28 @@ describe('nms', () => {
       }),
       { numRuns: 300 },
     );
+  });
+  it('property: tiny and huge boxes together (grid cells and the large-box list) still equal the reference', () => {
+    const mixed = fc.array(
+      // Coordinates on a quarter-pixel lattice: sizes from 0 to 600 px, no subnormal artefacts.
+      fc.tuple(fc.integer({ min: -200, max: 2000 }), fc.integer({ min: -200, max: 2000 }), fc.integer({ min: 0, max: 2400 }), fc.integer({ min: 0, max: 2400 }), fc.double({ min: 0, max: 1, noNaN: true })).map(([x, y, w, h, s]) => [x / 4, y / 4, w / 4, h / 4, s] as const),
+      { minLength: 1, maxLength: 120 },
+    );
+    fc.assert(
+      fc.property(mixed, fc.constantFrom(0, 0.1, 0.5, 0.7, 0.95), (items, thr) => {
+        // Half the boxes tiny: the median side, and so the cell size, is small and big boxes span many cells.
+        const boxes = Float64Array.from(items.flatMap(([x, y, w, h], k) => (k % 2 ? [x, y, x + w, y + h] : [x, y, x + w / 100, y + h / 100])));
+        const scores = items.map((t) => t[4]);
+        expect(Array.from(nms(boxes, scores, thr))).toEqual(referenceNms(boxes, scores, thr));
+      }),
+      { numRuns: 300 },
+    );
+  });
+  it('a negative threshold keeps only the best box; NaN is refused; NaN boxes neither suppress nor are suppressed', () => {
+    const boxes = Float32Array.of(0, 0, 10, 10, 100, 100, 110, 110, NaN, 0, 10, 10);
+    expect(Array.from(nms(boxes, [0.5, 0.9, 0.7], -0.1))).toEqual([1]);
+    expect(() => nms(boxes, [0.5, 0.9, 0.7], NaN)).toThrow(/NaN/);
+    expect(Array.from(nms(Float32Array.of(0, 0, 10, 10, NaN, 0, 10, 10), [0.5, 0.9], 0.5))).toEqual([1, 0]);
   });
   it('property: batched NMS equals NMS run per class, merged by score', () => {
     fc.assert(

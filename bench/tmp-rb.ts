@@ -1,0 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { roiAlign } from '../src/core/roi/roi-align.js';
+import { Detector } from '../src/detector.js';
+const f32 = (n: string) => { const b = readFileSync('/tmp/bw/' + n); return new Float32Array(b.buffer, b.byteOffset, b.length / 4); };
+const feat = f32('roi_feature_nhwc.f32'), rois = f32('roi_boxes.f32');
+const go = (tag: string) => { const ts: number[] = []; for (let k = 0; k < 4; k++) { const t = performance.now(); roiAlign({ data: feat, channels: 256, height: 200, width: 267 }, rois, { outputSize: [7, 7], spatialScale: 0.25, samplingRatio: 2, aligned: false }); ts.push(performance.now() - t); } console.log(tag, ts.map(t => t.toFixed(0)).join(' ')); };
+go('before');
+const d = await Detector.load('/tmp/r50', { intraOpThreads: 1 });
+await d.detect('test/fixtures/images/coffee.png');
+go('after e2e');
+await d.close();
+go('after close');
