@@ -212,7 +212,10 @@ def manifest(model, arch, args, level_names):
                 ("preNmsTopN", rpn._pre_nms_top_n["testing"]), ("postNmsTopN", rpn._post_nms_top_n["testing"]),
                 ("nmsThreshold", rpn.nms_thresh), ("minSize", rpn.min_size), ("scoreThreshold", rpn.score_thresh),
             ])),
-            ("roiOp", OrderedDict([("type", "roi-align"), ("features", list(pooler.featmap_names)), ("outputSize", list(pooler.output_size)),
+            # The pooler reads the maps it names that the backbone has, in the backbone's
+            # order (torchvision's _filter_input): the MobileNet models name 0-3 but have 0 and 1.
+            ("roiOp", OrderedDict([("type", "roi-align"), ("features", [n for n in level_names if n in pooler.featmap_names]),
+                                   ("outputSize", list(pooler.output_size)),
                                    ("samplingRatio", pooler.sampling_ratio), ("aligned", False),
                                    ("canonicalScale", pooler.canonical_scale), ("canonicalLevel", pooler.canonical_level)])),
             ("boxHead", OrderedDict([("file", "box_head.onnx"), ("input", "pooled"), ("classLogits", "class_logits"), ("boxDeltas", "box_deltas")])),

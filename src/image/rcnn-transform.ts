@@ -8,8 +8,8 @@
  *      source step being in / out (torch's recompute_scale_factor = True);
  *   4. pad with zeros at the bottom and right to a multiple of sizeDivisible.
  *
- * Steps are float32 as in torch, so the tensor agrees with torch's to about
- * one float32 ulp.
+ * Arithmetic follows torch's float32 and double steps, so the tensor agrees
+ * with torch's to about one float32 ulp.
  */
 
 import type { RgbImage } from './decode.js';
@@ -94,13 +94,19 @@ function normalise(image: RgbImage, c: InputConvention): Float32Array {
   return out;
 }
 
-/** Source index and weights of torch's bilinear (align_corners = false) along one axis. */
+/**
+ * Source index and weights of torch's bilinear (align_corners = false) along
+ * one axis. The step in / out is rounded to float32, but the source coordinate
+ * step * (d + 0.5) - 0.5 is computed in double (in ATen, an int64 index plus
+ * 0.5 promotes it), and only the weight is rounded to float32: measured
+ * against torch with one-hot inputs, this reproduces its weights exactly.
+ */
 function linearTaps(inSize: number, outSize: number): { i0: Int32Array; i1: Int32Array; l0: Float32Array; l1: Float32Array } {
   const scale = f32(inSize / outSize);
   const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize);
   const l0 = new Float32Array(outSize), l1 = new Float32Array(outSize);
   for (let d = 0; d < outSize; d++) {
-    const src = Math.max(f32(f32(scale * f32(d + 0.5)) - 0.5), 0);
+    const src = Math.max(scale * (d + 0.5) - 0.5, 0);
     const lo = Math.min(Math.floor(src), inSize - 1);
     const lambda = Math.min(Math.max(f32(src - lo), 0), 1);
     i0[d] = lo;

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """torchvision side of `npm run bench`: writes the shared inputs and times the
-reference on them. Called by bench/faster-rcnn.ts; prints one JSON object.
+reference on them. Called by test/bench/faster-rcnn.ts; prints one JSON object.
 
-    bench/reference.py --work DIR --threads N --repeats R
+    test/bench/reference.py --work DIR --threads N --repeats R
 """
 import argparse
 import json
@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torchvision.ops import nms, roi_align
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "models", "recipes"))
 from export_torchvision import build_model  # noqa: E402
 

@@ -6,7 +6,7 @@
  *   npm run bench -- [--threads N] [--repeats R] [--image PATH]
  *
  * 1. exports fasterrcnn_resnet50_fpn with seeded random weights to a temporary folder;
- * 2. bench/reference.py writes the shared inputs and times torchvision on them;
+ * 2. test/bench/reference.py writes the shared inputs and times torchvision on them;
  * 3. this script times ours on the same inputs and prints ratios ours / torchvision:
  *    end to end per image at 800 px (target <= 0.8), NMS on 6000 and 12000
  *    RPN-like boxes (<= 1.0), RoIAlign 1000 RoIs x 256 ch x 7x7 (<= 1.5).
@@ -18,11 +18,11 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { nms } from '../src/core/nms.js';
-import { roiAlign } from '../src/core/roi/roi-align.js';
-import { Detector } from '../src/detector.js';
+import { nms } from '../../src/core/nms.js';
+import { roiAlign } from '../../src/core/roi/roi-align.js';
+import { Detector } from '../../src/detector.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const { values } = parseArgs({
   options: {
     threads: { type: 'string', default: '1' },
@@ -63,7 +63,7 @@ try {
   execFileSync(python, [join(root, 'models/recipes/export_torchvision.py'), '--arch', 'fasterrcnn_resnet50_fpn', '--weights', 'none', '--seed', '0', '--out', pkg], { env, stdio: ['ignore', 'ignore', 'ignore'] });
   process.stderr.write(`timing torchvision (${threads} thread(s)) ...\n`);
   const ref = JSON.parse(
-    execFileSync(python, [join(root, 'bench/reference.py'), '--work', work, '--threads', String(threads), '--repeats', String(repeats), '--image', values.image!], {
+    execFileSync(python, [join(root, 'test/bench/reference.py'), '--work', work, '--threads', String(threads), '--repeats', String(repeats), '--image', values.image!], {
       env,
       stdio: ['ignore', 'pipe', 'ignore'],
       maxBuffer: 1 << 20,

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { BoxCoder } from '../../../src/core/box-coder.js';
+import { ProposalGenerator } from '../../../src/pipelines/faster-rcnn/rpn.js';
+import { postprocessDetections } from '../../../src/pipelines/postprocess.js';
+import { loadFixture, maxAbsDiff } from '../../helpers/fixtures.js';
+
+const fx = loadFixture('core', 'rpn_postprocess.json');
+
+describe("RPN proposals against torchvision's RegionProposalNetwork", () => {
+  it('same proposals in the same order (per-level top-n, clip, min size, score threshold, per-level NMS, post top-n)', () => {
+    const r = fx.rpn;
+    const gen = new ProposalGenerator({
+      anchors: { generator: 'torchvision', sizes: r.sizes, aspectRatios: r.aspectRatios },
+      coder: new BoxCoder({ weights: [1, 1, 1, 1] }),
+      preNmsTopN: r.preNmsTopN,
+      postNmsTopN: r.postNmsTopN,
+      nmsThreshold: r.nmsThreshold,
+      minSize: r.minSize,
+      scoreThreshold: r.scoreThreshold,
+    });
+    const levels = (r.grids as [number, number][]).map(([h, w], l) => ({
+      objectness: Float32Array.from(r.objectness[l]),
+      deltas: Float32Array.from(r.deltas[l]),
+      height: h,
+      width: w,
+    }));
+    const out = gen.propose(levels, { height: r.imageSize[0], width: r.imageSize[1] }, { height: r.padded[0], width: r.padded[1] });
+    expect(out.boxes.length).toBe(r.proposals.length);
+    expect(maxAbsDiff(out.boxes, r.proposals)).toBeLessThanOrEqual(1e-4);
+    // Sorted by decreasing objectness.
+    for (let i = 1; i < out.scores.length; i++) expect(out.scores[i]!).toBeLessThanOrEqual(out.scores[i - 1]!);
+  });
+});
+
+describe("post-processing against torchvision's postprocess_detections + resize_boxes", () => {
+  it('same detections, classes and scores', () => {
+    const p = fx.postprocess;
+    const out = postprocessDetections(
+      Float32Array.from(p.classLogits),
+      Float32Array.from(p.boxDeltas),
+      Float32Array.from(p.proposals),
+      { height: p.imageSize[0], width: p.imageSize[1] },
+      { height: p.originalSize[0], width: p.originalSize[1] },
+      { coder: new BoxCoder({ weights: [10, 10, 5, 5] }), scoreThreshold: p.scoreThreshold, nmsThreshold: p.nmsThreshold, detectionsPerImage: p.detectionsPerImage, minSize: 0.01 },
+    );
+    expect(Array.from(out.classIds)).toEqual(p.labels);
+    expect(maxAbsDiff(out.scores, p.scores)).toBeLessThanOrEqual(1e-6);
+    expect(maxAbsDiff(out.boxes, p.boxes)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('no proposals -> no detections', () => {
+    const out = postprocessDetections(new Float32Array(0), new Float32Array(0), new Float32Array(0), { height: 10, width: 10 }, { height: 10, width: 10 }, {
+      coder: new BoxCoder({ weights: [10, 10, 5, 5] }),
+      scoreThreshold: 0.05,
+      nmsThreshold: 0.5,
+      detectionsPerImage: 100,
+      minSize: 0.01,
+    });
+    expect(out.scores.length).toBe(0);
+  });
+});
