@@ -104,8 +104,11 @@ export async function loadModel(dir: string, options: SessionOptions): Promise<L
     graphs.clear();
   };
   try {
+    // Once one graph falls back to the CPU, open the others there directly (one warning per model).
+    let device = options.device;
     for (const [file, { inputs, outputs }] of wanted) {
-      const g = await openGraph(join(dir, file), options);
+      const g = await openGraph(join(dir, file), { ...options, device });
+      device = g.device;
       graphs.set(file, g);
       const missingIn = inputs.filter((n) => !g.inputNames.includes(n));
       const missingOut = outputs.filter((n) => !g.outputNames.includes(n));

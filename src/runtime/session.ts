@@ -65,12 +65,16 @@ function ortOptions(providers: readonly string[], intraOpThreads: number): ort.I
 export async function openGraph(path: string, options: SessionOptions): Promise<GraphSession> {
   let session: ort.InferenceSession;
   let device: Device = options.device;
+  // ONNX Runtime logs a failed CUDA load itself, several lines on stderr, from its
+  // environment logger (set when the process opens its first session). The
+  // failure is reported through onFallback instead.
+  if (device === 'cuda') ort.env.logLevel = 'fatal';
   try {
     session = await ort.InferenceSession.create(path, ortOptions(EXECUTION_PROVIDERS[options.device], options.intraOpThreads));
   } catch (err) {
     if (options.device !== 'cuda') throw new DetectError('INVALID_MODEL', `cannot load ONNX graph ${path}: ${(err as Error).message}`, { cause: err });
     options.onFallback?.(
-      `CUDA execution provider unavailable (${(err as Error).message.split('\n')[0]}); running ${path} on the CPU. ` +
+      `CUDA execution provider unavailable (${(err as Error).message.split('\n')[0]}); running on the CPU. ` +
         'Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a host with CUDA 12 and cuDNN 9 to use the GPU.',
     );
     device = 'cpu';

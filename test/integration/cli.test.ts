@@ -158,3 +158,15 @@ describe('model package errors', () => {
     expect(r.err[0]).toContain('MODEL_NOT_FOUND: no model package "no-such-model"');
   });
 });
+
+describe('execution device', () => {
+  it('cuda runs on the GPU or falls back to the CPU with exactly one warning, and still detects', async () => {
+    const r = await run('detect', shapes, '--device', 'cuda', '--json');
+    expect(r.status).toBe(0);
+    const warnings = r.err.filter((l) => l.startsWith('warning:'));
+    expect(warnings.length).toBeLessThanOrEqual(1);
+    if (warnings.length) expect(warnings[0]).toMatch(/CUDA execution provider unavailable .*running on the CPU/);
+    expect(r.err.filter((l) => !l.startsWith('warning:'))).toEqual([]);
+    expect(r.json()[0].detections.length).toBeGreaterThan(0);
+  });
+});

@@ -19,7 +19,6 @@ describe('Faster R-CNN parity with torchvision on identical weights (fixture-tin
       expect(r.detections.length).toBeGreaterThan(0);
       const forward = matchedFraction(r.detections, ours.detections);
       const backward = matchedFraction(ours.detections, r.detections);
-      expect({ image: r.image, forward, backward, theirs: r.detections.length, ours: ours.detections.length }).toMatchObject({ forward: expect.any(Number) });
       expect(forward).toBeGreaterThanOrEqual(0.99);
       expect(backward).toBeGreaterThanOrEqual(0.99);
     });
