@@ -77,16 +77,39 @@ def tiny_fpn(num_classes):
                                 box_head=TwoMLPHead(48 * 7 * 7, 128), box_predictor=FastRCNNPredictor(128, num_classes))
 
 
-def randomise_batchnorm(model, g):
-    """Give BatchNorm layers non-trivial statistics, so the exported graph's
-    BN folding is exercised (fresh layers are the identity)."""
-    for m in model.modules():
-        if isinstance(m, (nn.BatchNorm2d, torchvision.ops.FrozenBatchNorm2d)):
-            n = m.weight.shape[0]
-            m.weight.data = 0.5 + torch.rand(n, generator=g)
-            m.bias.data = 0.2 * torch.randn(n, generator=g)
-            m.running_mean.data = 0.2 * torch.randn(n, generator=g)
-            m.running_var.data = 0.5 + torch.rand(n, generator=g)
+def seeded_image(g, height=320, width=416):
+    """A smooth, photo-like random image in [0, 1]: coarse noise upsampled plus a gradient."""
+    coarse = torch.rand(1, 3, height // 16, width // 16, generator=g)
+    smooth = torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)[0]
+    ramp = torch.linspace(0, 0.3, width).view(1, 1, width)
+    return (0.8 * smooth + ramp + 0.05 * torch.rand(3, height, width, generator=g)).clamp(0, 1)
+
+
+def calibrate_batchnorm(model, g):
+    """Seeded BatchNorm for untrained networks: random affine weights, and
+    running statistics measured on a seeded image, layer by layer, so each
+    BatchNorm sees normalised inputs, as in a trained network. Left at their
+    defaults (mean 0, var 1), a random ResNet-50 grows activations by orders of
+    magnitude with depth and saturates a MobileNet into exact ties, and the
+    comparison with another runtime then measures that ill-conditioning, not
+    the implementation."""
+    norms = [m for m in model.modules() if isinstance(m, (nn.BatchNorm2d, torchvision.ops.FrozenBatchNorm2d))]
+    for m in norms:
+        n = m.weight.shape[0]
+        m.weight.data = 0.5 + torch.rand(n, generator=g)
+        m.bias.data = 0.1 * torch.randn(n, generator=g)
+
+    def measure(module, inputs):
+        x = inputs[0]
+        module.running_mean.data = x.mean(dim=(0, 2, 3))
+        module.running_var.data = x.var(dim=(0, 2, 3)) + 1e-3
+
+    hooks = [m.register_forward_pre_hook(measure) for m in norms]
+    model.eval()
+    with torch.no_grad():
+        model([seeded_image(g)])
+    for h in hooks:
+        h.remove()
 
 
 def build_model(arch, weights="none", num_classes=None, seed=0, logit_scale=1.0):
@@ -101,13 +124,13 @@ def build_model(arch, weights="none", num_classes=None, seed=0, logit_scale=1.0)
         if weights not in ("none", None) and not os.path.isfile(weights):
             sys.exit("--arch tiny_fpn has no published weights: use --weights none or a FILE.pth")
         model = tiny_fpn(num_classes or 11)
-        randomise_batchnorm(model, g)
+        calibrate_batchnorm(model, g)
     elif weights == "DEFAULT":
         model = factory(weights=weights_enum.DEFAULT, num_classes=num_classes)
     else:
         model = factory(weights=None, weights_backbone=None, num_classes=num_classes or 91)
         if weights in ("none", None):
-            randomise_batchnorm(model, g)
+            calibrate_batchnorm(model, g)
     if weights not in ("none", None, "DEFAULT"):
         state = torch.load(weights, map_location="cpu")
         model.load_state_dict(state.get("model", state) if isinstance(state, dict) else state)

@@ -6,7 +6,9 @@
  * fixture package. Exit status 1 if any image is under 99% either way.
  *
  *   npm run parity -- --arch fasterrcnn_mobilenet_v3_large_fpn --seed 3 [--weights none|DEFAULT|FILE.pth]
- *                     [--logit-scale F] [--threads N] IMAGE...
+ *                     [--logit-scale F] [--threads N] [--show] IMAGE...
+ *
+ * --show lists each unmatched torchvision detection next to our nearest one of the same class.
  */
 
 import { execFileSync } from 'node:child_process';
@@ -15,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { boxIou } from '../../src/core/boxes.js';
 import { Detector } from '../../src/detector.js';
 import { matchedFraction } from '../helpers/parity.js';
 
@@ -27,6 +30,7 @@ const { values, positionals } = parseArgs({
     seed: { type: 'string', default: '0' },
     'logit-scale': { type: 'string', default: '1' },
     threads: { type: 'string', default: '2' },
+    show: { type: 'boolean', default: false },
   },
 });
 const images = positionals.length ? positionals : ['shapes.png', 'coffee.png', 'coffee-tall.png'].map((n) => join(root, 'test/fixtures/images', n));
@@ -49,6 +53,15 @@ try {
     const backward = matchedFraction(ours, theirs);
     worst = Math.min(worst, forward, backward);
     process.stdout.write(`  ${path.split('/').pop()}: torchvision ${theirs.length}, ours ${ours.length}; matched ${(100 * forward).toFixed(1)}% / ${(100 * backward).toFixed(1)}%\n`);
+    if (values.show) {
+      // Each torchvision detection without a partner, next to our nearest of the same class.
+      for (const d of theirs) {
+        if (matchedFraction([d], ours) === 1) continue;
+        const near = ours.filter((e) => e.classId === d.classId).map((e) => ({ e, iou: boxIou(Float64Array.from(d.box), Float64Array.from(e.box))[0]! })).sort((a, b) => b.iou - a.iou)[0];
+        const fmt = (b: number[]) => `[${b.map((v) => v.toFixed(2)).join(', ')}]`;
+        process.stdout.write(`    unmatched class ${d.classId} score ${d.score.toFixed(5)} ${fmt(d.box)}; nearest ours: ${near ? `score ${near.e.score.toFixed(5)} ${fmt(near.e.box)} IoU ${near.iou.toFixed(4)}` : 'none'}\n`);
+      }
+    }
   }
   await detector.close();
 } finally {

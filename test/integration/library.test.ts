@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_MODEL, DetectError, Detector } from '../../src/index.js';
+import { fixturePath } from '../helpers/fixtures.js';
+
+describe('library API', () => {
+  it('load, detect on bytes and on a path (same detections), close', async () => {
+    const detector = await Detector.load(DEFAULT_MODEL, { intraOpThreads: 1 });
+    expect(detector.name).toBe('fixture-tiny-fpn');
+    expect(detector.classes).toEqual(['__background__', 'rectangle', 'ellipse', 'triangle', 'cross']);
+    expect(detector.pipelines).toEqual(['faster-rcnn']);
+    const path = fixturePath('images', 'shapes.png');
+    const fromPath = await detector.detect(path, { scoreThreshold: 0.2 });
+    const fromBytes = await detector.detect(new Uint8Array(readFileSync(path)), { scoreThreshold: 0.2 });
+    expect(fromBytes.detections).toEqual(fromPath.detections);
+    expect(fromPath.detections.every((d) => d.score > 0.2)).toBe(true);
+    await detector.close();
+  });
+
+  it('errors are DetectErrors with a stable code', async () => {
+    const detector = await Detector.load(DEFAULT_MODEL, { intraOpThreads: 1 });
+    const err = await detector.detect(new Uint8Array(0)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DetectError);
+    expect((err as DetectError).code).toBe('EMPTY_IMAGE');
+    await expect(detector.detect(new Uint8Array(readFileSync(fixturePath('images', 'shapes.png'))), { maxDetections: 0 })).rejects.toThrow(
+      'maxDetections is 0; allowed: an integer from 1 to 10000',
+    );
+    await detector.close();
+  });
+
+  it('EXIF: boxes are in the upright frame the image is seen in', async () => {
+    const detector = await Detector.load(DEFAULT_MODEL, { intraOpThreads: 1 });
+    const r = await detector.detect(fixturePath('images', 'chelsea-exif6.jpg'));
+    expect(r.image).toEqual({ width: 226, height: 150 });
+    for (const d of r.detections) {
+      expect(d.box[2]).toBeLessThanOrEqual(226);
+      expect(d.box[3]).toBeLessThanOrEqual(150);
+    }
+    await detector.close();
+  });
+});
