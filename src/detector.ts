@@ -9,6 +9,7 @@ import { DetectError } from './errors.js';
 import { DEFAULT_DECODE_LIMITS, decodeImage, type DecodeLimits } from './image/decode.js';
 import { loadModel, modelName, resolveModelDir, type LoadedModel } from './model/package.js';
 import { FasterRcnn } from './pipelines/faster-rcnn/faster-rcnn.js';
+import type { PipelineRunner } from './pipelines/pipeline-runner.js';
 import { Stopwatch } from './pipelines/stopwatch.js';
 import { parseDevice, type Device } from './runtime/session.js';
 
@@ -68,8 +69,9 @@ function checkRange(name: string, v: number | undefined, lo: number, hi: number,
 }
 
 export class Detector {
-  private readonly fasterRcnn: FasterRcnn | undefined;
+  private readonly runners: Partial<Record<PipelineName, PipelineRunner>> = {};
   private readonly limits: DecodeLimits;
+  /** The pipelines this model has heads for, oldest generation first. */
   readonly pipelines: readonly PipelineName[];
 
   private constructor(
@@ -77,9 +79,8 @@ export class Detector {
     limits: DecodeLimits,
   ) {
     this.limits = limits;
-    const p = model.manifest.pipelines;
-    this.fasterRcnn = p['faster-rcnn'] ? new FasterRcnn(model) : undefined;
-    this.pipelines = PIPELINES.filter((name) => Object.hasOwn(p, name));
+    if (model.manifest.pipelines['faster-rcnn']) this.runners['faster-rcnn'] = new FasterRcnn(model);
+    this.pipelines = PIPELINES.filter((name) => this.runners[name] !== undefined);
   }
 
   /**
@@ -113,9 +114,8 @@ export class Detector {
     if (!(PIPELINES as readonly string[]).includes(pipeline)) {
       throw new DetectError('INVALID_OPTION', `pipeline ${JSON.stringify(pipeline)} is unknown; allowed: ${PIPELINES.join(', ')}`);
     }
-    if (!this.pipelines.includes(pipeline) || pipeline !== 'faster-rcnn' || !this.fasterRcnn) {
-      throw new DetectError('UNSUPPORTED_PIPELINE', `model ${this.name} has no ${pipeline} heads; it serves: ${this.pipelines.join(', ')}`);
-    }
+    const runner = this.runners[pipeline];
+    if (!runner) throw new DetectError('UNSUPPORTED_PIPELINE', `model ${this.name} has no ${pipeline} heads; it serves: ${this.pipelines.join(', ')}`);
     checkRange('scoreThreshold', options.scoreThreshold, 0, 1);
     checkRange('iouThreshold', options.iouThreshold, 0, 1);
     checkRange('maxDetections', options.maxDetections, 1, 10000, true);
@@ -123,7 +123,7 @@ export class Detector {
     const bytes = typeof input === 'string' ? await readInput(input) : input;
     const image = await decodeImage(bytes, this.limits);
     clock.lap('decode');
-    const raw = await this.fasterRcnn.run(image, { scoreThreshold: options.scoreThreshold, nmsThreshold: options.iouThreshold, maxDetections: options.maxDetections }, clock);
+    const raw = await runner.run(image, { scoreThreshold: options.scoreThreshold, nmsThreshold: options.iouThreshold, maxDetections: options.maxDetections }, clock);
     const classes = this.classes;
     const detections: Detection[] = [];
     for (let i = 0; i < raw.scores.length; i++) {

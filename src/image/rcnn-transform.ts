@@ -59,39 +59,50 @@ export function resizedSize(height: number, width: number, minSize: number, maxS
 }
 
 /**
- * Run steps 1-4 on an RGB image.
+ * Run steps 1-4 on an RGB image. Steps 1-2 are a per-value table, applied as
+ * the resize reads each source pixel: the same numbers as normalising first,
+ * without a float copy of the full-resolution image (480 MB at 40 MP).
  */
 export function rcnnTransform(image: RgbImage, convention: InputConvention): RcnnInput {
   const { width: w, height: h } = image;
-  const normalised = normalise(image, convention);
   const size = resizedSize(h, w, convention.minSize, convention.maxSize);
   const div = convention.sizeDivisible;
   const paddedHeight = Math.ceil(size.height / div) * div;
   const paddedWidth = Math.ceil(size.width / div) * div;
   const tensor = new Float32Array(3 * paddedHeight * paddedWidth);
-  resizeBilinear(normalised, 3, h, w, tensor, size.height, size.width, paddedWidth, paddedHeight * paddedWidth);
+  const ys = linearTaps(h, size.height);
+  const xs = linearTaps(w, size.width);
+  const src = image.data;
+  for (let ch = 0; ch < 3; ch++) {
+    const lut = normalisationTable(convention, ch);
+    const from = convention.channelOrder === 'RGB' ? ch : 2 - ch;
+    const plane = ch * paddedHeight * paddedWidth;
+    for (let y = 0; y < size.height; y++) {
+      const r0 = ys.i0[y]! * w, r1 = ys.i1[y]! * w;
+      const wy0 = ys.l0[y]!, wy1 = ys.l1[y]!;
+      const o = plane + y * paddedWidth;
+      for (let x = 0; x < size.width; x++) {
+        const x0 = xs.i0[x]!, x1 = xs.i1[x]!;
+        const wx0 = xs.l0[x]!, wx1 = xs.l1[x]!;
+        const a = lut[src[3 * (r0 + x0) + from]!]!, b = lut[src[3 * (r0 + x1) + from]!]!;
+        const c = lut[src[3 * (r1 + x0) + from]!]!, d = lut[src[3 * (r1 + x1) + from]!]!;
+        tensor[o + x] = wy0 * (wx0 * a + wx1 * b) + wy1 * (wx0 * c + wx1 * d);
+      }
+    }
+  }
   return { tensor, paddedHeight, paddedWidth, height: size.height, width: size.width, originalHeight: h, originalWidth: w };
 }
 
-/** Steps 1 and 2: HWC uint8 -> CHW float32, normalised. */
-function normalise(image: RgbImage, c: InputConvention): Float32Array {
-  const n = image.width * image.height;
-  const out = new Float32Array(3 * n);
-  const src = image.data;
-  for (let ch = 0; ch < 3; ch++) {
-    const from = c.channelOrder === 'RGB' ? ch : 2 - ch;
-    const mean = f32(c.mean[ch]!);
-    const std = f32(c.std[ch]!);
-    const plane = ch * n;
-    // Table of the 256 possible values: (p / 255 * range - mean) / std in float32.
-    const lut = new Float32Array(256);
-    for (let p = 0; p < 256; p++) {
-      const x = c.pixelRange === 1 ? f32(p / 255) : p;
-      lut[p] = f32(f32(x - mean) / std);
-    }
-    for (let i = 0; i < n; i++) out[plane + i] = lut[src[3 * i + from]!]!;
+/** Steps 1 and 2 for channel `ch` (network order): the normalised float32 value of each of the 256 pixel values. */
+function normalisationTable(c: InputConvention, ch: number): Float32Array {
+  const mean = f32(c.mean[ch]!);
+  const std = f32(c.std[ch]!);
+  const lut = new Float32Array(256);
+  for (let p = 0; p < 256; p++) {
+    const x = c.pixelRange === 1 ? f32(p / 255) : p;
+    lut[p] = f32(f32(x - mean) / std);
   }
-  return out;
+  return lut;
 }
 
 /**
@@ -115,38 +126,4 @@ function linearTaps(inSize: number, outSize: number): { i0: Int32Array; i1: Int3
     l0[d] = f32(1 - lambda);
   }
   return { i0, i1, l0, l1 };
-}
-
-/**
- * Bilinear resize of `channels` planes of inH x inW into the top-left outH x outW
- * of planes of stride `rowStride` and `planeStride` in `dst`.
- */
-function resizeBilinear(
-  src: Float32Array,
-  channels: number,
-  inH: number,
-  inW: number,
-  dst: Float32Array,
-  outH: number,
-  outW: number,
-  rowStride: number,
-  planeStride: number,
-): void {
-  const ys = linearTaps(inH, outH);
-  const xs = linearTaps(inW, outW);
-  for (let c = 0; c < channels; c++) {
-    const inPlane = c * inH * inW;
-    const outPlane = c * planeStride;
-    for (let y = 0; y < outH; y++) {
-      const r0 = inPlane + ys.i0[y]! * inW;
-      const r1 = inPlane + ys.i1[y]! * inW;
-      const wy0 = ys.l0[y]!, wy1 = ys.l1[y]!;
-      const o = outPlane + y * rowStride;
-      for (let x = 0; x < outW; x++) {
-        const x0 = xs.i0[x]!, x1 = xs.i1[x]!;
-        const wx0 = xs.l0[x]!, wx1 = xs.l1[x]!;
-        dst[o + x] = wy0 * (wx0 * src[r0 + x0]! + wx1 * src[r0 + x1]!) + wy1 * (wx0 * src[r1 + x0]! + wx1 * src[r1 + x1]!);
-      }
-    }
-  }
 }

@@ -18,15 +18,10 @@ import type { FasterRcnnSpec, ModelManifest } from '../../model/manifest-schema.
 import type { LoadedModel } from '../../model/package.js';
 import type { GraphSession, Tensor } from '../../runtime/session.js';
 import { postprocessDetections, type PostprocessSettings, type RawDetections } from '../postprocess.js';
-import { Stopwatch } from '../stopwatch.js';
+import type { PipelineRunner, RunOptions } from '../pipeline-runner.js';
+import type { Stopwatch } from '../stopwatch.js';
 import { ProposalGenerator } from './rpn.js';
 
-export interface FasterRcnnOptions {
-  /** Overrides of the manifest's post-processing defaults. */
-  scoreThreshold?: number;
-  nmsThreshold?: number;
-  maxDetections?: number;
-}
 
 /** A backbone output, [1, H, W, C] (NHWC), as a feature map. */
 function featureMap(t: Tensor, what: string): FeatureMap {
@@ -34,7 +29,7 @@ function featureMap(t: Tensor, what: string): FeatureMap {
   return { data: t.data, height: t.dims[1]!, width: t.dims[2]!, channels: t.dims[3]! };
 }
 
-export class FasterRcnn {
+export class FasterRcnn implements PipelineRunner {
   private readonly spec: FasterRcnnSpec;
   private readonly manifest: ModelManifest;
   private readonly backbone: GraphSession;
@@ -75,7 +70,7 @@ export class FasterRcnn {
   }
 
   /** Detect on upright RGB pixels; stage times (ms) are added to `clock`. */
-  async run(image: RgbImage, options: FasterRcnnOptions, clock: Stopwatch): Promise<RawDetections> {
+  async run(image: RgbImage, options: RunOptions, clock: Stopwatch): Promise<RawDetections> {
     const input = rcnnTransform(image, this.manifest.input);
     clock.lap('preprocess');
 
