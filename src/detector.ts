@@ -90,6 +90,8 @@ export class Detector {
   static async load(model: string, options: DetectorOptions = {}): Promise<Detector> {
     const device = parseDevice(options.device ?? 'cpu');
     checkRange('intraOpThreads', options.intraOpThreads, 0, 1024, true);
+    checkRange('limits.maxPixels', options.limits?.maxPixels, 1, 1e10, true);
+    checkRange('limits.maxBytes', options.limits?.maxBytes, 1, 2 ** 31, true);
     const dir = await resolveModelDir(model, options.modelsDir);
     const loaded = await loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, onFallback: options.onWarning });
     return new Detector(loaded, { ...DEFAULT_DECODE_LIMITS, ...options.limits });

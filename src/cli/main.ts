@@ -25,6 +25,8 @@ detect options:
   --max-detections N       at most N detections per image (default: the model's)
   --device D               ${Object.keys(EXECUTION_PROVIDERS).join(' | ')} (default: cpu)
   --threads N              ONNX Runtime intra-op threads (default: all cores)
+  --max-pixels N           refuse images over N pixels (default: 40000000)
+  --max-bytes N            refuse inputs over N bytes (default: 20971520)
   --json                   one JSON object per line:
                            {"path","model","pipeline","image":{"width","height"},
                             "detections":[{"box":[x1,y1,x2,y2],"label","classId","score"}],"timings":{...,"total"}}
@@ -42,6 +44,8 @@ const DETECT_OPTIONS = {
   'max-detections': { type: 'string' },
   device: { type: 'string' },
   threads: { type: 'string' },
+  'max-pixels': { type: 'string' },
+  'max-bytes': { type: 'string' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -100,6 +104,10 @@ async function detect(argv: string[], io: CliIo): Promise<number> {
     detector = await Detector.load(values.model ?? DEFAULT_MODEL, {
       device: values.device ?? 'cpu',
       intraOpThreads: numberOption('threads', values.threads) ?? 0,
+      limits: {
+        ...(values['max-pixels'] !== undefined && { maxPixels: numberOption('max-pixels', values['max-pixels']) }),
+        ...(values['max-bytes'] !== undefined && { maxBytes: numberOption('max-bytes', values['max-bytes']) }),
+      },
       onWarning: (m) => io.err(`warning: ${m}`),
     });
   } catch (err) {

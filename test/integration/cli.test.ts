@@ -67,6 +67,15 @@ describe('rcnn-serve detect', () => {
     expect(r.err.join('\n')).not.toMatch(/\n\s+at /); // no stack trace without --verbose
   });
 
+  it('--max-pixels and --max-bytes set the limits', async () => {
+    let r = await run('detect', shapes, '--max-pixels', '1000', '--json');
+    expect(r.json()[0].error).toEqual({ code: 'IMAGE_TOO_LARGE', message: 'the image is 480x360 = 172800 pixels; at most 1000 are allowed' });
+    r = await run('detect', shapes, '--max-bytes', '1000', '--json');
+    expect(r.json()[0].error.code).toBe('IMAGE_TOO_LARGE');
+    r = await run('detect', shapes, '--max-pixels', '0');
+    expect(r.err[0]).toContain('limits.maxPixels is 0; allowed: an integer from 1 to 10000000000');
+  });
+
   it('--verbose adds the stack trace', async () => {
     const r = await run('detect', join(tmp, 'empty.png'), '--verbose');
     expect(r.status).toBe(1);
