@@ -1,0 +1,61 @@
+/**
+ * Separable Gaussian smoothing as `scipy.ndimage.gaussian_filter` (which
+ * skimage's `gaussian` wraps): kernel exp(-x^2 / (2 sigma^2)) over
+ * x in [-r, r], r = floor(truncate * sigma + 0.5), normalised to sum 1;
+ * border mode 'reflect' (d c b a | a b c d | d c b a); rows first, then
+ * columns; sums in scipy's order for symmetric kernels.
+ */
+
+/** Normalised 1-D Gaussian kernel of radius floor(truncate * sigma + 0.5). */
+export function gaussianKernel(sigma: number, truncate = 4): Float64Array {
+  const radius = Math.floor(truncate * sigma + 0.5);
+  const k = new Float64Array(2 * radius + 1);
+  let sum = 0;
+  for (let x = -radius; x <= radius; x++) sum += k[x + radius] = Math.exp((-0.5 / (sigma * sigma)) * x * x);
+  for (let i = 0; i < k.length; i++) k[i] = k[i]! / sum;
+  return k;
+}
+
+/** scipy's 'reflect' index for i in any range over [0, n). */
+function reflect(i: number, n: number): number {
+  if (n === 1) return 0;
+  const period = 2 * n;
+  let j = i % period;
+  if (j < 0) j += period;
+  return j < n ? j : period - 1 - j;
+}
+
+/**
+ * Smooth each channel of an HWC image along y, then x.
+ * @param image H*W*C values.
+ * @param kernel odd-length symmetric kernel, e.g. gaussianKernel(sigma).
+ * @returns a new Float64Array of H*W*C.
+ */
+export function smoothChannels(image: Float64Array, width: number, height: number, channels: number, kernel: Float64Array): Float64Array {
+  const tmp = new Float64Array(image.length);
+  const out = new Float64Array(image.length);
+  const r = (kernel.length - 1) / 2;
+  const line = new Float64Array(Math.max(width, height) + 2 * r);
+  // Along y (axis 0), for each column and channel.
+  for (let x = 0; x < width; x++) {
+    for (let c = 0; c < channels; c++) {
+      for (let i = -r; i < height + r; i++) line[i + r] = image[(reflect(i, height) * width + x) * channels + c]!;
+      for (let y = 0; y < height; y++) tmp[(y * width + x) * channels + c] = correlateSymmetric(line, y + r, kernel, r);
+    }
+  }
+  // Along x (axis 1), for each row and channel.
+  for (let y = 0; y < height; y++) {
+    for (let c = 0; c < channels; c++) {
+      for (let i = -r; i < width + r; i++) line[i + r] = tmp[(y * width + reflect(i, width)) * channels + c]!;
+      for (let x = 0; x < width; x++) out[(y * width + x) * channels + c] = correlateSymmetric(line, x + r, kernel, r);
+    }
+  }
+  return out;
+}
+
+/** scipy's NI_Correlate1D for a symmetric kernel: centre term, then pairs outward. */
+function correlateSymmetric(line: Float64Array, centre: number, kernel: Float64Array, r: number): number {
+  let acc = line[centre]! * kernel[r]!;
+  for (let j = 1; j <= r; j++) acc += (line[centre + j]! + line[centre - j]!) * kernel[r + j]!;
+  return acc;
+}

@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { felzenszwalb, radixArgsort } from '../../../../src/core/selective-search/felzenszwalb.js';
+import { decodeImage } from '../../../../src/image/decode.js';
+import { adjustedRandIndex } from '../../../helpers/ari.js';
+import { fixturePath, loadFixture } from '../../../helpers/fixtures.js';
+
+const fx = loadFixture('selective-search', 'felzenszwalb.json');
+
+async function unitImage(name: string): Promise<{ data: Float64Array; width: number; height: number }> {
+  const img = await decodeImage(readFileSync(fixturePath('images', name)));
+  return { data: Float64Array.from(img.data, (v) => v / 255), width: img.width, height: img.height };
+}
+
+describe('felzenszwalb against skimage.segmentation.felzenszwalb', () => {
+  for (const c of fx.cases as any[]) {
+    it(`${c.image} scale ${c.scale} sigma ${c.sigma} min ${c.minSize}: ARI >= 0.95, region count within 5%`, async () => {
+      const img = await unitImage(c.image);
+      const seg = felzenszwalb(img.data, img.width, img.height, 3, { scale: c.scale, sigma: c.sigma, minSize: c.minSize });
+      const buf = gunzipSync(readFileSync(fixturePath('selective-search', c.labels)));
+      const ref = new Uint16Array(buf.buffer, buf.byteOffset, buf.length / 2);
+      const ari = adjustedRandIndex(seg.labels, ref);
+      expect({ ari: ari >= 0.95, count: Math.abs(seg.count - c.count) <= 0.05 * c.count }).toEqual({ ari: true, count: true });
+    });
+  }
+
+  it('golden: two flat halves split into two regions; a 1x1 image is one region', () => {
+    const w = 8, h = 4;
+    const img = new Float64Array(w * h * 3).map((_, i) => (Math.floor(i / 3) % w < 4 ? 0.1 : 0.9));
+    const seg = felzenszwalb(img, w, h, 3, { scale: 10, sigma: 0, minSize: 1 });
+    expect(seg.count).toBe(2);
+    expect(Array.from(seg.labels.subarray(0, 8))).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+    expect(felzenszwalb(Float64Array.of(0.5, 0.5, 0.5), 1, 1, 3, { scale: 100, sigma: 0.8, minSize: 20 }).count).toBe(1);
+  });
+});
+
+describe('radixArgsort', () => {
+  it('sorts non-negative doubles stably', () => {
+    const keys = Float64Array.of(3.5, 0, 1e-300, 2, 3.5, 1e300, 0, 2.0000000001);
+    expect(Array.from(radixArgsort(keys))).toEqual([1, 6, 2, 3, 7, 0, 4, 5]);
+  });
+});
