@@ -9,6 +9,12 @@
 import * as ort from 'onnxruntime-node';
 import { DetectError } from '../errors.js';
 
+// ONNX Runtime's own logger writes to stderr (a failed CUDA load is several
+// lines), and its level is fixed when the process opens its first session.
+// Every failure reaches the caller as a DetectError or an onFallback warning,
+// so keep the native log to fatal errors.
+ort.env.logLevel = 'fatal';
+
 /** Where graphs run. */
 export type Device = 'cpu' | 'cuda';
 
@@ -65,10 +71,6 @@ function ortOptions(providers: readonly string[], intraOpThreads: number): ort.I
 export async function openGraph(path: string, options: SessionOptions): Promise<GraphSession> {
   let session: ort.InferenceSession;
   let device: Device = options.device;
-  // ONNX Runtime logs a failed CUDA load itself, several lines on stderr, from its
-  // environment logger (set when the process opens its first session). The
-  // failure is reported through onFallback instead.
-  if (device === 'cuda') ort.env.logLevel = 'fatal';
   try {
     session = await ort.InferenceSession.create(path, ortOptions(EXECUTION_PROVIDERS[options.device], options.intraOpThreads));
   } catch (err) {
