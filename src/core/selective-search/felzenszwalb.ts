@@ -52,8 +52,10 @@ export function felzenszwalb(image: Float64Array, width: number, height: number,
   if (image.length !== n * channels) throw new RangeError(`felzenszwalb: ${width}x${height}x${channels} needs ${n * channels} values, got ${image.length}`);
   if (n === 0) return { labels: new Int32Array(0), count: 0, width, height };
   const smooth = options.sigma > 0 ? smoothChannels(image, width, height, channels, gaussianKernel(options.sigma)) : image;
-  const { a, b, cost } = gridEdges(smooth, width, height, channels);
-  const order = radixArgsort(cost);
+  const edges = gridEdges(smooth, width, height, channels);
+  const { keys: cost, payload: packed } = radixSortPairs(edges.cost, edges.packed);
+  // Endpoint offsets by direction: right, down, down-right, up-right (see gridEdges).
+  const offset = Int32Array.of(1, width, width + 1, width - 1);
   const k = options.scale / 255;
 
   // Union-find as skimage's _ccomp: forest[i] <= i; a root points to itself.
@@ -61,25 +63,28 @@ export function felzenszwalb(image: Float64Array, width: number, height: number,
   for (let i = 0; i < n; i++) forest[i] = i;
   const size = new Int32Array(n).fill(1);
   const internal = new Float64Array(n);
-  for (let e = 0; e < order.length; e++) {
-    const edge = order[e]!;
-    const r0 = findRoot(forest, a[edge]!);
-    const r1 = findRoot(forest, b[edge]!);
+  const m = cost.length;
+  for (let e = 0; e < m; e++) {
+    const q = packed[e]!;
+    const p = q >>> 2;
+    const r0 = findRoot(forest, p + offset[q & 3]!);
+    const r1 = findRoot(forest, p);
     if (r0 === r1) continue;
     // skimage keeps these two in C floats.
     const inner0 = f32(internal[r0]! + k / size[r0]!);
     const inner1 = f32(internal[r1]! + k / size[r1]!);
-    const w = cost[edge]!;
+    const w = cost[e]!;
     if (w < Math.min(inner0, inner1)) {
       const root = joinTrees(forest, r0, r1);
       size[root] = size[r0]! + size[r1]!;
       internal[root] = w;
     }
   }
-  for (let e = 0; e < order.length; e++) {
-    const edge = order[e]!;
-    const r0 = findRoot(forest, a[edge]!);
-    const r1 = findRoot(forest, b[edge]!);
+  for (let e = 0; e < m; e++) {
+    const q = packed[e]!;
+    const p = q >>> 2;
+    const r0 = findRoot(forest, p + offset[q & 3]!);
+    const r1 = findRoot(forest, p);
     if (r0 === r1) continue;
     if (size[r0]! < options.minSize || size[r1]! < options.minSize) {
       const root = joinTrees(forest, r0, r1);
@@ -99,10 +104,23 @@ export function felzenszwalb(image: Float64Array, width: number, height: number,
   return { labels, count, width, height };
 }
 
+/**
+ * Root of a node's tree, halving the path on the way (each visited node is
+ * pointed at its grandparent). skimage's find_root does not compress; the
+ * roots, and so the segmentation, are the same either way (a parent always
+ * has a smaller index, and a set's root is its smallest), but without it the
+ * chains grow long: this made the whole segmentation several times faster.
+ */
 function findRoot(forest: Int32Array, node: number): number {
-  let root = node;
-  while (forest[root]! < root) root = forest[root]!;
-  return root;
+  let x = node;
+  let parent = forest[x]!;
+  while (parent < x) {
+    const grand = forest[parent]!;
+    forest[x] = grand;
+    x = parent;
+    parent = grand;
+  }
+  return x;
 }
 
 function setRoot(forest: Int32Array, node: number, root: number): void {
@@ -125,49 +143,57 @@ function joinTrees(forest: Int32Array, r0: number, r1: number): number {
 
 /**
  * The 8-connected grid graph in skimage's edge order: right, down,
- * down-right, up-right neighbours, each row-major.
- * @returns endpoints a, b (pixel indices) and Euclidean colour distances.
+ * down-right, up-right neighbours, each row-major. An edge is packed as
+ * (p << 2) | direction, its endpoints p and p + (1, W, W + 1, W - 1)[direction].
+ * @returns the packed edges and their Euclidean colour distances.
  */
-function gridEdges(img: Float64Array, width: number, height: number, channels: number): { a: Int32Array; b: Int32Array; cost: Float64Array } {
+function gridEdges(img: Float64Array, width: number, height: number, channels: number): { packed: Uint32Array; cost: Float64Array } {
   const m = height * (width - 1) + (height - 1) * width + 2 * (height - 1) * (width - 1);
-  const a = new Int32Array(m), b = new Int32Array(m);
+  const packed = new Uint32Array(m);
   const cost = new Float64Array(m);
   let e = 0;
-  const add = (p: number, q: number) => {
+  const add = (p: number, direction: number, q: number) => {
     let s = 0;
     for (let c = 0; c < channels; c++) {
-      const d = img[p * channels + c]! - img[q * channels + c]!;
+      const d = img[q * channels + c]! - img[p * channels + c]!;
       s += d * d;
     }
-    a[e] = p;
-    b[e] = q;
+    packed[e] = (p << 2) | direction;
     cost[e++] = Math.sqrt(s);
   };
-  for (let y = 0; y < height; y++) for (let x = 0; x + 1 < width; x++) add(y * width + x + 1, y * width + x);
-  for (let y = 0; y + 1 < height; y++) for (let x = 0; x < width; x++) add((y + 1) * width + x, y * width + x);
-  for (let y = 0; y + 1 < height; y++) for (let x = 0; x + 1 < width; x++) add((y + 1) * width + x + 1, y * width + x);
-  for (let y = 0; y + 1 < height; y++) for (let x = 0; x + 1 < width; x++) add(y * width + x + 1, (y + 1) * width + x);
-  return { a, b, cost };
+  for (let y = 0; y < height; y++) for (let x = 0; x + 1 < width; x++) add(y * width + x, 0, y * width + x + 1);
+  for (let y = 0; y + 1 < height; y++) for (let x = 0; x < width; x++) add(y * width + x, 1, (y + 1) * width + x);
+  for (let y = 0; y + 1 < height; y++) for (let x = 0; x + 1 < width; x++) add(y * width + x, 2, (y + 1) * width + x + 1);
+  // skimage's up-right edge joins (y, x + 1) and (y + 1, x): anchored at p = (y, x + 1), the other end is p + W - 1.
+  for (let y = 0; y + 1 < height; y++) for (let x = 0; x + 1 < width; x++) add(y * width + x + 1, 3, (y + 1) * width + x);
+  return { packed, cost };
 }
 
 /**
- * Stable argsort of non-negative doubles by LSD radix sort on their bit
- * patterns (for x >= 0 the IEEE bits order as unsigned integers): four
- * passes of 16 bits, passes with a single digit value skipped.
+ * Stable sort of non-negative doubles with a 32-bit payload.
+ *
+ * An LSD radix sort on the float32 image of each key (two passes of 16 bits;
+ * for x >= 0 the IEEE bits order as unsigned integers, and rounding to float32
+ * is monotone), carrying the exact doubles and the payloads, then an
+ * insertion sort inside each run of equal float32 keys restores the exact
+ * double order. Runs are short (mostly exact ties), so this is a stable sort
+ * by the doubles at half the passes of a 64-bit radix sort. Every pass, and
+ * every loop over the result, reads memory in order.
+ * @returns new arrays: keys ascending, payloads in the same order.
  */
-export function radixArgsort(keys: Float64Array): Uint32Array {
+export function radixSortPairs(keys: Float64Array, payload: Uint32Array): { keys: Float64Array; payload: Uint32Array } {
   const n = keys.length;
-  const words = new Uint32Array(keys.buffer, keys.byteOffset, 2 * n); // little-endian: [lo, hi]
-  let src = new Uint32Array(n);
-  for (let i = 0; i < n; i++) src[i] = i;
-  let dst = new Uint32Array(n);
+  const f32 = new Float32Array(n);
+  f32.set(keys);
+  let digits = new Uint32Array(f32.buffer);
+  let exact = Float64Array.from(keys);
+  let load = Uint32Array.from(payload);
+  let digits2 = new Uint32Array(n), exact2 = new Float64Array(n), load2 = new Uint32Array(n);
   const count = new Uint32Array(65536);
-  for (let pass = 0; pass < 4; pass++) {
-    const word = pass >> 1;
-    const shift = (pass & 1) * 16;
+  for (let shift = 0; shift < 32; shift += 16) {
     count.fill(0);
-    for (let i = 0; i < n; i++) count[(words[2 * i + word]! >>> shift) & 0xffff]!++;
-    if (count[(words[word]! >>> shift) & 0xffff] === n) continue; // every key has this digit
+    for (let i = 0; i < n; i++) count[(digits[i]! >>> shift) & 0xffff]!++;
+    if (n === 0 || count[(digits[0]! >>> shift) & 0xffff] === n) continue;
     let sum = 0;
     for (let d = 0; d < 65536; d++) {
       const c = count[d]!;
@@ -175,10 +201,27 @@ export function radixArgsort(keys: Float64Array): Uint32Array {
       sum += c;
     }
     for (let i = 0; i < n; i++) {
-      const idx = src[i]!;
-      dst[count[(words[2 * idx + word]! >>> shift) & 0xffff]!++] = idx;
+      const at = count[(digits[i]! >>> shift) & 0xffff]!++;
+      digits2[at] = digits[i]!;
+      exact2[at] = exact[i]!;
+      load2[at] = load[i]!;
     }
-    [src, dst] = [dst, src];
+    [digits, digits2] = [digits2, digits];
+    [exact, exact2] = [exact2, exact];
+    [load, load2] = [load2, load];
   }
-  return src;
+  // Within runs of equal float32 keys, order by the double, stably.
+  for (let i = 1; i < n; i++) {
+    if (digits[i] !== digits[i - 1]) continue;
+    const v = exact[i]!, p = load[i]!;
+    let j = i - 1;
+    while (j >= 0 && digits[j] === digits[i] && exact[j]! > v) {
+      exact[j + 1] = exact[j]!;
+      load[j + 1] = load[j]!;
+      j--;
+    }
+    exact[j + 1] = v;
+    load[j + 1] = p;
+  }
+  return { keys: exact, payload: load };
 }

@@ -39,14 +39,18 @@ export function smoothChannels(image: Float64Array, width: number, height: numbe
   // Along y (axis 0), for each column and channel.
   for (let x = 0; x < width; x++) {
     for (let c = 0; c < channels; c++) {
-      for (let i = -r; i < height + r; i++) line[i + r] = image[(reflect(i, height) * width + x) * channels + c]!;
+      for (let i = -r; i < 0; i++) line[i + r] = image[(reflect(i, height) * width + x) * channels + c]!;
+      for (let i = 0; i < height; i++) line[i + r] = image[(i * width + x) * channels + c]!;
+      for (let i = height; i < height + r; i++) line[i + r] = image[(reflect(i, height) * width + x) * channels + c]!;
       for (let y = 0; y < height; y++) tmp[(y * width + x) * channels + c] = correlateSymmetric(line, y + r, kernel, r);
     }
   }
   // Along x (axis 1), for each row and channel.
   for (let y = 0; y < height; y++) {
     for (let c = 0; c < channels; c++) {
-      for (let i = -r; i < width + r; i++) line[i + r] = tmp[(y * width + reflect(i, width)) * channels + c]!;
+      for (let i = -r; i < 0; i++) line[i + r] = tmp[(y * width + reflect(i, width)) * channels + c]!;
+      for (let i = 0; i < width; i++) line[i + r] = tmp[(y * width + i) * channels + c]!;
+      for (let i = width; i < width + r; i++) line[i + r] = tmp[(y * width + reflect(i, width)) * channels + c]!;
       for (let x = 0; x < width; x++) out[(y * width + x) * channels + c] = correlateSymmetric(line, x + r, kernel, r);
     }
   }

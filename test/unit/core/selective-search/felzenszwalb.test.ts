@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { felzenszwalb, radixArgsort } from '../../../../src/core/selective-search/felzenszwalb.js';
+import { felzenszwalb, radixSortPairs } from '../../../../src/core/selective-search/felzenszwalb.js';
 import { decodeImage } from '../../../../src/image/decode.js';
 import { adjustedRandIndex } from '../../../helpers/ari.js';
 import { fixturePath, loadFixture } from '../../../helpers/fixtures.js';
@@ -36,8 +36,11 @@ describe('felzenszwalb against skimage.segmentation.felzenszwalb', () => {
 });
 
 describe('radixArgsort', () => {
-  it('sorts non-negative doubles stably', () => {
+  it('sorts non-negative doubles stably, carrying the payload', () => {
     const keys = Float64Array.of(3.5, 0, 1e-300, 2, 3.5, 1e300, 0, 2.0000000001);
-    expect(Array.from(radixArgsort(keys))).toEqual([1, 6, 2, 3, 7, 0, 4, 5]);
+    const order = [1, 6, 2, 3, 7, 0, 4, 5];
+    const out = radixSortPairs(keys, Uint32Array.from(keys, (_, i) => i));
+    expect(Array.from(out.payload)).toEqual(order);
+    expect(Array.from(out.keys)).toEqual(order.map((i) => keys[i]));
   });
 });

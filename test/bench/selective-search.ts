@@ -1,0 +1,108 @@
+/**
+ * `npm run bench:ss`: selective search against OpenCV ximgproc, same images,
+ * same script, one thread each. Not a test; needs Debian's python3-opencv.
+ *
+ *   npm run bench:ss -- [--count N] [--seed S] [--modes single,fast,quality]
+ *
+ * test/bench/selective_search_reference.py writes N seeded cluttered scenes
+ * (500 x 375) with ground-truth boxes and runs OpenCV on them; this script
+ * runs ours on the same files and prints, per mode, recall at IoU 0.5 and 0.7
+ * and MABO (mean over objects of the best IoU) for both at the same number of
+ * proposals per image (the smaller of the two counts), and the time ratio.
+ * Our modes against OpenCV's: single (paper: HSV, k 100) and opencv-single
+ * timing against OpenCV single; fast -> opencv-fast; quality -> opencv-quality.
+ */
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { boxIou } from '../../src/core/boxes.js';
+import { selectiveSearch, type Mode } from '../../src/core/selective-search/selective-search.js';
+import { decodeImage } from '../../src/image/decode.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    count: { type: 'string', default: '20' },
+    seed: { type: 'string', default: '0' },
+    modes: { type: 'string', default: 'single,fast' },
+  },
+});
+const ours: Record<string, Mode[]> = { single: ['single'], fast: ['fast', 'opencv-fast'], quality: ['quality', 'opencv-quality'] };
+
+interface Quality {
+  r50: number;
+  r70: number;
+  mabo: number;
+  proposals: number;
+}
+
+/** Recall at 0.5 / 0.7 and MABO of the first n proposals of each image. */
+function quality(gt: number[][][], proposals: number[][][], n: number[]): Quality {
+  let objects = 0, r50 = 0, r70 = 0, sum = 0, count = 0;
+  gt.forEach((boxes, i) => {
+    const props = Float64Array.from(proposals[i]!.slice(0, n[i]).flat());
+    count += Math.min(n[i]!, proposals[i]!.length);
+    const iou = boxIou(Float64Array.from(boxes.flat()), props);
+    const m = props.length / 4;
+    boxes.forEach((_, g) => {
+      let best = 0;
+      for (let j = 0; j < m; j++) best = Math.max(best, iou[g * m + j]!);
+      objects++;
+      sum += best;
+      if (best >= 0.5) r50++;
+      if (best >= 0.7) r70++;
+    });
+  });
+  return { r50: r50 / objects, r70: r70 / objects, mabo: sum / objects, proposals: count / gt.length };
+}
+
+const work = mkdtempSync(join(tmpdir(), 'rcnn-serve-bench-ss-'));
+try {
+  const modes = values.modes!.split(',');
+  process.stderr.write(`writing ${values.count} scenes and running OpenCV (${modes.join(', ')}) ...\n`);
+  execFileSync('/usr/bin/python3', [join(root, 'test/bench/selective_search_reference.py'), '--out', work, '--count', values.count!, '--seed', values.seed!, '--modes', modes.join(',')], {
+    env: { ...process.env, OMP_NUM_THREADS: '1' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const ref = JSON.parse(readFileSync(join(work, 'reference.json'), 'utf8'));
+  const gt: number[][][] = ref.images.map((im: { boxes: number[][] }) => im.boxes);
+  const images = await Promise.all(ref.images.map((im: { file: string }) => decodeImage(readFileSync(join(work, im.file)))));
+  const lines = [
+    `OpenCV ${ref.opencv} vs rcnn-serve, ${gt.length} scenes of 500 x 375, ${gt.flat().length} objects, one thread each.`,
+    'Recall and MABO at the same number of proposals per image (the smaller count of the pair).',
+    '',
+    '| ours | OpenCV | proposals | recall@0.5 ours / OpenCV | recall@0.7 ours / OpenCV | MABO ours / OpenCV | ms per image ours / OpenCV | time ratio |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const mode of modes) {
+    const cv = ref.results[mode] as { ms: number; boxes: number[][] }[];
+    const cvMs = cv.reduce((s, r) => s + r.ms, 0) / cv.length;
+    for (const m of ours[mode] ?? []) {
+      process.stderr.write(`running ours (${m}) ...\n`);
+      const props: number[][][] = [];
+      let ms = 0;
+      for (const img of images) {
+        const t = performance.now();
+        const boxes = selectiveSearch(img, { mode: m, seed: 0 });
+        ms += performance.now() - t;
+        const list: number[][] = [];
+        for (let k = 0; k < boxes.length; k += 4) list.push([boxes[k]!, boxes[k + 1]!, boxes[k + 2]!, boxes[k + 3]!]);
+        props.push(list);
+      }
+      const n = props.map((p, i) => Math.min(p.length, cv[i]!.boxes.length));
+      const a = quality(gt, props, n);
+      const b = quality(gt, cv.map((r) => r.boxes), n);
+      const pct = (x: number) => (100 * x).toFixed(1);
+      lines.push(
+        `| ${m} | ${mode} | ${a.proposals.toFixed(0)} (ours all: ${(props.flat().length / props.length).toFixed(0)}, OpenCV all: ${(cv.reduce((s, r) => s + r.boxes.length, 0) / cv.length).toFixed(0)}) | ${pct(a.r50)} / ${pct(b.r50)} | ${pct(a.r70)} / ${pct(b.r70)} | ${a.mabo.toFixed(3)} / ${b.mabo.toFixed(3)} | ${(ms / images.length).toFixed(0)} / ${cvMs.toFixed(0)} | ${(ms / images.length / cvMs).toFixed(2)} |`,
+      );
+    }
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
