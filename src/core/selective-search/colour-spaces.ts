@@ -43,6 +43,10 @@ const LINEAR = Float64Array.from({ length: 256 }, (_, v) => {
   return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
 });
 
+function clampUnit(v: number): number {
+  return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
 function labF(t: number): number {
   const e = 216 / 24389; // (6/29)^3
   return t > e ? Math.cbrt(t) : (24389 / 27 * t + 16) / 116;
@@ -78,10 +82,9 @@ export function convertColour(rgb: Uint8Array, width: number, height: number, sp
         const y = 0.2126729 * r + 0.7151522 * g + 0.072175 * b;
         const z = (0.0193339 * r + 0.119192 * g + 0.9503041 * b) / 1.08883;
         const fx = labF(x), fy = labF(y), fz = labF(z);
-        const clamp = (v: number) => Math.min(1, Math.max(0, v));
-        out[o] = clamp((116 * fy - 16) / 100);
-        out[o + 1] = clamp((500 * (fx - fy) + 128) / 255);
-        out[o + 2] = clamp((200 * (fy - fz) + 128) / 255);
+        out[o] = clampUnit((116 * fy - 16) / 100);
+        out[o + 1] = clampUnit((500 * (fx - fy) + 128) / 255);
+        out[o + 2] = clampUnit((200 * (fy - fz) + 128) / 255);
         break;
       }
       case 'rgI': {

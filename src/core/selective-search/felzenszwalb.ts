@@ -43,20 +43,39 @@ export interface Segmentation {
   height: number;
 }
 
+/** The smoothed image's 8-connected graph, edges sorted by weight: independent of k and minSize. */
+export interface SortedGraph {
+  width: number;
+  height: number;
+  /** Edge weights, ascending. */
+  cost: Float64Array;
+  /** Edges in the same order, packed as (p << 2) | direction (see gridEdges). */
+  packed: Uint32Array;
+}
+
 /**
- * Segment a multi-channel image.
+ * Steps 1 and 2: smooth, build the grid graph, sort its edges. Strategies
+ * that segment one image at several scales k share this.
  * @param image H*W*C values, HWC, in [0, 1] (skimage's img_as_float of 8-bit input).
  */
-export function felzenszwalb(image: Float64Array, width: number, height: number, channels: number, options: FelzenszwalbOptions): Segmentation {
-  const n = width * height;
-  if (image.length !== n * channels) throw new RangeError(`felzenszwalb: ${width}x${height}x${channels} needs ${n * channels} values, got ${image.length}`);
-  if (n === 0) return { labels: new Int32Array(0), count: 0, width, height };
-  const smooth = options.sigma > 0 ? smoothChannels(image, width, height, channels, gaussianKernel(options.sigma)) : image;
+export function sortedGraph(image: Float64Array, width: number, height: number, channels: number, sigma: number): SortedGraph {
+  if (image.length !== width * height * channels) {
+    throw new RangeError(`felzenszwalb: ${width}x${height}x${channels} needs ${width * height * channels} values, got ${image.length}`);
+  }
+  const smooth = sigma > 0 && width * height > 0 ? smoothChannels(image, width, height, channels, gaussianKernel(sigma)) : image;
   const edges = gridEdges(smooth, width, height, channels);
   const { keys: cost, payload: packed } = radixSortPairs(edges.cost, edges.packed);
+  return { width, height, cost, packed };
+}
+
+/** Steps 3 and 4 on a sorted graph. */
+export function segmentGraph(graph: SortedGraph, scale: number, minSize: number): Segmentation {
+  const { width, height, cost, packed } = graph;
+  const n = width * height;
+  if (n === 0) return { labels: new Int32Array(0), count: 0, width, height };
   // Endpoint offsets by direction: right, down, down-right, up-right (see gridEdges).
   const offset = Int32Array.of(1, width, width + 1, width - 1);
-  const k = options.scale / 255;
+  const k = scale / 255;
 
   // Union-find as skimage's _ccomp: forest[i] <= i; a root points to itself.
   const forest = new Int32Array(n);
@@ -80,15 +99,20 @@ export function felzenszwalb(image: Float64Array, width: number, height: number,
       internal[root] = w;
     }
   }
-  for (let e = 0; e < m; e++) {
+  // Components still under minSize; once none is left the rest of the pass changes nothing.
+  let small = 0;
+  for (let i = 0; i < n; i++) if (forest[i] === i && size[i]! < minSize) small++;
+  for (let e = 0; e < m && small > 0; e++) {
     const q = packed[e]!;
     const p = q >>> 2;
     const r0 = findRoot(forest, p + offset[q & 3]!);
     const r1 = findRoot(forest, p);
     if (r0 === r1) continue;
-    if (size[r0]! < options.minSize || size[r1]! < options.minSize) {
+    const s0 = size[r0]!, s1 = size[r1]!;
+    if (s0 < minSize || s1 < minSize) {
       const root = joinTrees(forest, r0, r1);
-      size[root] = size[r0]! + size[r1]!;
+      size[root] = s0 + s1;
+      small -= (s0 < minSize ? 1 : 0) + (s1 < minSize ? 1 : 0) - (s0 + s1 < minSize ? 1 : 0);
     }
   }
 
@@ -102,6 +126,14 @@ export function felzenszwalb(image: Float64Array, width: number, height: number,
     labels[i] = labelOfRoot[r]!;
   }
   return { labels, count, width, height };
+}
+
+/**
+ * Segment a multi-channel image.
+ * @param image H*W*C values, HWC, in [0, 1] (skimage's img_as_float of 8-bit input).
+ */
+export function felzenszwalb(image: Float64Array, width: number, height: number, channels: number, options: FelzenszwalbOptions): Segmentation {
+  return segmentGraph(sortedGraph(image, width, height, channels, options.sigma), options.scale, options.minSize);
 }
 
 /**

@@ -48,14 +48,24 @@ export interface RegionFeatures {
 }
 
 /**
+ * The colour histogram bin (0..24) of every pixel and channel.
+ * @returns Uint8Array of H*W*C.
+ */
+export function colourBins(image: ChannelImage): Uint8Array {
+  const out = new Uint8Array(image.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = Math.min(COLOUR_BINS - 1, Math.floor(image.data[i]! * COLOUR_BINS));
+  return out;
+}
+
+/**
  * Histograms, sizes, boxes and adjacency of each region.
- * @param image the colour space the strategy groups in, values in [0, 1].
+ * @param colourBins colourBins() of the colour space the strategy groups in.
  * @param texture its quantised texture responses.
  */
-export function regionFeatures(seg: Segmentation, image: ChannelImage, texture: TextureBins): RegionFeatures {
+export function regionFeatures(seg: Segmentation, colourBins: Uint8Array, channels: number, texture: TextureBins): RegionFeatures {
   const { labels, count, width, height } = seg;
   const n = width * height;
-  const c = image.channels;
+  const c = channels;
   const colourLength = c * COLOUR_BINS;
   const textureLength = c * TEXTURE_ORIENTATIONS * TEXTURE_BINS;
   const size = new Float64Array(count);
@@ -70,7 +80,6 @@ export function regionFeatures(seg: Segmentation, image: ChannelImage, texture: 
   const colourCounts = new Uint32Array(count * colourLength);
   const textureCounts = new Uint32Array(count * textureLength);
   const bins = texture.bins;
-  const data = image.data;
   const perPixel = c * TEXTURE_ORIENTATIONS;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -83,10 +92,7 @@ export function regionFeatures(seg: Segmentation, image: ChannelImage, texture: 
       if (x > bbox[b + 2]!) bbox[b + 2] = x;
       if (y > bbox[b + 3]!) bbox[b + 3] = y;
       const co = r * colourLength;
-      for (let ch = 0; ch < c; ch++) {
-        const v = Math.floor(data[i * c + ch]! * COLOUR_BINS);
-        colourCounts[co + ch * COLOUR_BINS + (v < COLOUR_BINS ? v : COLOUR_BINS - 1)]!++;
-      }
+      for (let ch = 0; ch < c; ch++) colourCounts[co + ch * COLOUR_BINS + colourBins[i * c + ch]!]!++;
       // Texture bins of pixel i are laid out (channel, orientation), as the histogram's groups of 10.
       const to = r * textureLength;
       const tb = i * perPixel;

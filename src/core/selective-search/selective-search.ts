@@ -13,8 +13,8 @@
  */
 
 import { channelCount, convertColour, type ColourSpace } from './colour-spaces.js';
-import { felzenszwalb } from './felzenszwalb.js';
-import { groupRegions, regionFeatures, type Hierarchy, type Similarities } from './grouping.js';
+import { segmentGraph, sortedGraph, type SortedGraph } from './felzenszwalb.js';
+import { colourBins, groupRegions, regionFeatures, type Hierarchy, type Similarities } from './grouping.js';
 import { textureBins } from './texture.js';
 
 export interface Strategy {
@@ -88,11 +88,16 @@ export function runStrategies(image: RgbPixels, strategies: readonly Strategy[],
   for (const [space, members] of byImage) {
     const converted = convertColour(image.data, image.width, image.height, space);
     const texture = textureBins(converted);
+    const colours = colourBins(converted);
+    // The sorted graph depends on the image and sigma only: one per colour space and sigma.
+    const graphs = new Map<number, SortedGraph>();
     const byK = new Map<number, number[]>();
     for (const i of members) byK.set(strategies[i]!.k, [...(byK.get(strategies[i]!.k) ?? []), i]);
     for (const [k, group] of byK) {
-      const seg = felzenszwalb(converted.data, image.width, image.height, channelCount(space), { scale: k, ...segmentationFor(mode, k) });
-      const features = regionFeatures(seg, converted, texture);
+      const { sigma, minSize } = segmentationFor(mode, k);
+      let graph = graphs.get(sigma);
+      if (!graph) graphs.set(sigma, (graph = sortedGraph(converted.data, image.width, image.height, channelCount(space), sigma)));
+      const features = regionFeatures(segmentGraph(graph, k, minSize), colours, converted.channels, texture);
       for (const i of group) out.set(i, groupRegions(features, strategies[i]!.similarities));
     }
   }

@@ -14,6 +14,8 @@ import type { ChannelImage } from './colour-spaces.js';
 import { gaussianKernel } from './gaussian.js';
 
 export const TEXTURE_ORIENTATIONS = 8;
+/** Kernel radius in sigmas: 3 (7 taps at sigma 1) keeps 99.7% of the Gaussian's mass. */
+const TRUNCATE = 3;
 export const TEXTURE_BINS = 10;
 
 /** Per pixel and channel, the bin (0..9) of each orientation: Uint8Array of H*W*C*8. */
@@ -23,42 +25,55 @@ export interface TextureBins {
 }
 
 /**
- * Convolve every row of a plane with a 1-D kernel, borders replicated.
- * Interior pixels skip the border test.
+ * Convolve every row of a plane with two kernels of the same length at once,
+ * borders replicated.
  */
-function convolveRows(src: Float64Array, dst: Float64Array, width: number, height: number, kernel: Float64Array): void {
-  const r = (kernel.length - 1) / 2;
+function convolveRows2(src: Float64Array, outA: Float64Array, outB: Float64Array, width: number, height: number, ka: Float64Array, kb: Float64Array): void {
+  const r = (ka.length - 1) / 2;
+  const len = ka.length;
   for (let y = 0; y < height; y++) {
     const row = y * width;
     for (let x = 0; x < width; x++) {
-      let acc = 0;
+      let a = 0, b = 0;
       if (x >= r && x + r < width) {
-        for (let k = -r; k <= r; k++) acc += kernel[r - k]! * src[row + x + k]!;
+        const base = row + x + r;
+        for (let k = 0; k < len; k++) {
+          const v = src[base - k]!;
+          a += ka[k]! * v;
+          b += kb[k]! * v;
+        }
       } else {
-        for (let k = -r; k <= r; k++) acc += kernel[r - k]! * src[row + Math.min(width - 1, Math.max(0, x + k))]!;
+        for (let k = -r; k <= r; k++) {
+          const xi = x + k;
+          const v = src[row + (xi < 0 ? 0 : xi >= width ? width - 1 : xi)]!;
+          a += ka[r - k]! * v;
+          b += kb[r - k]! * v;
+        }
       }
-      dst[row + x] = acc;
+      outA[row + x] = a;
+      outB[row + x] = b;
     }
   }
 }
 
-/** Convolve every column of a plane with a 1-D kernel, borders replicated. */
+/** Convolve every column of a plane with a 1-D kernel, borders replicated, one output row at a time. */
 function convolveColumns(src: Float64Array, dst: Float64Array, width: number, height: number, kernel: Float64Array): void {
   const r = (kernel.length - 1) / 2;
-  dst.fill(0);
-  for (let k = -r; k <= r; k++) {
-    const w = kernel[r - k]!;
-    for (let y = 0; y < height; y++) {
-      const from = Math.min(height - 1, Math.max(0, y + k)) * width;
-      const to = y * width;
-      for (let x = 0; x < width; x++) dst[to + x] = dst[to + x]! + w * src[from + x]!;
+  const rows = new Int32Array(kernel.length);
+  for (let y = 0; y < height; y++) {
+    for (let k = -r; k <= r; k++) rows[k + r] = Math.min(height - 1, Math.max(0, y + k)) * width;
+    const to = y * width;
+    for (let x = 0; x < width; x++) {
+      let acc = 0;
+      for (let k = 0; k < kernel.length; k++) acc += kernel[kernel.length - 1 - k]! * src[rows[k]! + x]!;
+      dst[to + x] = acc;
     }
   }
 }
 
 /** Derivative of a Gaussian, sampled, as a convolution kernel: a rising edge responds positively. */
 function gaussianDerivativeKernel(sigma: number): Float64Array {
-  const g = gaussianKernel(sigma);
+  const g = gaussianKernel(sigma, TRUNCATE);
   const r = (g.length - 1) / 2;
   // Convolution flips the kernel, so store -d/dx G(x) = x / sigma^2 G(x) reversed: (r - i) / sigma^2 G.
   return g.map((v, i) => ((r - i) / (sigma * sigma)) * v);
@@ -71,46 +86,47 @@ function gaussianDerivativeKernel(sigma: number): Float64Array {
 export function textureBins(image: ChannelImage, sigma = 1): TextureBins {
   const { width, height, channels } = image;
   const n = width * height;
-  const g = gaussianKernel(sigma);
+  const g = gaussianKernel(sigma, TRUNCATE);
   const dg = gaussianDerivativeKernel(sigma);
   const bins = new Uint8Array(n * channels * TEXTURE_ORIENTATIONS);
-  const plane = new Float64Array(n), tmp = new Float64Array(n), gx = new Float64Array(n), gy = new Float64Array(n);
-  const max = new Float64Array(TEXTURE_ORIENTATIONS);
+  const plane = new Float64Array(n), rowsD = new Float64Array(n), rowsG = new Float64Array(n);
+  const gx = new Float64Array(n), gy = new Float64Array(n);
   for (let c = 0; c < channels; c++) {
     for (let i = 0; i < n; i++) plane[i] = image.data[i * channels + c]!;
-    convolveRows(plane, tmp, width, height, dg);
-    convolveColumns(tmp, gx, width, height, g);
-    convolveRows(plane, tmp, width, height, g);
-    convolveColumns(tmp, gy, width, height, dg);
-    // The directional derivatives along 0, 45, 90 and 135 degrees; orientation
-    // 2a is the positive part of derivative a, 2a + 1 its negative part.
-    const d = new Float64Array(4);
-    const directional = (i: number) => {
+    convolveRows2(plane, rowsD, rowsG, width, height, dg, g);
+    convolveColumns(rowsD, gx, width, height, g);
+    convolveColumns(rowsG, gy, width, height, dg);
+    // The directional derivatives along 0, 45, 90 and 135 degrees:
+    // orientation 2a is the positive part of derivative a, 2a + 1 its negative part.
+    const h = Math.SQRT1_2;
+    let p0 = 0, n0 = 0, p1 = 0, n1 = 0, p2 = 0, n2 = 0, p3 = 0, n3 = 0;
+    for (let i = 0; i < n; i++) {
       const x = gx[i]!, y = gy[i]!;
-      d[0] = x;
-      d[1] = Math.SQRT1_2 * (x + y);
-      d[2] = y;
-      d[3] = Math.SQRT1_2 * (y - x);
-    };
-    max.fill(0);
-    for (let i = 0; i < n; i++) {
-      directional(i);
-      for (let a = 0; a < 4; a++) {
-        const v = d[a]!;
-        if (v > max[2 * a]!) max[2 * a] = v;
-        else if (-v > max[2 * a + 1]!) max[2 * a + 1] = -v;
-      }
+      const d1 = h * (x + y), d3 = h * (y - x);
+      if (x > p0) p0 = x; else if (-x > n0) n0 = -x;
+      if (d1 > p1) p1 = d1; else if (-d1 > n1) n1 = -d1;
+      if (y > p2) p2 = y; else if (-y > n2) n2 = -y;
+      if (d3 > p3) p3 = d3; else if (-d3 > n3) n3 = -d3;
     }
-    for (let o = 0; o < TEXTURE_ORIENTATIONS; o++) max[o] = max[o]! > 0 ? TEXTURE_BINS / max[o]! : 0;
+    const scale = [p0, n0, p1, n1, p2, n2, p3, n3].map((m) => (m > 0 ? TEXTURE_BINS / m : 0));
+    const s0 = scale[0]!, s1 = scale[1]!, s2 = scale[2]!, s3 = scale[3]!, s4 = scale[4]!, s5 = scale[5]!, s6 = scale[6]!, s7 = scale[7]!;
     const top = TEXTURE_BINS - 1;
+    const bin = (v: number, k: number) => {
+      const b = Math.floor(v * k);
+      return b > top ? top : b;
+    };
     for (let i = 0; i < n; i++) {
-      directional(i);
-      const base = (i * channels + c) * TEXTURE_ORIENTATIONS;
-      for (let a = 0; a < 4; a++) {
-        const v = d[a]!;
-        bins[base + 2 * a] = v > 0 ? Math.min(top, Math.floor(v * max[2 * a]!)) : 0;
-        bins[base + 2 * a + 1] = v < 0 ? Math.min(top, Math.floor(-v * max[2 * a + 1]!)) : 0;
-      }
+      const x = gx[i]!, y = gy[i]!;
+      const d1 = h * (x + y), d3 = h * (y - x);
+      const o = (i * channels + c) * TEXTURE_ORIENTATIONS;
+      bins[o] = x > 0 ? bin(x, s0) : 0;
+      bins[o + 1] = x < 0 ? bin(-x, s1) : 0;
+      bins[o + 2] = d1 > 0 ? bin(d1, s2) : 0;
+      bins[o + 3] = d1 < 0 ? bin(-d1, s3) : 0;
+      bins[o + 4] = y > 0 ? bin(y, s4) : 0;
+      bins[o + 5] = y < 0 ? bin(-y, s5) : 0;
+      bins[o + 6] = d3 > 0 ? bin(d3, s6) : 0;
+      bins[o + 7] = d3 < 0 ? bin(-d3, s7) : 0;
     }
   }
   return { bins, channels };

@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { convertColour } from '../../../../src/core/selective-search/colour-spaces.js';
+import { felzenszwalb } from '../../../../src/core/selective-search/felzenszwalb.js';
+import { colourBins, groupRegions, regionFeatures } from '../../../../src/core/selective-search/grouping.js';
+import { MODES, rankProposals, selectiveSearch, strategiesFor } from '../../../../src/core/selective-search/selective-search.js';
+import { textureBins } from '../../../../src/core/selective-search/texture.js';
+import { decodeImage } from '../../../../src/image/decode.js';
+import { fixturePath } from '../../../helpers/fixtures.js';
+
+const shapes = await decodeImage(readFileSync(fixturePath('images', 'shapes.png')));
+
+describe('strategy sets', () => {
+  it('have the paper\'s and OpenCV\'s sizes: 1, 8, 80, 12, 100 hierarchies', () => {
+    expect(MODES.map((m) => strategiesFor(m).length)).toEqual([1, 8, 80, 12, 100]);
+  });
+});
+
+describe('hierarchical grouping', () => {
+  const hsv = convertColour(shapes.data, shapes.width, shapes.height, 'HSV');
+  const seg = felzenszwalb(hsv.data, shapes.width, shapes.height, 3, { scale: 100, sigma: 0.8, minSize: 100 });
+  const features = regionFeatures(seg, colourBins(hsv), 3, textureBins(hsv));
+
+  it('histograms are L1-normalised; sizes add up to the image', () => {
+    expect(features.size.reduce((a, b) => a + b, 0)).toBe(shapes.width * shapes.height);
+    for (let r = 0; r < features.count; r++) {
+      const c = features.colour.subarray(r * features.colourLength, (r + 1) * features.colourLength).reduce((a, b) => a + b, 0);
+      const t = features.texture.subarray(r * features.textureLength, (r + 1) * features.textureLength).reduce((a, b) => a + b, 0);
+      expect(c).toBeCloseTo(1, 5);
+      expect(t).toBeCloseTo(1, 5);
+    }
+  });
+
+  it('merges down to one region: 2R - 1 boxes, the last the whole image, each merged box containing its parts', () => {
+    for (const sim of [
+      { colour: true, texture: true, size: true, fill: true },
+      { colour: false, texture: false, size: true, fill: false },
+    ]) {
+      const h = groupRegions(features, sim);
+      expect(h.boxes.length / 4).toBe(2 * seg.count - 1);
+      expect(Array.from(h.boxes.subarray(h.boxes.length - 4))).toEqual([0, 0, shapes.width, shapes.height]);
+    }
+  });
+});
+
+describe('selectiveSearch', () => {
+  it('is deterministic for an image, options and seed, and the seed changes the ranking, not the set', () => {
+    const a = selectiveSearch(shapes, { mode: 'fast', seed: 7 });
+    const b = selectiveSearch(shapes, { mode: 'fast', seed: 7 });
+    const c = selectiveSearch(shapes, { mode: 'fast', seed: 8 });
+    expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+    expect(Buffer.from(a.buffer).equals(Buffer.from(c.buffer))).toBe(false);
+    const key = (x: Float32Array) => [...Array(x.length / 4).keys()].map((i) => Array.from(x.subarray(4 * i, 4 * i + 4)).join()).sort();
+    expect(key(a)).toEqual(key(c));
+  });
+
+  it('boxes are unique, inside the image, and honour maxBoxes and minBoxSize', () => {
+    const boxes = selectiveSearch(shapes, { mode: 'single', seed: 0, maxBoxes: 50, minBoxSize: 20 });
+    expect(boxes.length / 4).toBeLessThanOrEqual(50);
+    const seen = new Set<string>();
+    for (let i = 0; i < boxes.length; i += 4) {
+      const [x1, y1, x2, y2] = boxes.subarray(i, i + 4);
+      expect(x2! - x1!).toBeGreaterThanOrEqual(20);
+      expect(y2! - y1!).toBeGreaterThanOrEqual(20);
+      expect(x1).toBeGreaterThanOrEqual(0);
+      expect(x2).toBeLessThanOrEqual(shapes.width);
+      expect(y2).toBeLessThanOrEqual(shapes.height);
+      const k = `${x1},${y1},${x2},${y2}`;
+      expect(seen.has(k)).toBe(false);
+      seen.add(k);
+    }
+  });
+
+  it('ranking follows the paper: with one hierarchy, larger positions (later merges) tend to come first', () => {
+    // Position n - p times U[0,1): the whole image (value <= 1) ranks in the top few.
+    const boxes = selectiveSearch(shapes, { mode: 'single', seed: 0 });
+    const first = [...Array(10).keys()].map((i) => Array.from(boxes.subarray(4 * i, 4 * i + 4)).join());
+    expect(first).toContain(`0,0,${shapes.width},${shapes.height}`);
+    expect(rankProposals([], { seed: 0 }).length).toBe(0);
+  });
+
+  it('odd inputs give sensible proposals, no crash, no hang: 1x1, all black, a 10000 x 8 strip, greyscale, alpha, 16-bit', async () => {
+    const make = async (w: number, h: number, channels: 3 | 4, options: { greyscale?: boolean; bitdepth?: 16 } = {}) => {
+      let img = sharp({ create: { width: w, height: h, channels, background: { r: 10, g: 200, b: 90, alpha: 0.5 } } });
+      if (options.greyscale) img = img.greyscale();
+      const png = await img.png(options.bitdepth ? ({ bitdepth: 16 } as sharp.PngOptions) : {}).toBuffer();
+      return decodeImage(png);
+    };
+    const one = selectiveSearch(await make(1, 1, 3), { mode: 'fast', seed: 0 });
+    expect(Array.from(one)).toEqual([0, 0, 1, 1]);
+    const black = selectiveSearch({ data: new Uint8Array(64 * 48 * 3), width: 64, height: 48 }, { mode: 'fast', seed: 0 });
+    expect(Array.from(black)).toEqual([0, 0, 64, 48]);
+    const t = performance.now();
+    const strip = selectiveSearch(await make(10000, 8, 3), { mode: 'single', seed: 0 });
+    expect(strip.length).toBeGreaterThanOrEqual(4);
+    expect(performance.now() - t).toBeLessThan(20_000);
+    for (const img of [await make(40, 30, 3, { greyscale: true }), await make(40, 30, 4), await make(40, 30, 3, { bitdepth: 16 })]) {
+      expect(Array.from(selectiveSearch(img, { mode: 'single', seed: 0 }))).toEqual([0, 0, 40, 30]);
+    }
+  });
+});
