@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import sharp from 'sharp';
+import sharp, { type PngOptions } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { convertColour } from '../../../../src/core/selective-search/colour-spaces.js';
 import { felzenszwalb } from '../../../../src/core/selective-search/felzenszwalb.js';
@@ -84,7 +84,7 @@ describe('selectiveSearch', () => {
     const make = async (w: number, h: number, channels: 3 | 4, options: { greyscale?: boolean; bitdepth?: 16 } = {}) => {
       let img = sharp({ create: { width: w, height: h, channels, background: { r: 10, g: 200, b: 90, alpha: 0.5 } } });
       if (options.greyscale) img = img.greyscale();
-      const png = await img.png(options.bitdepth ? ({ bitdepth: 16 } as sharp.PngOptions) : {}).toBuffer();
+      const png = await img.png(options.bitdepth ? ({ bitdepth: 16 } as PngOptions) : {}).toBuffer();
       return decodeImage(png);
     };
     const one = selectiveSearch(await make(1, 1, 3), { mode: 'fast', seed: 0 });
