@@ -4,9 +4,8 @@
  * reads the environment or prints; warnings go to `onWarning`.
  */
 
-import { readFile } from 'node:fs/promises';
 import { DetectError } from './errors.js';
-import { DEFAULT_DECODE_LIMITS, decodeImage, type DecodeLimits } from './image/decode.js';
+import { DEFAULT_DECODE_LIMITS, decodeImage, readImageFile, type DecodeLimits } from './image/decode.js';
 import { loadModel, modelName, resolveModelDir, type LoadedModel } from './model/package.js';
 import { FasterRcnn } from './pipelines/faster-rcnn/faster-rcnn.js';
 import type { PipelineRunner } from './pipelines/pipeline-runner.js';
@@ -122,7 +121,7 @@ export class Detector {
     checkRange('iouThreshold', options.iouThreshold, 0, 1);
     checkRange('maxDetections', options.maxDetections, 1, 10000, true);
 
-    const bytes = typeof input === 'string' ? await readInput(input) : input;
+    const bytes = typeof input === 'string' ? await readImageFile(input) : input;
     const image = await decodeImage(bytes, this.limits);
     clock.lap('decode');
     const raw = await runner.run(image, { scoreThreshold: options.scoreThreshold, nmsThreshold: options.iouThreshold, maxDetections: options.maxDetections }, clock);
@@ -142,15 +141,5 @@ export class Detector {
 
   async close(): Promise<void> {
     await this.model.close();
-  }
-}
-
-async function readInput(path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new DetectError('FILE_NOT_FOUND', `cannot read ${path}: ${why}`);
   }
 }

@@ -3,7 +3,10 @@
  * model failed, 2 bad usage.
  */
 
+import { availableParallelism } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { MODES } from '../core/selective-search/selective-search.js';
+import { RegionProposer } from '../proposals.js';
 import { DEFAULT_MODEL } from '../model/package.js';
 import { Detector, PIPELINES, type DetectionResult } from '../detector.js';
 import { DetectError } from '../errors.js';
@@ -14,7 +17,8 @@ const VERSION = '0.1.0';
 const USAGE = `rcnn-serve ${VERSION}: R-CNN family object detection (region ops in TypeScript, convolutions in ONNX Runtime)
 
 Usage:
-  rcnn-serve detect IMAGE... [options]   detect objects; one result per image, in input order
+  rcnn-serve detect IMAGE... [options]      detect objects; one result per image, in input order
+  rcnn-serve proposals IMAGE... [options]   region proposals (selective search); one result per image
   rcnn-serve --help | --version
 
 detect options:
@@ -33,8 +37,37 @@ detect options:
                            or {"path","error":{"code","message"}} for an image that failed
   --verbose                stack traces on errors
 
+proposals options:
+  --method selective-search   the proposal method (the only one so far)
+  --mode M                 ${MODES.join(' | ')} (default: fast)
+  --max N                  at most N proposals, best first
+  --min-size N             drop boxes narrower or shorter than N pixels
+  --seed S                 ranking seed (default 0): same image, options and seed -> same proposals
+  --workers N              worker threads for the strategies (default: ${defaultWorkers()}); output does not depend on it
+  --json                   one JSON object per line:
+                           {"path","image":{"width","height"},"method","mode","proposals":[[x1,y1,x2,y2],...],"timings":{...,"total"}}
+  --max-pixels, --max-bytes, --verbose   as for detect
+
 Boxes are in original-image pixels (after EXIF rotation), x1 y1 x2 y2.
 Exit status: 0 all images done, 1 an image or the model failed, 2 bad usage.`;
+
+const COMMON_OPTIONS = {
+  'max-pixels': { type: 'string' },
+  'max-bytes': { type: 'string' },
+  json: { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const PROPOSALS_OPTIONS = {
+  ...COMMON_OPTIONS,
+  method: { type: 'string' },
+  mode: { type: 'string' },
+  max: { type: 'string' },
+  'min-size': { type: 'string' },
+  seed: { type: 'string' },
+  workers: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
 
 const DETECT_OPTIONS = {
   model: { type: 'string' },
@@ -44,11 +77,7 @@ const DETECT_OPTIONS = {
   'max-detections': { type: 'string' },
   device: { type: 'string' },
   threads: { type: 'string' },
-  'max-pixels': { type: 'string' },
-  'max-bytes': { type: 'string' },
-  json: { type: 'boolean' },
-  verbose: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
+  ...COMMON_OPTIONS,
 } as const satisfies ParseArgsConfig['options'];
 
 export interface CliIo {
@@ -104,10 +133,7 @@ async function detect(argv: string[], io: CliIo): Promise<number> {
     detector = await Detector.load(values.model ?? DEFAULT_MODEL, {
       device: values.device ?? 'cpu',
       intraOpThreads: numberOption('threads', values.threads) ?? 0,
-      limits: {
-        ...(values['max-pixels'] !== undefined && { maxPixels: numberOption('max-pixels', values['max-pixels']) }),
-        ...(values['max-bytes'] !== undefined && { maxBytes: numberOption('max-bytes', values['max-bytes']) }),
-      },
+      limits: limitsFrom(values),
       onWarning: (m) => io.err(`warning: ${m}`),
     });
   } catch (err) {
@@ -116,30 +142,89 @@ async function detect(argv: string[], io: CliIo): Promise<number> {
     if (e.stack) io.err(e.stack);
     return 1;
   }
-  let failed = 0;
   try {
-    for (const path of positionals) {
-      try {
-        const result = await detector.detect(path, options);
-        if (values.json) io.out(JSON.stringify({ path, ...result }));
-        else formatResult(path, result).forEach((l) => io.out(l));
-      } catch (err) {
-        failed++;
-        const e = describeError(err, verbose);
-        if (values.json) io.out(JSON.stringify({ path, error: { code: e.code, message: e.message } }));
-        io.err(`error: ${path}: ${e.code}: ${e.message}`);
-        if (e.stack) io.err(e.stack);
-        // A bad option fails every image the same way: stop at the first.
-        if (err instanceof DetectError && (err.code === 'INVALID_OPTION' || err.code === 'UNSUPPORTED_PIPELINE')) {
-          failed += positionals.length - positionals.indexOf(path) - 1;
-          break;
-        }
-      }
-    }
+    return await forEachImage(positionals, io, values.json ?? false, verbose, async (path) => {
+      const result = await detector.detect(path, options);
+      return { json: { path, ...result }, text: formatResult(path, result) };
+    });
   } finally {
     await detector.close();
   }
+}
+
+function limitsFrom(values: { 'max-pixels'?: string; 'max-bytes'?: string }) {
+  return {
+    ...(values['max-pixels'] !== undefined && { maxPixels: numberOption('max-pixels', values['max-pixels']) }),
+    ...(values['max-bytes'] !== undefined && { maxBytes: numberOption('max-bytes', values['max-bytes']) }),
+  };
+}
+
+function defaultWorkers(): number {
+  return Math.min(4, availableParallelism());
+}
+
+/**
+ * Run `work` on each image in order; one output line (JSON) or block (text)
+ * per image, an error line for an image that fails, and the other images
+ * still run. A bad option fails every image alike, so it stops at the first.
+ * @returns exit status: 0 if all succeeded, else 1.
+ */
+async function forEachImage(
+  paths: string[],
+  io: CliIo,
+  json: boolean,
+  verbose: boolean,
+  work: (path: string) => Promise<{ json: object; text: string[] }>,
+): Promise<number> {
+  let failed = 0;
+  for (const [i, path] of paths.entries()) {
+    try {
+      const out = await work(path);
+      if (json) io.out(JSON.stringify(out.json));
+      else out.text.forEach((l) => io.out(l));
+    } catch (err) {
+      failed++;
+      const e = describeError(err, verbose);
+      if (json) io.out(JSON.stringify({ path, error: { code: e.code, message: e.message } }));
+      io.err(`error: ${path}: ${e.code}: ${e.message}`);
+      if (e.stack) io.err(e.stack);
+      if (err instanceof DetectError && (err.code === 'INVALID_OPTION' || err.code === 'UNSUPPORTED_PIPELINE')) {
+        failed += paths.length - i - 1;
+        break;
+      }
+    }
+  }
   return failed > 0 ? 1 : 0;
+}
+
+async function proposals(argv: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: PROPOSALS_OPTIONS, allowPositionals: true, strict: true });
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError('proposals needs at least one IMAGE');
+  if ((values.method ?? 'selective-search') !== 'selective-search') {
+    throw new UsageError(`--method ${JSON.stringify(values.method)} is not supported; allowed: selective-search`);
+  }
+  const options = {
+    mode: values.mode,
+    seed: numberOption('seed', values.seed),
+    maxProposals: numberOption('max', values.max),
+    minSize: numberOption('min-size', values['min-size']),
+  };
+  const proposer = new RegionProposer({ workers: numberOption('workers', values.workers) ?? defaultWorkers(), limits: limitsFrom(values) });
+  try {
+    return await forEachImage(positionals, io, values.json ?? false, values.verbose ?? false, async (path) => {
+      const r = await proposer.propose(path, options);
+      return {
+        json: { path, ...r },
+        text: [`${path}  ${r.image.width}x${r.image.height}  selective-search ${r.mode}  ${r.proposals.length} proposal(s)  ${r.timings.total} ms`],
+      };
+    });
+  } finally {
+    await proposer.close();
+  }
 }
 
 /** Run the CLI; resolves to the exit status. */
@@ -158,8 +243,10 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
         return 0;
       case 'detect':
         return await detect(rest, io);
+      case 'proposals':
+        return await proposals(rest, io);
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: detect`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: detect, proposals`);
     }
   } catch (err) {
     if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {

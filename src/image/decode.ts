@@ -8,6 +8,7 @@
  * decompression bomb is refused without allocating it.
  */
 
+import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { DetectError } from '../errors.js';
 
@@ -64,5 +65,19 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits = DEFA
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
   } catch (err) {
     throw new DetectError('CORRUPT_IMAGE', `the ${format} image could not be decoded (truncated or damaged): ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Read an image file's bytes.
+ * @throws DetectError FILE_NOT_FOUND saying why (missing, a folder, no permission).
+ */
+export async function readImageFile(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new DetectError('FILE_NOT_FOUND', `cannot read ${path}: ${why}`);
   }
 }

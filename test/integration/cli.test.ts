@@ -179,3 +179,44 @@ describe('execution device', () => {
     expect(r.json()[0].detections.length).toBeGreaterThan(0);
   });
 });
+
+describe('rcnn-serve proposals', () => {
+  it('prints one JSON line per image with ranked proposals in pixels, identical across worker counts', async () => {
+    const a = await run('proposals', shapes, fixturePath('images', 'astronaut.png'), '--mode', 'fast', '--max', '50', '--seed', '4', '--workers', '0', '--json');
+    expect(a.status).toBe(0);
+    const [first, second] = a.json();
+    expect(first).toMatchObject({ path: shapes, image: { width: 480, height: 360 }, method: 'selective-search', mode: 'fast' });
+    expect(first.proposals.length).toBe(50);
+    expect(second.image).toEqual({ width: 300, height: 300 });
+    for (const [x1, y1, x2, y2] of first.proposals) {
+      expect(0 <= x1 && x1 < x2 && x2 <= 480 && 0 <= y1 && y1 < y2 && y2 <= 360).toBe(true);
+    }
+    expect(Object.keys(first.timings)).toEqual(['decode', 'selectiveSearch', 'total']);
+    const b = await run('proposals', shapes, '--mode', 'fast', '--max', '50', '--seed', '4', '--workers', '2', '--json');
+    expect(b.json()[0].proposals).toEqual(first.proposals);
+  });
+
+  it('bad mode, method and image get clear errors', async () => {
+    let r = await run('proposals', shapes, '--mode', 'turbo', '--json');
+    expect(r.json()[0].error).toEqual({ code: 'INVALID_OPTION', message: 'mode "turbo" is unknown; allowed: single, fast, quality, opencv-fast, opencv-quality' });
+    r = await run('proposals', shapes, '--method', 'edge-boxes');
+    expect(r.status).toBe(2);
+    expect(r.err[0]).toContain('--method "edge-boxes" is not supported; allowed: selective-search');
+    r = await run('proposals', join(tmp, 'truncated.png'), shapes, '--mode', 'single', '--json');
+    expect(r.status).toBe(1);
+    expect(r.json().map((l) => l.error?.code ?? 'ok')).toEqual(['CORRUPT_IMAGE', 'ok']);
+  });
+});
+
+describe('the installed command', () => {
+  it('bin/rcnn-serve.js runs proposals over worker threads and exits 0 (a real process, not in-process)', async () => {
+    const { execFile } = await import('node:child_process');
+    const { stdout, code } = await new Promise<{ stdout: string; code: number | null }>((resolve) => {
+      const child = execFile(process.execPath, [fixturePath('..', '..', 'bin', 'rcnn-serve.js'), 'proposals', shapes, '--mode', 'single', '--workers', '2', '--max', '5', '--json'], (_err, out) =>
+        resolve({ stdout: out, code: child.exitCode }),
+      );
+    });
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout).proposals).toHaveLength(5);
+  });
+});

@@ -1,0 +1,73 @@
+/**
+ * Region proposals as a library: selective search on an image file or bytes,
+ * strategies spread over worker threads. Nothing here reads the environment
+ * or prints.
+ */
+
+import { MODES, type Mode } from './core/selective-search/selective-search.js';
+import { DetectError } from './errors.js';
+import { DEFAULT_DECODE_LIMITS, decodeImage, readImageFile, type DecodeLimits } from './image/decode.js';
+import { Stopwatch } from './pipelines/stopwatch.js';
+import { SelectiveSearchPool } from './workers/selective-search-pool.js';
+
+export interface ProposalResult {
+  image: { width: number; height: number };
+  method: 'selective-search';
+  mode: Mode;
+  /** (x1, y1, x2, y2) in original-image pixels, after EXIF rotation, best first. */
+  proposals: [number, number, number, number][];
+  /** Milliseconds: decode, selectiveSearch, total. */
+  timings: Record<string, number>;
+}
+
+export interface ProposeOptions {
+  /** Strategy set, default 'fast'. */
+  mode?: Mode | string;
+  /** Ranking seed, default 0: the same image, options and seed give the same proposals. */
+  seed?: number;
+  /** At most this many proposals. */
+  maxProposals?: number;
+  /** Drop boxes narrower or shorter than this many pixels. */
+  minSize?: number;
+}
+
+export class RegionProposer {
+  private readonly pool: SelectiveSearchPool;
+  private readonly limits: DecodeLimits;
+
+  /** @param workers worker threads for the strategies; 0 or 1 runs on the calling thread. */
+  constructor(options: { workers?: number; limits?: Partial<DecodeLimits> } = {}) {
+    const workers = options.workers ?? 1;
+    if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
+      throw new DetectError('INVALID_OPTION', `workers is ${JSON.stringify(workers)}; allowed: an integer from 0 to 64`);
+    }
+    this.pool = new SelectiveSearchPool(workers);
+    this.limits = { ...DEFAULT_DECODE_LIMITS, ...options.limits };
+  }
+
+  async propose(input: Uint8Array | string, options: ProposeOptions = {}): Promise<ProposalResult> {
+    const clock = new Stopwatch();
+    const mode = (options.mode ?? 'fast') as Mode;
+    if (!(MODES as readonly string[]).includes(mode)) {
+      throw new DetectError('INVALID_OPTION', `mode ${JSON.stringify(mode)} is unknown; allowed: ${MODES.join(', ')}`);
+    }
+    const seed = options.seed ?? 0;
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new DetectError('INVALID_OPTION', `seed is ${JSON.stringify(seed)}; allowed: an integer from 0 to 4294967295`);
+    if (options.maxProposals !== undefined && (!Number.isInteger(options.maxProposals) || options.maxProposals < 1)) {
+      throw new DetectError('INVALID_OPTION', `maxProposals is ${JSON.stringify(options.maxProposals)}; allowed: an integer of at least 1`);
+    }
+    if (options.minSize !== undefined && !(options.minSize >= 0)) throw new DetectError('INVALID_OPTION', `minSize is ${JSON.stringify(options.minSize)}; allowed: a number of at least 0`);
+    const bytes = typeof input === 'string' ? await readImageFile(input) : input;
+    const image = await decodeImage(bytes, this.limits);
+    clock.lap('decode');
+    const boxes = await this.pool.run(image, mode, { seed, maxBoxes: options.maxProposals, minBoxSize: options.minSize });
+    clock.lap('selectiveSearch');
+    const proposals: [number, number, number, number][] = [];
+    for (let i = 0; i < boxes.length; i += 4) proposals.push([boxes[i]!, boxes[i + 1]!, boxes[i + 2]!, boxes[i + 3]!]);
+    return { image: { width: image.width, height: image.height }, method: 'selective-search', mode, proposals, timings: clock.timings() };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
