@@ -46,7 +46,8 @@ proposals options:
   --workers N              worker threads for the strategies (default: ${defaultWorkers()}); output does not depend on it
   --json                   one JSON object per line:
                            {"path","image":{"width","height"},"method","mode","proposals":[[x1,y1,x2,y2],...],"timings":{...,"total"}}
-  --max-pixels, --max-bytes, --verbose   as for detect
+  --max-pixels N           refuse images over N pixels (default: 4000000: about 2.4 GB peak per worker)
+  --max-bytes, --verbose   as for detect
 
 Boxes are in original-image pixels (after EXIF rotation), x1 y1 x2 y2.
 Exit status: 0 all images done, 1 an image or the model failed, 2 bad usage.`;
