@@ -93,10 +93,10 @@ export function regionFeatures(seg: Segmentation, colourBins: Uint8Array, channe
       if (y > bbox[b + 3]!) bbox[b + 3] = y;
       const co = r * colourLength;
       for (let ch = 0; ch < c; ch++) colourCounts[co + ch * COLOUR_BINS + colourBins[i * c + ch]!]!++;
-      // Texture bins of pixel i are laid out (channel, orientation), as the histogram's groups of 10.
+      // The texture codes of pixel i are already indices into a region's histogram.
       const to = r * textureLength;
       const tb = i * perPixel;
-      for (let g = 0; g < perPixel; g++) textureCounts[to + g * TEXTURE_BINS + bins[tb + g]!]!++;
+      for (let g = 0; g < perPixel; g++) textureCounts[to + bins[tb + g]!]!++;
     }
   }
   // L1 normalisation: every pixel adds one count per channel (and per orientation).
