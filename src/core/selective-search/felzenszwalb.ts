@@ -100,12 +100,18 @@ export function segmentGraph(graph: SortedGraph, scale: number, minSize: number)
     }
   }
   // Components still under minSize; once none is left the rest of the pass changes nothing.
+  // Components only grow, so a pixel that starts this pass in a big one stays in a big one,
+  // and an edge between two such pixels is skipped without looking up its roots.
   let small = 0;
   for (let i = 0; i < n; i++) if (forest[i] === i && size[i]! < minSize) small++;
+  const startsSmall = new Uint8Array(n);
+  if (small > 0) for (let i = 0; i < n; i++) startsSmall[i] = size[findRoot(forest, i)]! < minSize ? 1 : 0;
   for (let e = 0; e < m && small > 0; e++) {
     const q = packed[e]!;
     const p = q >>> 2;
-    const r0 = findRoot(forest, p + offset[q & 3]!);
+    const p2 = p + offset[q & 3]!;
+    if (startsSmall[p] === 0 && startsSmall[p2] === 0) continue;
+    const r0 = findRoot(forest, p2);
     const r1 = findRoot(forest, p);
     if (r0 === r1) continue;
     const s0 = size[r0]!, s1 = size[r1]!;
