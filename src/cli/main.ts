@@ -5,7 +5,9 @@
 
 import { availableParallelism } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { configFromEnv, ConfigError } from '../config/env.js';
 import { MODES } from '../core/selective-search/selective-search.js';
+import { serve, StartError } from '../http/server.js';
 import { RegionProposer } from '../proposals.js';
 import { DEFAULT_MODEL } from '../model/package.js';
 import { Detector, PIPELINES, type DetectionResult } from '../detector.js';
@@ -19,6 +21,7 @@ const USAGE = `rcnn-serve ${VERSION}: R-CNN family object detection (region ops 
 Usage:
   rcnn-serve detect IMAGE... [options]      detect objects; one result per image, in input order
   rcnn-serve proposals IMAGE... [options]   region proposals (selective search); one result per image
+  rcnn-serve serve                          the HTTP service; configured by environment variables (see README)
   rcnn-serve --help | --version
 
 detect options:
@@ -228,6 +231,32 @@ async function proposals(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+async function serveCommand(io: CliIo): Promise<number> {
+  let config;
+  try {
+    config = configFromEnv();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    io.err(`error: CONFIG: ${err.message}`);
+    return 2;
+  }
+  let server: Awaited<ReturnType<typeof serve>>;
+  try {
+    server = await serve(config);
+  } catch (err) {
+    if (!(err instanceof StartError)) throw err;
+    io.err(`error: START: ${err.message}`);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await server.close();
+  return 0;
+}
+
 /** Run the CLI; resolves to the exit status. */
 export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
   const [command, ...rest] = argv;
@@ -246,8 +275,10 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
         return await detect(rest, io);
       case 'proposals':
         return await proposals(rest, io);
+      case 'serve':
+        return await serveCommand(io);
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: detect, proposals`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: detect, proposals, serve`);
     }
   } catch (err) {
     if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -4,27 +4,10 @@
  * so the proposals are identical to the serial run for any worker count.
  */
 
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { rankProposals, runStrategies, strategiesFor, type Mode, type RankOptions, type RgbPixels } from '../core/selective-search/selective-search.js';
 import type { Hierarchy } from '../core/selective-search/grouping.js';
-
-/**
- * The worker's entry: the compiled file next to this one or, when running the
- * TypeScript sources (as the tests do), a bootstrap that registers tsx (a dev
- * dependency) and imports the source.
- */
-function workerEntry(): URL {
-  const js = new URL('./selective-search-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(js))) return js;
-  // require.resolve gives tsx's CommonJS entry; its ES module twin sits beside it.
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const source = new URL('./selective-search-worker.ts', import.meta.url).href;
-  const bootstrap = `const { register } = await import(${JSON.stringify(tsx)}); register(); await import(${JSON.stringify(source)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`);
-}
+import { workerEntry } from './worker-entry.js';
 
 /**
  * Split strategy indices over `n` workers, keeping strategies of one colour
@@ -51,7 +34,7 @@ export class SelectiveSearchPool {
   /** @param size worker threads; 0 or 1 runs on the calling thread. */
   constructor(readonly size: number) {
     if (size > 1) {
-      const entry = workerEntry();
+      const entry = workerEntry('selective-search-worker');
       for (let i = 0; i < size; i++) {
         const w = new Worker(entry);
         w.on('message', (msg: { id: number; boxes?: Int32Array[]; error?: string }) => {

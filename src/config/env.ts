@@ -1,0 +1,60 @@
+/**
+ * Server configuration from the environment, validated at start; a bad value
+ * stops the start with a message naming the variable, the value and what is
+ * allowed. README's configuration table lists the same variables.
+ */
+
+import { availableParallelism } from 'node:os';
+import { SHIPPED_MODELS_DIR } from '../model/package.js';
+import { parseDevice, type Device } from '../runtime/session.js';
+
+export interface ServerConfig {
+  port: number;
+  host: string;
+  modelsDir: string;
+  device: Device;
+  workers: number;
+  ortThreads: number;
+  maxQueue: number;
+  maxBodyBytes: number;
+  maxPixels: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid; allowed: an integer from ${min} to ${max}`);
+  return v;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const cores = availableParallelism();
+  const workers = integer(env, 'WORKERS', Math.max(1, Math.min(cores, 4)), 1, 64);
+  const logLevel = env.LOG_LEVEL ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${JSON.stringify(logLevel)} is invalid; allowed: ${LOG_LEVELS.join(', ')}`);
+  let device: Device;
+  try {
+    device = parseDevice(env.DEVICE ?? 'cpu');
+  } catch (err) {
+    throw new ConfigError(`DEVICE: ${(err as Error).message}`);
+  }
+  return {
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    host: env.HOST ?? '0.0.0.0',
+    modelsDir: env.MODELS_DIR ?? SHIPPED_MODELS_DIR,
+    device,
+    workers,
+    // workers x ORT threads <= cores: ONNX Runtime's own threads would otherwise fight the pool.
+    ortThreads: integer(env, 'ORT_THREADS', Math.max(1, Math.floor(cores / workers)), 1, 256),
+    maxQueue: integer(env, 'MAX_QUEUE', 4 * workers, 0, 100000),
+    maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxPixels: integer(env, 'MAX_PIXELS', 40_000_000, 1, 1_000_000_000),
+    logLevel,
+  };
+}

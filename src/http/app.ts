@@ -1,0 +1,79 @@
+/**
+ * The HTTP application. buildApp() never listens, so tests drive it with
+ * app.inject(); `rcnn-serve serve` listens.
+ */
+
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { DetectError } from '../errors.js';
+import type { Registry } from '../model/registry.js';
+import type { WorkerSettings } from '../workers/inference-worker.js';
+import { PoolBusyError, type InferencePool } from '../workers/inference-pool.js';
+import { HTTP_ERRORS, STATUS_OF, type ErrorBody } from './error-catalog.js';
+import { IMAGE_TYPES, MalformedMultipartError, NoImageError } from './images.js';
+import { healthRoutes } from './routes/health.js';
+import { inferenceRoutes } from './routes/inference.js';
+import { modelRoutes } from './routes/models.js';
+
+export interface AppOptions {
+  registry: Registry;
+  pool: InferencePool;
+  settings: WorkerSettings;
+  /** Largest accepted request body, in bytes. */
+  maxBodyBytes: number;
+  /** Ready once models are loaded and warm. */
+  ready: () => boolean;
+  /** pino options, or false for no logging. */
+  logger?: boolean | Record<string, unknown>;
+}
+
+/** What routes need: the options plus the error helpers. */
+export interface AppContext extends AppOptions {
+  errorBody(request: FastifyRequest, code: string, message: string): ErrorBody;
+  /** The status and body of any error, as the error handler sends it. */
+  errorOf(request: FastifyRequest, err: unknown): ErrorBody & { status: number };
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.maxBodyBytes,
+    // Many parameters are refused by the schema (additionalProperties: false), not parsed forever.
+    maxParamLength: 200,
+    requestIdHeader: 'x-request-id',
+    // Unknown query parameters are refused (fastify's default strips them silently).
+    ajv: { customOptions: { coerceTypes: true, allErrors: false, removeAdditional: false } },
+  });
+
+  const errorBody = (request: FastifyRequest, code: string, message: string): ErrorBody => ({ code, message, requestId: String(request.id) });
+  const errorOf = (request: FastifyRequest, err: unknown): ErrorBody & { status: number } => {
+    if (err instanceof DetectError) return { status: STATUS_OF[err.code], ...errorBody(request, err.code, err.message) };
+    if (err instanceof PoolBusyError) return { status: 503, ...errorBody(request, 'BUSY', HTTP_ERRORS.BUSY.message) };
+    if (err instanceof NoImageError) return { status: 400, ...errorBody(request, 'EMPTY_IMAGE', err.message) };
+    if (err instanceof MalformedMultipartError) return { status: 400, ...errorBody(request, 'MALFORMED_MULTIPART', err.message) };
+    const e = err as { statusCode?: number; code?: string; validation?: unknown; message?: string };
+    if (e.validation) return { status: 400, ...errorBody(request, 'INVALID_OPTION', `query ${e.message ?? 'is invalid'}`) };
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, ...errorBody(request, 'BODY_TOO_LARGE', `${HTTP_ERRORS.BODY_TOO_LARGE.message} (${options.maxBodyBytes} bytes)`) };
+    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, ...errorBody(request, 'UNSUPPORTED_MEDIA_TYPE', HTTP_ERRORS.UNSUPPORTED_MEDIA_TYPE.message) };
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return { status: e.statusCode, ...errorBody(request, 'BAD_REQUEST', e.message ?? HTTP_ERRORS.BAD_REQUEST.message) };
+    return { status: 500, ...errorBody(request, 'INTERNAL_ERROR', HTTP_ERRORS.INTERNAL_ERROR.message) };
+  };
+  const ctx: AppContext = { ...options, errorBody, errorOf };
+
+  // Raw image bodies arrive as bytes; anything else that is not multipart is refused with 415.
+  app.addContentTypeParser([...IMAGE_TYPES], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  await app.register(multipart, { limits: { fileSize: options.maxBodyBytes, files: 64, fields: 64, parts: 128 } });
+
+  app.setErrorHandler((err, request, reply: FastifyReply) => {
+    const { status, ...body } = errorOf(request, err);
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    if (status === 503) reply.header('retry-after', '1');
+    return reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody(request, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
+
+  await healthRoutes(app, ctx);
+  await modelRoutes(app, ctx);
+  await inferenceRoutes(app, ctx);
+  return app;
+}

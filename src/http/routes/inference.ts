@@ -1,0 +1,100 @@
+/**
+ * POST /v1/detect and POST /v1/proposals. The work runs in the inference
+ * pool; the event loop only parses, validates and shapes the response.
+ */
+
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BOX_FORMATS, convertBoxes, type BoxFormat } from '../../core/boxes.js';
+import { MODES } from '../../core/selective-search/selective-search.js';
+import { PIPELINES, type DetectionResult } from '../../detector.js';
+import { DetectError } from '../../errors.js';
+import type { AppContext } from '../app.js';
+import { requestImages } from '../images.js';
+
+interface DetectQuery {
+  model?: string;
+  pipeline?: (typeof PIPELINES)[number];
+  scoreThreshold?: number;
+  iouThreshold?: number;
+  maxDetections?: number;
+  classes?: string;
+  boxFormat?: BoxFormat;
+  normalized?: boolean;
+}
+
+const detectQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    model: { type: 'string', minLength: 1, maxLength: 200 },
+    pipeline: { type: 'string', enum: [...PIPELINES] },
+    scoreThreshold: { type: 'number', minimum: 0, maximum: 1 },
+    iouThreshold: { type: 'number', minimum: 0, maximum: 1 },
+    maxDetections: { type: 'integer', minimum: 1, maximum: 10000 },
+    classes: { type: 'string', maxLength: 10000 },
+    boxFormat: { type: 'string', enum: [...BOX_FORMATS] },
+    normalized: { type: 'boolean' },
+  },
+} as const;
+
+interface ProposalsQuery {
+  mode?: string;
+  maxProposals?: number;
+  minSize?: number;
+  seed?: number;
+}
+
+const proposalsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    method: { type: 'string', enum: ['selective-search'] },
+    mode: { type: 'string', enum: [...MODES] },
+    maxProposals: { type: 'integer', minimum: 1, maximum: 100000 },
+    minSize: { type: 'number', minimum: 0 },
+    seed: { type: 'integer', minimum: 0, maximum: 4294967295 },
+  },
+} as const;
+
+/** Apply the response options: class filter, box format, normalisation. */
+function shape(result: DetectionResult, q: DetectQuery): DetectionResult {
+  const wanted = q.classes ? new Set(q.classes.split(',').map((c) => c.trim())) : undefined;
+  const format = q.boxFormat ?? 'xyxy';
+  const detections = result.detections
+    .filter((d) => !wanted || wanted.has(d.label))
+    .map((d) => {
+      let box = Array.from(convertBoxes(d.box, 'xyxy', format)) as [number, number, number, number];
+      if (q.normalized) box = [box[0] / result.image.width, box[1] / result.image.height, box[2] / result.image.width, box[3] / result.image.height];
+      return { ...d, box };
+    });
+  return { ...result, detections };
+}
+
+export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  const modelDir = (request: FastifyRequest, name: string | undefined): string => {
+    const m = name === undefined ? ctx.registry.models[0] : ctx.registry.models.find((x) => x.name === name);
+    if (!m) throw new DetectError('MODEL_NOT_FOUND', `no model ${JSON.stringify(name)}; available: ${ctx.registry.models.map((x) => x.name).join(', ')}`);
+    request.log = request.log.child({ model: m.name });
+    return m.dir;
+  };
+
+  app.post<{ Querystring: DetectQuery }>('/v1/detect', { schema: { querystring: detectQuery } }, async (request) => {
+    const q = request.query;
+    const dir = modelDir(request, q.model);
+    const { images, multipart } = await requestImages(request);
+    const options = { pipeline: q.pipeline, scoreThreshold: q.scoreThreshold, iouThreshold: q.iouThreshold, maxDetections: q.maxDetections };
+    const run = (bytes: Uint8Array) => ctx.pool.detect({ modelDir: dir, bytes, options, settings: ctx.settings }).then((r) => shape(r, q));
+    if (!multipart) return run(images[0]!);
+    // Several images: one result (or error) each, in order.
+    const results = await Promise.all(images.map((bytes) => run(bytes).catch((err: unknown) => ({ error: ctx.errorOf(request, err) }))));
+    return { results };
+  });
+
+  app.post<{ Querystring: ProposalsQuery }>('/v1/proposals', { schema: { querystring: proposalsQuery } }, async (request) => {
+    const q = request.query;
+    const { images, multipart } = await requestImages(request);
+    const run = (bytes: Uint8Array) => ctx.pool.proposals({ bytes, options: { mode: q.mode, maxProposals: q.maxProposals, minSize: q.minSize, seed: q.seed }, settings: ctx.settings });
+    if (!multipart) return run(images[0]!);
+    return { results: await Promise.all(images.map((bytes) => run(bytes).catch((err: unknown) => ({ error: ctx.errorOf(request, err) })))) };
+  });
+}

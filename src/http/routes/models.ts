@@ -1,0 +1,23 @@
+import type { FastifyInstance } from 'fastify';
+import { PIPELINES } from '../../detector.js';
+import type { RegisteredModel } from '../../model/registry.js';
+import type { AppContext } from '../app.js';
+
+function summary(m: RegisteredModel) {
+  return {
+    name: m.name,
+    description: m.manifest.description ?? '',
+    classes: m.manifest.classes,
+    pipelines: PIPELINES.filter((p) => Object.hasOwn(m.manifest.pipelines, p)),
+    input: m.manifest.input,
+  };
+}
+
+export async function modelRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  app.get('/v1/models', async () => ({ models: ctx.registry.models.map(summary) }));
+  app.get<{ Params: { name: string } }>('/v1/models/:name', async (request, reply) => {
+    const m = ctx.registry.models.find((x) => x.name === request.params.name);
+    if (!m) return reply.code(404).send(ctx.errorBody(request, 'MODEL_NOT_FOUND', `no model ${JSON.stringify(request.params.name)}; available: ${ctx.registry.models.map((x) => x.name).join(', ')}`));
+    return summary(m);
+  });
+}

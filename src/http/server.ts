@@ -1,0 +1,63 @@
+/**
+ * `rcnn-serve serve`: load the configuration, find the model packages, start
+ * the worker pool, warm every worker on every model, listen; on SIGTERM or
+ * SIGINT stop being ready, let in-flight requests finish, stop the workers,
+ * exit 0.
+ */
+
+import sharp from 'sharp';
+import type { ServerConfig } from '../config/env.js';
+import { DEFAULT_MODEL } from '../model/package.js';
+import { scanModels, type Registry } from '../model/registry.js';
+import { InferencePool } from '../workers/inference-pool.js';
+import { buildApp } from './app.js';
+
+export class StartError extends Error {}
+
+/** A small PNG every model can run on: warming loads and compiles each graph in each worker. */
+async function warmImage(): Promise<Uint8Array> {
+  return sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 120, g: 140, b: 90 } } }).png().toBuffer();
+}
+
+/** The default model first, so a request without `model` gets it. */
+function defaultFirst(registry: Registry): Registry {
+  const models = [...registry.models].sort((a, b) => Number(b.name === DEFAULT_MODEL) - Number(a.name === DEFAULT_MODEL));
+  return { ...registry, models };
+}
+
+export async function serve(config: ServerConfig): Promise<{ close: () => Promise<void>; port: number }> {
+  const registry = defaultFirst(await scanModels(config.modelsDir));
+  let ready = false;
+  const pool = new InferencePool({ workers: config.workers, maxQueue: Math.max(config.maxQueue, config.workers) });
+  const settings = { device: config.device, intraOpThreads: config.ortThreads, limits: { maxBytes: config.maxBodyBytes, maxPixels: config.maxPixels } };
+  const app = await buildApp({ registry, pool, settings, maxBodyBytes: config.maxBodyBytes, ready: () => ready, logger: { level: config.logLevel } });
+  for (const b of registry.broken) app.log.warn({ dir: b.dir }, `skipping model package: ${b.reason}`);
+
+  // Warm: one request per worker per model; a model that fails to load is dropped.
+  const image = await warmImage();
+  for (const m of [...registry.models]) {
+    try {
+      await Promise.all(Array.from({ length: config.workers }, () => pool.detect({ modelDir: m.dir, bytes: image, options: {}, settings })));
+      app.log.info({ model: m.name }, 'model loaded and warm');
+    } catch (err) {
+      registry.models.splice(registry.models.indexOf(m), 1);
+      registry.broken.push({ dir: m.dir, reason: (err as Error).message });
+      app.log.warn({ dir: m.dir }, `skipping model package: ${(err as Error).message}`);
+    }
+  }
+  if (registry.models.length === 0) {
+    await pool.close();
+    await app.close();
+    throw new StartError(`no usable model package under ${config.modelsDir}${registry.broken.length ? `: ${registry.broken.map((b) => `${b.dir}: ${b.reason}`).join('; ')}` : ''}`);
+  }
+
+  await app.listen({ port: config.port, host: config.host });
+  ready = true;
+  const address = app.server.address();
+  const close = async () => {
+    ready = false;
+    await app.close(); // stops accepting, waits for in-flight requests
+    await pool.close();
+  };
+  return { close, port: typeof address === 'object' && address ? address.port : config.port };
+}

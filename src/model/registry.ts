@@ -1,0 +1,38 @@
+/**
+ * The packages a server offers: every folder under a models directory whose
+ * model.json validates. Broken packages are reported, not fatal.
+ */
+
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ModelManifest } from './manifest-schema.js';
+import { readManifest } from './package.js';
+
+export interface RegisteredModel {
+  name: string;
+  dir: string;
+  manifest: ModelManifest;
+}
+
+export interface Registry {
+  models: RegisteredModel[];
+  /** Folders that looked like packages but failed validation, with why. */
+  broken: { dir: string; reason: string }[];
+}
+
+export async function scanModels(modelsDir: string): Promise<Registry> {
+  const entries = await readdir(modelsDir, { withFileTypes: true });
+  const registry: Registry = { models: [], broken: [] };
+  for (const e of entries.filter((x) => x.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    const dir = join(modelsDir, e.name);
+    const files = await readdir(dir);
+    if (!files.includes('model.json')) continue; // e.g. recipes/
+    try {
+      const manifest = await readManifest(dir);
+      registry.models.push({ name: manifest.name, dir, manifest });
+    } catch (err) {
+      registry.broken.push({ dir, reason: (err as Error).message });
+    }
+  }
+  return registry;
+}

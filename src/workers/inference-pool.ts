@@ -1,0 +1,77 @@
+/**
+ * The pool of inference workers (piscina). The queue is bounded: when it is
+ * full, run() rejects with PoolBusyError and the caller sheds the request
+ * (HTTP 503 with Retry-After) instead of queueing without limit.
+ */
+
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { DetectionResult } from '../detector.js';
+import { DetectError, type ErrorCode } from '../errors.js';
+import type { ProposalResult } from '../proposals.js';
+import type { InferenceReply, InferenceTask } from './inference-worker.js';
+import { workerEntry } from './worker-entry.js';
+
+export class PoolBusyError extends Error {
+  constructor(readonly queued: number) {
+    super(`all workers are busy and ${queued} requests are queued`);
+  }
+}
+
+export interface InferencePoolOptions {
+  /** Worker threads. */
+  workers: number;
+  /** Requests that may wait for a worker; more are refused. */
+  maxQueue: number;
+}
+
+export class InferencePool {
+  private readonly piscina: Piscina;
+
+  constructor(readonly options: InferencePoolOptions) {
+    this.piscina = new Piscina({
+      filename: fileURLToPath(workerEntry('inference-worker')),
+      minThreads: options.workers,
+      maxThreads: options.workers,
+      maxQueue: options.maxQueue,
+      // Loaded models stay in their worker: never retire idle threads.
+      idleTimeout: Number.POSITIVE_INFINITY,
+    });
+  }
+
+  /** Requests waiting for a worker. */
+  get queued(): number {
+    return this.piscina.queueSize;
+  }
+
+  /** Workers running a request now. */
+  get busy(): number {
+    return Math.min(this.options.workers, this.inFlight);
+  }
+
+  private inFlight = 0;
+
+  async detect(task: Omit<Extract<InferenceTask, { kind: 'detect' }>, 'kind'>): Promise<DetectionResult> {
+    return this.run<DetectionResult>({ kind: 'detect', ...task });
+  }
+
+  async proposals(task: Omit<Extract<InferenceTask, { kind: 'proposals' }>, 'kind'>): Promise<ProposalResult> {
+    return this.run<ProposalResult>({ kind: 'proposals', ...task });
+  }
+
+  private async run<T>(task: InferenceTask): Promise<T> {
+    if (this.piscina.queueSize >= this.options.maxQueue) throw new PoolBusyError(this.piscina.queueSize);
+    this.inFlight++;
+    try {
+      const reply = (await this.piscina.run(task)) as InferenceReply<T>;
+      if ('error' in reply) throw new DetectError(reply.error.code as ErrorCode, reply.error.message);
+      return reply.result;
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.piscina.destroy();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * A piscina worker: runs detection and region proposals off the event loop
+ * (ONNX Runtime's session.run and selective search block the thread they run
+ * on). Loaded models are cached per thread. Failures a caller can act on come
+ * back as `{ error: { code, message } }` so their codes survive the thread
+ * boundary; anything else is thrown and becomes a 500.
+ */
+
+import { Detector, type DetectionResult, type DetectOptions } from '../detector.js';
+import { DetectError } from '../errors.js';
+import type { DecodeLimits } from '../image/decode.js';
+import { RegionProposer, type ProposalResult, type ProposeOptions } from '../proposals.js';
+import type { Device } from '../runtime/session.js';
+
+export interface WorkerSettings {
+  device: Device;
+  intraOpThreads: number;
+  limits: DecodeLimits;
+}
+
+export type InferenceTask =
+  | { kind: 'detect'; modelDir: string; bytes: Uint8Array; options: DetectOptions; settings: WorkerSettings }
+  | { kind: 'proposals'; bytes: Uint8Array; options: ProposeOptions; settings: WorkerSettings };
+
+export type InferenceReply<T> = { result: T } | { error: { code: string; message: string } };
+
+const detectors = new Map<string, Promise<Detector>>();
+let proposer: RegionProposer | undefined;
+
+function detectorFor(modelDir: string, settings: WorkerSettings): Promise<Detector> {
+  let d = detectors.get(modelDir);
+  if (!d) {
+    d = Detector.load(modelDir, { device: settings.device, intraOpThreads: settings.intraOpThreads, limits: settings.limits });
+    d.catch(() => detectors.delete(modelDir));
+    detectors.set(modelDir, d);
+  }
+  return d;
+}
+
+export default async function run(task: InferenceTask): Promise<InferenceReply<DetectionResult | ProposalResult>> {
+  try {
+    if (task.kind === 'detect') {
+      const detector = await detectorFor(task.modelDir, task.settings);
+      return { result: await detector.detect(task.bytes, task.options) };
+    }
+    // Strategies run on this worker's thread: the pool is the parallelism.
+    proposer ??= new RegionProposer({ workers: 0, limits: task.settings.limits });
+    return { result: await proposer.propose(task.bytes, task.options) };
+  } catch (err) {
+    if (err instanceof DetectError) return { error: { code: err.code, message: err.message } };
+    throw err;
+  }
+}

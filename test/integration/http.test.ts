@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/http/app.js';
+import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
+import { scanModels } from '../../src/model/registry.js';
+import { InferencePool } from '../../src/workers/inference-pool.js';
+import { fixturePath } from '../helpers/fixtures.js';
+import { pngClaiming } from '../helpers/images.js';
+
+const png = readFileSync(fixturePath('images', 'shapes.png'));
+let app: FastifyInstance;
+let pool: InferencePool;
+let ready = true;
+
+beforeAll(async () => {
+  pool = new InferencePool({ workers: 1, maxQueue: 8 });
+  const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 4_000_000 } };
+  app = await buildApp({ registry: await scanModels(SHIPPED_MODELS_DIR), pool, settings, maxBodyBytes: 5 * 1024 * 1024, ready: () => ready });
+});
+afterAll(async () => {
+  await app.close();
+  await pool.close();
+});
+
+const detect = (payload: Buffer | Uint8Array, type = 'image/png', query = '') =>
+  app.inject({ method: 'POST', url: `/v1/detect${query}`, headers: { 'content-type': type }, payload: Buffer.from(payload) });
+
+function multipartBody(parts: { name: string; filename: string; type: string; data: Buffer }[]): { body: Buffer; type: string } {
+  const boundary = '----rcnnserve';
+  const chunks: Buffer[] = [];
+  for (const p of parts) {
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"; filename="${p.filename}"\r\nContent-Type: ${p.type}\r\n\r\n`), p.data, Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { body: Buffer.concat(chunks), type: `multipart/form-data; boundary=${boundary}` };
+}
+
+describe('POST /v1/detect', () => {
+  it('a raw PNG body returns the CLI\'s result shape', async () => {
+    const res = await detect(png, 'image/png', '?scoreThreshold=0.3');
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body).toMatchObject({ model: 'fixture-tiny-fpn', pipeline: 'faster-rcnn', image: { width: 480, height: 360 } });
+    expect(body.detections.length).toBeGreaterThan(0);
+    expect(body.detections.every((d: { score: number }) => d.score > 0.3)).toBe(true);
+    expect(body.timings.total).toBeGreaterThan(0);
+  });
+
+  it('boxFormat, normalized and classes shape the boxes', async () => {
+    const base = (await detect(png)).json().detections[0];
+    const xywh = (await detect(png, 'image/png', '?boxFormat=xywh&normalized=true')).json().detections[0];
+    expect(xywh.box[0]).toBeCloseTo(base.box[0] / 480, 5);
+    expect(xywh.box[2]).toBeCloseTo((base.box[2] - base.box[0]) / 480, 5);
+    const only = (await detect(png, 'image/png', `?classes=${base.label}`)).json().detections;
+    expect(only.every((d: { label: string }) => d.label === base.label)).toBe(true);
+  });
+
+  it('multipart with several image fields gives one result per image, in order, errors in place', async () => {
+    const jpeg = await sharp(png).jpeg().toBuffer();
+    const { body, type } = multipartBody([
+      { name: 'image', filename: 'a.png', type: 'image/png', data: png },
+      { name: 'image', filename: 'b.txt', type: 'text/plain', data: Buffer.from('not an image') },
+      { name: 'image', filename: 'c.jpg', type: 'image/jpeg', data: jpeg },
+    ]);
+    const res = await app.inject({ method: 'POST', url: '/v1/detect', headers: { 'content-type': type }, payload: body });
+    expect(res.statusCode).toBe(200);
+    const { results } = res.json();
+    expect(results.map((r: { image?: unknown; error?: { code: string } }) => r.error?.code ?? 'ok')).toEqual(['ok', 'UNSUPPORTED_FORMAT', 'ok']);
+  });
+
+  it('bad input gets its 4xx with a stable code, the message and the request id; the server stays up', async () => {
+    const cases: [Promise<{ statusCode: number; json: () => { code: string; message: string; requestId: string } }>, number, string][] = [
+      [detect(Buffer.alloc(0)), 400, 'EMPTY_IMAGE'],
+      [detect(png.subarray(0, png.length >> 1)), 422, 'CORRUPT_IMAGE'],
+      [detect(pngClaiming(100000, 100000)), 413, 'IMAGE_TOO_LARGE'],
+      [detect(Buffer.from('GIF89a....'), 'image/gif'), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [detect(Buffer.from('%PDF-1.4'), 'application/pdf'), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      [detect(Buffer.from('%PDF-1.4'), 'image/png'), 415, 'UNSUPPORTED_FORMAT'],
+      [detect(Buffer.alloc(6 * 1024 * 1024)), 413, 'BODY_TOO_LARGE'],
+      [detect(png, 'image/png', '?model=nope'), 404, 'MODEL_NOT_FOUND'],
+      [detect(png, 'image/png', '?pipeline=rcnn'), 400, 'UNSUPPORTED_PIPELINE'],
+      [detect(png, 'image/png', '?pipeline=yolo'), 400, 'INVALID_OPTION'],
+      [detect(png, 'image/png', '?scoreThreshold=7'), 400, 'INVALID_OPTION'],
+      [detect(png, 'image/png', `?${Array.from({ length: 1000 }, (_, i) => `p${i}=1`).join('&')}`), 400, 'INVALID_OPTION'],
+      [app.inject({ method: 'POST', url: '/v1/detect', headers: { 'content-type': 'multipart/form-data; boundary=x' }, payload: 'garbage' }) as never, 400, 'MALFORMED_MULTIPART'],
+    ];
+    for (const [i, [p, status, code]] of cases.entries()) {
+      const res = await p;
+      expect({ case: i, status: res.statusCode }).toEqual({ case: i, status });
+      const body = res.json();
+      if (code) expect(body.code).toBe(code);
+      expect(body.message.length).toBeGreaterThan(10);
+      expect(body.requestId).toBeTruthy();
+    }
+    expect((await detect(png)).statusCode).toBe(200);
+  });
+});
+
+describe('other routes', () => {
+  it('POST /v1/proposals returns ranked selective-search boxes', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/proposals?mode=single&maxProposals=10', headers: { 'content-type': 'image/png' }, payload: png });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ method: 'selective-search', mode: 'single', image: { width: 480, height: 360 } });
+    expect(res.json().proposals).toHaveLength(10);
+  });
+
+  it('models, health and readiness', async () => {
+    const models = (await app.inject('/v1/models')).json().models;
+    expect(models.map((m: { name: string }) => m.name)).toContain('fixture-tiny-fpn');
+    expect((await app.inject('/v1/models/fixture-tiny-fpn')).json().classes).toContain('triangle');
+    expect((await app.inject('/v1/models/nope')).statusCode).toBe(404);
+    expect((await app.inject('/healthz')).json()).toEqual({ status: 'ok' });
+    expect((await app.inject('/v2/health/live')).statusCode).toBe(200);
+    expect((await app.inject('/readyz')).statusCode).toBe(200);
+    expect((await app.inject('/v2/models/fixture-tiny-fpn/ready')).statusCode).toBe(200);
+    ready = false;
+    expect((await app.inject('/readyz')).statusCode).toBe(503);
+    ready = true;
+    expect((await app.inject('/nowhere')).json().code).toBe('NOT_FOUND');
+  });
+});
