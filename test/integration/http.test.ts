@@ -8,6 +8,7 @@ import { scanModels } from '../../src/model/registry.js';
 import { InferencePool } from '../../src/workers/inference-pool.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { pngClaiming } from '../helpers/images.js';
+import { contractViolation } from '../helpers/openapi.js';
 
 const png = readFileSync(fixturePath('images', 'shapes.png'));
 let app: FastifyInstance;
@@ -18,7 +19,13 @@ beforeAll(async () => {
   pool = new InferencePool({ workers: 1, maxQueue: 8 });
   const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 4_000_000 } };
   app = await buildApp({ registry: await scanModels(SHIPPED_MODELS_DIR), pool, settings, maxBodyBytes: 5 * 1024 * 1024, ready: () => ready });
+  // Record every response the app sends, for the contract check at the end.
+  app.addHook('onSend', async (request, reply, payload) => {
+    sent.push({ method: request.method, url: request.url, status: reply.statusCode, type: String(reply.getHeader('content-type') ?? ''), body: String(payload) });
+    return payload;
+  });
 });
+const sent: { method: string; url: string; status: number; type: string; body: string }[] = [];
 afterAll(async () => {
   await app.close();
   await pool.close();
@@ -119,5 +126,24 @@ describe('other routes', () => {
     expect((await app.inject('/readyz')).statusCode).toBe(503);
     ready = true;
     expect((await app.inject('/nowhere')).json().code).toBe('NOT_FOUND');
+  });
+});
+
+describe('the OpenAPI contract', () => {
+  it('GET /openapi.yaml serves the document', async () => {
+    const res = await app.inject('/openapi.yaml');
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toMatch(/^openapi: 3\.1\.0/);
+  });
+
+  it('every route and every response served in these tests conforms to openapi.yaml', () => {
+    expect(sent.length).toBeGreaterThan(20);
+    const violations = sent.map((r) => contractViolation(r.method, r.url, r.status, r.type, r.body)).filter((v) => v !== undefined);
+    expect(violations).toEqual([]);
+    // Every documented operation was exercised.
+    const seen = new Set(sent.map((r) => `${r.method} ${r.url.split('?')[0]}`));
+    for (const op of ['POST /v1/detect', 'POST /v1/proposals', 'GET /v1/models', 'GET /healthz', 'GET /readyz', 'GET /v2/health/live', 'GET /openapi.yaml']) {
+      expect(seen.has(op)).toBe(true);
+    }
   });
 });
