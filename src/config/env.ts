@@ -18,6 +18,10 @@ export interface ServerConfig {
   maxQueue: number;
   maxBodyBytes: number;
   maxPixels: number;
+  /** Per-request deadline, ms; 0 for none. */
+  requestTimeoutMs: number;
+  /** When set, every route but health, readiness and the OpenAPI document needs it. */
+  apiKey: string | undefined;
   logLevel: string;
 }
 
@@ -55,6 +59,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     maxQueue: integer(env, 'MAX_QUEUE', 4 * workers, 0, 100000),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxPixels: integer(env, 'MAX_PIXELS', 40_000_000, 1, 1_000_000_000),
+    requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 0, 3_600_000),
+    apiKey: env.API_KEY === undefined || env.API_KEY === '' ? undefined : env.API_KEY,
     logLevel,
   };
 }

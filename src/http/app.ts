@@ -3,12 +3,13 @@
  * app.inject(); `rcnn-serve serve` listens.
  */
 
+import { timingSafeEqual } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DetectError } from '../errors.js';
 import type { Registry } from '../model/registry.js';
 import type { WorkerSettings } from '../workers/inference-worker.js';
-import { PoolBusyError, type InferencePool } from '../workers/inference-pool.js';
+import { DeadlineError, PoolBusyError, type InferencePool } from '../workers/inference-pool.js';
 import { HTTP_ERRORS, STATUS_OF, type ErrorBody } from './error-catalog.js';
 import { IMAGE_TYPES, MalformedMultipartError, NoImageError } from './images.js';
 import { healthRoutes } from './routes/health.js';
@@ -23,6 +24,8 @@ export interface AppOptions {
   maxBodyBytes: number;
   /** Ready once models are loaded and warm. */
   ready: () => boolean;
+  /** When set, every route but health, readiness and the OpenAPI document needs it (Authorization: Bearer, or x-api-key). */
+  apiKey?: string;
   /** pino options, or false for no logging. */
   logger?: boolean | Record<string, unknown>;
 }
@@ -49,6 +52,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const errorOf = (request: FastifyRequest, err: unknown): ErrorBody & { status: number } => {
     if (err instanceof DetectError) return { status: STATUS_OF[err.code], ...errorBody(request, err.code, err.message) };
     if (err instanceof PoolBusyError) return { status: 503, ...errorBody(request, 'BUSY', HTTP_ERRORS.BUSY.message) };
+    if (err instanceof DeadlineError) return { status: 504, ...errorBody(request, 'DEADLINE_EXCEEDED', `${err.message}; retry, or send a smaller image`) };
     if (err instanceof NoImageError) return { status: 400, ...errorBody(request, 'EMPTY_IMAGE', err.message) };
     if (err instanceof MalformedMultipartError) return { status: 400, ...errorBody(request, 'MALFORMED_MULTIPART', err.message) };
     const e = err as { statusCode?: number; code?: string; validation?: unknown; message?: string };
@@ -70,6 +74,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (status === 503) reply.header('retry-after', '1');
     return reply.code(status).send(body);
   });
+  if (options.apiKey !== undefined) {
+    const key = Buffer.from(options.apiKey);
+    const open = /^\/(healthz|readyz|openapi\.yaml|v2\/health\/|v2\/models\/[^/]+\/ready)/;
+    app.addHook('onRequest', async (request, reply) => {
+      if (open.test(request.url)) return;
+      const auth = request.headers.authorization;
+      const given = Buffer.from(auth?.startsWith('Bearer ') ? auth.slice(7) : String(request.headers['x-api-key'] ?? ''));
+      // Constant-time comparison, so the key cannot be guessed byte by byte from timings.
+      if (given.length !== key.length || !timingSafeEqual(given, key)) {
+        return reply.code(401).send(errorBody(request, 'UNAUTHORIZED', 'this route needs the API key: send Authorization: Bearer KEY or x-api-key: KEY'));
+      }
+    });
+  }
   app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody(request, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
 
   await healthRoutes(app, ctx);

@@ -28,9 +28,9 @@ function defaultFirst(registry: Registry): Registry {
 export async function serve(config: ServerConfig): Promise<{ close: () => Promise<void>; port: number }> {
   const registry = defaultFirst(await scanModels(config.modelsDir));
   let ready = false;
-  const pool = new InferencePool({ workers: config.workers, maxQueue: Math.max(config.maxQueue, config.workers) });
+  const pool = new InferencePool({ workers: config.workers, maxQueue: Math.max(config.maxQueue, config.workers), deadlineMs: config.requestTimeoutMs });
   const settings = { device: config.device, intraOpThreads: config.ortThreads, limits: { maxBytes: config.maxBodyBytes, maxPixels: config.maxPixels } };
-  const app = await buildApp({ registry, pool, settings, maxBodyBytes: config.maxBodyBytes, ready: () => ready, logger: { level: config.logLevel } });
+  const app = await buildApp({ registry, pool, settings, maxBodyBytes: config.maxBodyBytes, apiKey: config.apiKey, ready: () => ready, logger: { level: config.logLevel } });
   for (const b of registry.broken) app.log.warn({ dir: b.dir }, `skipping model package: ${b.reason}`);
 
   // Warm: one request per worker per model; a model that fails to load is dropped.

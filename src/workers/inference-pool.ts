@@ -18,11 +18,23 @@ export class PoolBusyError extends Error {
   }
 }
 
+export class DeadlineError extends Error {
+  constructor(readonly ms: number) {
+    super(`the request took longer than the ${ms} ms deadline`);
+  }
+}
+
 export interface InferencePoolOptions {
   /** Worker threads. */
   workers: number;
   /** Requests that may wait for a worker; more are refused. */
   maxQueue: number;
+  /**
+   * Per-request deadline in ms (0: none). Past it the caller gets DeadlineError;
+   * the worker finishes the task and its result is dropped (aborting a running
+   * task would terminate the worker and its loaded models).
+   */
+  deadlineMs?: number;
 }
 
 export class InferencePool {
@@ -62,11 +74,23 @@ export class InferencePool {
   private async run<T>(task: InferenceTask): Promise<T> {
     if (this.piscina.queueSize >= this.options.maxQueue) throw new PoolBusyError(this.piscina.queueSize);
     this.inFlight++;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const reply = (await this.piscina.run(task)) as InferenceReply<T>;
+      const work = this.piscina.run(task) as Promise<InferenceReply<T>>;
+      const deadline = this.options.deadlineMs ?? 0;
+      const reply =
+        deadline > 0
+          ? await Promise.race([
+              work,
+              new Promise<never>((_, reject) => {
+                timer = setTimeout(() => reject(new DeadlineError(deadline)), deadline);
+              }),
+            ])
+          : await work;
       if ('error' in reply) throw new DetectError(reply.error.code as ErrorCode, reply.error.message);
       return reply.result;
     } finally {
+      clearTimeout(timer);
       this.inFlight--;
     }
   }

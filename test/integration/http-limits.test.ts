@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/http/app.js';
+import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
+import { scanModels } from '../../src/model/registry.js';
+import { InferencePool } from '../../src/workers/inference-pool.js';
+import { fixturePath } from '../helpers/fixtures.js';
+import { contractViolation } from '../helpers/openapi.js';
+
+const png = readFileSync(fixturePath('images', 'shapes.png'));
+let app: FastifyInstance;
+let pool: InferencePool;
+
+beforeAll(async () => {
+  // A 1 ms deadline: every inference overruns it.
+  pool = new InferencePool({ workers: 1, maxQueue: 8, deadlineMs: 1 });
+  const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 4_000_000 } };
+  app = await buildApp({ registry: await scanModels(SHIPPED_MODELS_DIR), pool, settings, maxBodyBytes: 5 * 1024 * 1024, ready: () => true, apiKey: 's3cret' });
+});
+afterAll(async () => {
+  await app.close();
+  await pool.close();
+});
+
+function conforms(res: LightMyRequestResponse, method: string, url: string): LightMyRequestResponse {
+  expect(contractViolation(method, url, res.statusCode, String(res.headers['content-type'] ?? ''), res.body)).toBeUndefined();
+  return res;
+}
+
+describe('API key', () => {
+  it('guards the API routes; health, readiness and the OpenAPI document stay open', async () => {
+    const detect = (headers: Record<string, string>) => app.inject({ method: 'GET', url: '/v1/models', headers });
+    const res = conforms(await detect({}), 'GET', '/v1/models');
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect((await detect({ authorization: 'Bearer wrong' })).statusCode).toBe(401);
+    expect(conforms(await detect({ authorization: 'Bearer s3cret' }), 'GET', '/v1/models').statusCode).toBe(200);
+    expect((await detect({ 'x-api-key': 's3cret' })).statusCode).toBe(200);
+    for (const url of ['/healthz', '/readyz', '/v2/health/live', '/openapi.yaml']) expect((await app.inject(url)).statusCode).toBe(200);
+  });
+});
+
+describe('per-request deadline', () => {
+  it('answers 504 DEADLINE_EXCEEDED and keeps serving; the late result is dropped', async () => {
+    const url = '/v1/detect';
+    const res = conforms(await app.inject({ method: 'POST', url, headers: { 'content-type': 'image/png', 'x-api-key': 's3cret' }, payload: png }), 'POST', url);
+    expect(res.statusCode).toBe(504);
+    expect(res.json().code).toBe('DEADLINE_EXCEEDED');
+    // The pool is still usable afterwards: nothing leaked into later requests.
+    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    expect(pool.queued).toBeLessThanOrEqual(1);
+  });
+});
