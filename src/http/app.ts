@@ -12,6 +12,7 @@ import type { WorkerSettings } from '../workers/inference-worker.js';
 import { DeadlineError, PoolBusyError, type InferencePool } from '../workers/inference-pool.js';
 import { HTTP_ERRORS, STATUS_OF, type ErrorBody } from './error-catalog.js';
 import { IMAGE_TYPES, MalformedMultipartError, NoImageError } from './images.js';
+import { Metrics } from './metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { inferenceRoutes } from './routes/inference.js';
 import { modelRoutes } from './routes/models.js';
@@ -30,8 +31,16 @@ export interface AppOptions {
   logger?: boolean | Record<string, unknown>;
 }
 
-/** What routes need: the options plus the error helpers. */
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Fields for the request's log line: model, pipeline, image size, detection count. */
+    summary: Record<string, unknown> | null;
+  }
+}
+
+/** What routes need: the options, the error helpers and the metrics. */
 export interface AppContext extends AppOptions {
+  metrics: Metrics;
   errorBody(request: FastifyRequest, code: string, message: string): ErrorBody;
   /** The status and body of any error, as the error handler sends it. */
   errorOf(request: FastifyRequest, err: unknown): ErrorBody & { status: number };
@@ -40,6 +49,8 @@ export interface AppContext extends AppOptions {
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
+    // One log line per request, written in onResponse below.
+    disableRequestLogging: true,
     bodyLimit: options.maxBodyBytes,
     // Many parameters are refused by the schema (additionalProperties: false), not parsed forever.
     maxParamLength: 200,
@@ -62,7 +73,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return { status: e.statusCode, ...errorBody(request, 'BAD_REQUEST', e.message ?? HTTP_ERRORS.BAD_REQUEST.message) };
     return { status: 500, ...errorBody(request, 'INTERNAL_ERROR', HTTP_ERRORS.INTERNAL_ERROR.message) };
   };
-  const ctx: AppContext = { ...options, errorBody, errorOf };
+  const metrics = new Metrics(options.pool, () => options.registry.models.length);
+  const ctx: AppContext = { ...options, errorBody, errorOf, metrics };
+
+  // What a request did, for its log line: filled in by the routes.
+  app.decorateRequest('summary', null);
+  app.addHook('onRequest', async (request) => {
+    request.summary = {};
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    metrics.requests.inc({ method: request.method, route, status: reply.statusCode });
+    metrics.latency.observe({ method: request.method, route }, seconds);
+    // Never the image bytes or the API key: the route, the outcome and what was detected.
+    request.log.info({ route, method: request.method, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, ...request.summary }, 'request');
+  });
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   // Raw image bodies arrive as bytes; anything else that is not multipart is refused with 415.
   app.addContentTypeParser([...IMAGE_TYPES], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -76,7 +103,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   if (options.apiKey !== undefined) {
     const key = Buffer.from(options.apiKey);
-    const open = /^\/(healthz|readyz|openapi\.yaml|v2\/health\/|v2\/models\/[^/]+\/ready)/;
+    const open = /^\/(healthz|readyz|metrics|openapi\.yaml|v2\/health\/|v2\/models\/[^/]+\/ready)/;
     app.addHook('onRequest', async (request, reply) => {
       if (open.test(request.url)) return;
       const auth = request.headers.authorization;

@@ -129,6 +129,23 @@ describe('other routes', () => {
   });
 });
 
+describe('metrics', () => {
+  it('GET /metrics exposes requests, latencies, stage times, queue, workers and models', async () => {
+    const res = await app.inject('/metrics');
+    expect(res.statusCode).toBe(200);
+    for (const series of [
+      'rcnn_http_requests_total{method="POST",route="/v1/detect",status="200"}',
+      'rcnn_http_request_duration_seconds_bucket',
+      'rcnn_pipeline_stage_duration_seconds_bucket{le="0.005",pipeline="faster-rcnn",stage="backbone"}',
+      'rcnn_queue_depth 0',
+      'rcnn_workers 1',
+      'rcnn_models_loaded 1',
+    ]) {
+      expect(res.body).toContain(series);
+    }
+  });
+});
+
 describe('the OpenAPI contract', () => {
   it('GET /openapi.yaml serves the document', async () => {
     const res = await app.inject('/openapi.yaml');
@@ -142,7 +159,7 @@ describe('the OpenAPI contract', () => {
     expect(violations).toEqual([]);
     // Every documented operation was exercised.
     const seen = new Set(sent.map((r) => `${r.method} ${r.url.split('?')[0]}`));
-    for (const op of ['POST /v1/detect', 'POST /v1/proposals', 'GET /v1/models', 'GET /healthz', 'GET /readyz', 'GET /v2/health/live', 'GET /openapi.yaml']) {
+    for (const op of ['POST /v1/detect', 'POST /v1/proposals', 'GET /v1/models', 'GET /healthz', 'GET /readyz', 'GET /v2/health/live', 'GET /metrics', 'GET /openapi.yaml']) {
       expect(seen.has(op)).toBe(true);
     }
   });

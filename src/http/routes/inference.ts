@@ -74,7 +74,7 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
   const modelDir = (request: FastifyRequest, name: string | undefined): string => {
     const m = name === undefined ? ctx.registry.models[0] : ctx.registry.models.find((x) => x.name === name);
     if (!m) throw new DetectError('MODEL_NOT_FOUND', `no model ${JSON.stringify(name)}; available: ${ctx.registry.models.map((x) => x.name).join(', ')}`);
-    request.log = request.log.child({ model: m.name });
+    request.summary = { ...request.summary, model: m.name };
     return m.dir;
   };
 
@@ -83,7 +83,12 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
     const dir = modelDir(request, q.model);
     const { images, multipart } = await requestImages(request);
     const options = { pipeline: q.pipeline, scoreThreshold: q.scoreThreshold, iouThreshold: q.iouThreshold, maxDetections: q.maxDetections };
-    const run = (bytes: Uint8Array) => ctx.pool.detect({ modelDir: dir, bytes, options, settings: ctx.settings }).then((r) => shape(r, q));
+    const run = (bytes: Uint8Array) =>
+      ctx.pool.detect({ modelDir: dir, bytes, options, settings: ctx.settings }).then((r) => {
+        ctx.metrics.observeTimings(r.pipeline, r.timings);
+        request.summary = { ...request.summary, pipeline: r.pipeline, image: `${r.image.width}x${r.image.height}`, detections: r.detections.length };
+        return shape(r, q);
+      });
     if (!multipart) return run(images[0]!);
     // Several images: one result (or error) each, in order.
     const results = await Promise.all(images.map((bytes) => run(bytes).catch((err: unknown) => ({ error: ctx.errorOf(request, err) }))));
@@ -93,7 +98,12 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
   app.post<{ Querystring: ProposalsQuery }>('/v1/proposals', { schema: { querystring: proposalsQuery } }, async (request) => {
     const q = request.query;
     const { images, multipart } = await requestImages(request);
-    const run = (bytes: Uint8Array) => ctx.pool.proposals({ bytes, options: { mode: q.mode, maxProposals: q.maxProposals, minSize: q.minSize, seed: q.seed }, settings: ctx.settings });
+    const run = (bytes: Uint8Array) =>
+      ctx.pool.proposals({ bytes, options: { mode: q.mode, maxProposals: q.maxProposals, minSize: q.minSize, seed: q.seed }, settings: ctx.settings }).then((r) => {
+        ctx.metrics.observeTimings(`selective-search/${r.mode}`, r.timings);
+        request.summary = { ...request.summary, mode: r.mode, image: `${r.image.width}x${r.image.height}`, proposals: r.proposals.length };
+        return r;
+      });
     if (!multipart) return run(images[0]!);
     return { results: await Promise.all(images.map((bytes) => run(bytes).catch((err: unknown) => ({ error: ctx.errorOf(request, err) })))) };
   });
