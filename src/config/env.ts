@@ -22,6 +22,10 @@ export interface ServerConfig {
   requestTimeoutMs: number;
   /** When set, every route but health, readiness and the OpenAPI document needs it. */
   apiKey: string | undefined;
+  /** CORS origins, comma-separated in CORS_ORIGINS; empty: none. */
+  corsOrigins: string[];
+  /** In-flight requests get this long to finish after SIGTERM, ms. */
+  shutdownTimeoutMs: number;
   logLevel: string;
 }
 
@@ -61,6 +65,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     maxPixels: integer(env, 'MAX_PIXELS', 40_000_000, 1, 1_000_000_000),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 0, 3_600_000),
     apiKey: env.API_KEY === undefined || env.API_KEY === '' ? undefined : env.API_KEY,
+    corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     logLevel,
   };
 }

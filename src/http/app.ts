@@ -4,7 +4,9 @@
  */
 
 import { timingSafeEqual } from 'node:crypto';
+import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
+import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DetectError } from '../errors.js';
 import type { Registry } from '../model/registry.js';
@@ -27,6 +29,10 @@ export interface AppOptions {
   ready: () => boolean;
   /** When set, every route but health, readiness and the OpenAPI document needs it (Authorization: Bearer, or x-api-key). */
   apiKey?: string;
+  /** Origins allowed by CORS; empty: no CORS headers. */
+  corsOrigins?: string[];
+  /** Event-loop delay (ms) and heap (bytes) past which requests get 503 instead of more work. */
+  pressure?: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number; sampleIntervalMs?: number };
   /** pino options, or false for no logging. */
   logger?: boolean | Record<string, unknown>;
 }
@@ -91,6 +97,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
+  if (options.corsOrigins?.length) await app.register(cors, { origin: options.corsOrigins });
   // Raw image bodies arrive as bytes; anything else that is not multipart is refused with 415.
   app.addContentTypeParser([...IMAGE_TYPES], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   await app.register(multipart, { limits: { fileSize: options.maxBodyBytes, files: 64, fields: 64, parts: 128 } });
@@ -117,7 +124,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody(request, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
 
   await healthRoutes(app, ctx);
-  await modelRoutes(app, ctx);
-  await inferenceRoutes(app, ctx);
+  // The API routes in a context of their own, so that shedding load under
+  // pressure never fails liveness, readiness or metrics (an orchestrator would
+  // restart a pod for being busy).
+  await app.register(async (api) => {
+    await api.register(underPressure, {
+      maxEventLoopDelay: options.pressure?.maxEventLoopDelayMs ?? 1000,
+      maxHeapUsedBytes: options.pressure?.maxHeapUsedBytes ?? 0,
+      sampleInterval: options.pressure?.sampleIntervalMs ?? 250,
+      retryAfter: 1,
+      pressureHandler: (request, reply) => {
+        reply.code(503).header('retry-after', '1').send(errorBody(request, 'BUSY', 'the server is overloaded (event-loop delay or heap over its limit); retry after the time in Retry-After'));
+      },
+    });
+    await modelRoutes(api, ctx);
+    await inferenceRoutes(api, ctx);
+  });
   return app;
 }

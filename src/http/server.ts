@@ -30,7 +30,7 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
   let ready = false;
   const pool = new InferencePool({ workers: config.workers, maxQueue: Math.max(config.maxQueue, config.workers), deadlineMs: config.requestTimeoutMs });
   const settings = { device: config.device, intraOpThreads: config.ortThreads, limits: { maxBytes: config.maxBodyBytes, maxPixels: config.maxPixels } };
-  const app = await buildApp({ registry, pool, settings, maxBodyBytes: config.maxBodyBytes, apiKey: config.apiKey, ready: () => ready, logger: { level: config.logLevel } });
+  const app = await buildApp({ registry, pool, settings, maxBodyBytes: config.maxBodyBytes, apiKey: config.apiKey, corsOrigins: config.corsOrigins, ready: () => ready, logger: { level: config.logLevel } });
   for (const b of registry.broken) app.log.warn({ dir: b.dir }, `skipping model package: ${b.reason}`);
 
   // Warm: one request per worker per model; a model that fails to load is dropped.
@@ -56,7 +56,10 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
   const address = app.server.address();
   const close = async () => {
     ready = false;
-    await app.close(); // stops accepting, waits for in-flight requests
+    // Stop accepting; in-flight requests get shutdownTimeoutMs to finish, then their connections close.
+    const timer = setTimeout(() => app.server.closeAllConnections(), config.shutdownTimeoutMs);
+    await app.close();
+    clearTimeout(timer);
     await pool.close();
   };
   return { close, port: typeof address === 'object' && address ? address.port : config.port };

@@ -62,6 +62,8 @@ export class InferencePool {
   }
 
   private inFlight = 0;
+  /** Every task still running in a worker, including those whose caller has given up. */
+  private readonly running = new Set<Promise<unknown>>();
 
   async detect(task: Omit<Extract<InferenceTask, { kind: 'detect' }>, 'kind'>): Promise<DetectionResult> {
     return this.run<DetectionResult>({ kind: 'detect', ...task });
@@ -77,6 +79,8 @@ export class InferencePool {
     let timer: NodeJS.Timeout | undefined;
     try {
       const work = this.piscina.run(task) as Promise<InferenceReply<T>>;
+      const tracked = work.catch(() => undefined).finally(() => this.running.delete(tracked));
+      this.running.add(tracked);
       const deadline = this.options.deadlineMs ?? 0;
       const reply =
         deadline > 0
@@ -95,7 +99,14 @@ export class InferencePool {
     }
   }
 
-  async close(): Promise<void> {
+  /**
+   * Let running tasks finish (at most `drainMs`), then stop the workers.
+   * Terminating a thread in the middle of an ONNX Runtime call is not safe.
+   */
+  async close(drainMs = 30_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.running]), new Promise((r) => (timer = setTimeout(r, drainMs)))]);
+    clearTimeout(timer);
     await this.piscina.destroy();
   }
 }

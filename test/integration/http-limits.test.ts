@@ -52,3 +52,35 @@ describe('per-request deadline', () => {
     expect(pool.queued).toBeLessThanOrEqual(1);
   });
 });
+
+describe('CORS and event-loop pressure', () => {
+  it('sends CORS headers for an allowed origin only, and sheds load with 503 BUSY when the event loop lags', async () => {
+    const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 1 << 20, maxPixels: 1_000_000 } };
+    const other = await buildApp({
+      registry: await scanModels(SHIPPED_MODELS_DIR),
+      pool,
+      settings,
+      maxBodyBytes: 1 << 20,
+      ready: () => true,
+      corsOrigins: ['https://app.example'],
+      pressure: { maxEventLoopDelayMs: 1, maxHeapUsedBytes: 0, sampleIntervalMs: 100 },
+    });
+    await other.ready();
+    const allowed = await other.inject({ method: 'OPTIONS', url: '/v1/detect', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example');
+    const denied = await other.inject({ method: 'GET', url: '/v1/models', headers: { origin: 'https://evil.example' } });
+    expect(denied.headers['access-control-allow-origin']).toBeUndefined();
+    // Block the loop for 300 ms; under-pressure's overdue sample then sees the lag.
+    const until = Date.now() + 300;
+    while (Date.now() < until) {
+      /* busy */
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    const res = conforms(await other.inject({ method: 'GET', url: '/v1/models' }), 'GET', '/v1/models');
+    expect(res.statusCode).toBe(503);
+    expect(res.json().code).toBe('BUSY');
+    expect(res.headers['retry-after']).toBe('1');
+    expect((await other.inject('/healthz')).statusCode).toBe(200);
+    await other.close();
+  });
+});
