@@ -129,6 +129,23 @@ describe('other routes', () => {
   });
 });
 
+describe('POST /v1/render', () => {
+  it('returns the image, same size, with the detections drawn (PNG and JPEG)', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/render?scoreThreshold=0.3', headers: { 'content-type': 'image/png' }, payload: png });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('image/png');
+    const drawn = await sharp(res.rawPayload).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    expect([drawn.info.width, drawn.info.height]).toEqual([480, 360]);
+    const original = await sharp(png).removeAlpha().raw().toBuffer();
+    let changed = 0;
+    for (let i = 0; i < original.length; i++) if (original[i] !== drawn.data[i]) changed++;
+    expect(changed).toBeGreaterThan(100); // boxes and labels were drawn
+    const jpeg = await app.inject({ method: 'POST', url: '/v1/render?format=jpeg', headers: { 'content-type': 'image/png' }, payload: png });
+    expect(jpeg.headers['content-type']).toBe('image/jpeg');
+    expect((await sharp(jpeg.rawPayload).metadata()).format).toBe('jpeg');
+  });
+});
+
 describe('metrics', () => {
   it('GET /metrics exposes requests, latencies, stage times, queue, workers and models', async () => {
     const res = await app.inject('/metrics');
@@ -159,7 +176,7 @@ describe('the OpenAPI contract', () => {
     expect(violations).toEqual([]);
     // Every documented operation was exercised.
     const seen = new Set(sent.map((r) => `${r.method} ${r.url.split('?')[0]}`));
-    for (const op of ['POST /v1/detect', 'POST /v1/proposals', 'GET /v1/models', 'GET /healthz', 'GET /readyz', 'GET /v2/health/live', 'GET /metrics', 'GET /openapi.yaml']) {
+    for (const op of ['POST /v1/detect', 'POST /v1/render', 'POST /v1/proposals', 'GET /v1/models', 'GET /healthz', 'GET /readyz', 'GET /v2/health/live', 'GET /metrics', 'GET /openapi.yaml']) {
       expect(seen.has(op)).toBe(true);
     }
   });

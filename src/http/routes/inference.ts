@@ -8,6 +8,7 @@ import { BOX_FORMATS, convertBoxes, type BoxFormat } from '../../core/boxes.js';
 import { MODES } from '../../core/selective-search/selective-search.js';
 import { PIPELINES, type DetectionResult } from '../../detector.js';
 import { DetectError } from '../../errors.js';
+import { drawDetections } from '../../image/draw.js';
 import type { AppContext } from '../app.js';
 import { requestImages } from '../images.js';
 
@@ -94,6 +95,22 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
     const results = await Promise.all(images.map((bytes) => run(bytes).catch((err: unknown) => ({ error: ctx.errorOf(request, err) }))));
     return { results };
   });
+
+  // The detections drawn on the image (one image, raw body or the first multipart field "image").
+  app.post<{ Querystring: DetectQuery & { format?: 'png' | 'jpeg' } }>(
+    '/v1/render',
+    { schema: { querystring: { ...detectQuery, properties: { ...detectQuery.properties, format: { type: 'string', enum: ['png', 'jpeg'] } } } } },
+    async (request, reply) => {
+      const q = request.query;
+      const dir = modelDir(request, q.model);
+      const { images } = await requestImages(request);
+      const options = { pipeline: q.pipeline, scoreThreshold: q.scoreThreshold, iouThreshold: q.iouThreshold, maxDetections: q.maxDetections };
+      const result = shape(await ctx.pool.detect({ modelDir: dir, bytes: images[0]!, options, settings: ctx.settings }), { ...q, boxFormat: 'xyxy', normalized: false });
+      request.summary = { ...request.summary, pipeline: result.pipeline, image: `${result.image.width}x${result.image.height}`, detections: result.detections.length };
+      const format = q.format ?? 'png';
+      return reply.type(`image/${format}`).send(await drawDetections(images[0]!, result.detections, format));
+    },
+  );
 
   app.post<{ Querystring: ProposalsQuery }>('/v1/proposals', { schema: { querystring: proposalsQuery } }, async (request) => {
     const q = request.query;
