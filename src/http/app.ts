@@ -7,7 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import underPressure from '@fastify/under-pressure';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DetectError } from '../errors.js';
 import type { Registry } from '../model/registry.js';
 import type { WorkerSettings } from '../workers/inference-worker.js';
@@ -15,6 +15,7 @@ import { DeadlineError, PoolBusyError, type InferencePool } from '../workers/inf
 import { HTTP_ERRORS, STATUS_OF, type ErrorBody } from './error-catalog.js';
 import { IMAGE_TYPES, MalformedMultipartError, NoImageError } from './images.js';
 import { Metrics } from './metrics.js';
+import { docsRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
 import { inferenceRoutes } from './routes/inference.js';
 import { modelRoutes } from './routes/models.js';
@@ -55,11 +56,10 @@ export interface AppContext extends AppOptions {
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
-    // One log line per request, written in onResponse below.
-    disableRequestLogging: true,
+    // One log line per request, written in onResponse below, instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.maxBodyBytes,
-    // Many parameters are refused by the schema (additionalProperties: false), not parsed forever.
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     requestIdHeader: 'x-request-id',
     // Unknown query parameters are refused (fastify's default strips them silently).
     ajv: { customOptions: { coerceTypes: true, allErrors: false, removeAdditional: false } },
@@ -110,7 +110,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   if (options.apiKey !== undefined) {
     const key = Buffer.from(options.apiKey);
-    const open = /^\/(healthz|readyz|metrics|openapi\.yaml|v2\/health\/|v2\/models\/[^/]+\/ready)/;
+    const open = /^\/(healthz|readyz|metrics|openapi\.yaml|docs|v2\/health\/|v2\/models\/[^/]+\/ready|$|\?)/;
     app.addHook('onRequest', async (request, reply) => {
       if (open.test(request.url)) return;
       const auth = request.headers.authorization;
@@ -124,6 +124,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody(request, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
 
   await healthRoutes(app, ctx);
+  await docsRoutes(app);
   // The API routes in a context of their own, so that shedding load under
   // pressure never fails liveness, readiness or metrics (an orchestrator would
   // restart a pod for being busy).

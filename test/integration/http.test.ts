@@ -164,6 +164,15 @@ describe('metrics', () => {
 });
 
 describe('the OpenAPI contract', () => {
+  it('GET / serves the demo page and GET /docs the Swagger UI', async () => {
+    const page = await app.inject('/');
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('<form id="form">');
+    const docs = await app.inject('/docs');
+    expect(docs.statusCode).toBe(200);
+    expect(docs.body).toContain('swagger');
+  });
+
   it('GET /openapi.yaml serves the document', async () => {
     const res = await app.inject('/openapi.yaml');
     expect(res.statusCode).toBe(200);
@@ -176,7 +185,7 @@ describe('the OpenAPI contract', () => {
     expect(violations).toEqual([]);
     // Every documented operation was exercised.
     const seen = new Set(sent.map((r) => `${r.method} ${r.url.split('?')[0]}`));
-    for (const op of ['POST /v1/detect', 'POST /v1/render', 'POST /v1/proposals', 'GET /v1/models', 'GET /healthz', 'GET /readyz', 'GET /v2/health/live', 'GET /metrics', 'GET /openapi.yaml']) {
+    for (const op of ['POST /v1/detect', 'POST /v1/render', 'POST /v1/proposals', 'GET /v1/models', 'GET /healthz', 'GET /readyz', 'GET /v2/health/live', 'GET /metrics', 'GET /openapi.yaml', 'GET /', 'GET /docs']) {
       expect(seen.has(op)).toBe(true);
     }
   });

@@ -1,18 +1,13 @@
-import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../app.js';
 
-/** The API's contract, at the package root (beside src/ and dist/). */
-const OPENAPI = new URL('../../../openapi.yaml', import.meta.url);
-
-/** Liveness and readiness, plain and as the Open Inference Protocol's paths; the OpenAPI document. */
+/** Liveness and readiness, plain and as the Open Inference Protocol's paths. */
 export async function healthRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const live = async () => ({ status: 'ok' });
   const ready = async (_: unknown, reply: import('fastify').FastifyReply) => {
     if (!ctx.ready()) return reply.code(503).send({ status: 'not ready' });
     return { status: 'ready' };
   };
-  app.get('/openapi.yaml', async (_request, reply) => reply.type('application/yaml').send(await readFile(OPENAPI, 'utf8')));
   app.get('/healthz', live);
   app.get('/v2/health/live', live);
   app.get('/readyz', ready);
