@@ -86,6 +86,7 @@ describe('POST /v1/detect', () => {
       [detect(Buffer.from('%PDF-1.4'), 'application/pdf'), 415, 'UNSUPPORTED_MEDIA_TYPE'],
       [detect(Buffer.from('%PDF-1.4'), 'image/png'), 415, 'UNSUPPORTED_FORMAT'],
       [detect(Buffer.alloc(6 * 1024 * 1024)), 413, 'BODY_TOO_LARGE'],
+      [detect(Buffer.alloc(50 * 1024 * 1024)), 413, 'BODY_TOO_LARGE'],
       [detect(png, 'image/png', '?model=nope'), 404, 'MODEL_NOT_FOUND'],
       [detect(png, 'image/png', '?pipeline=rcnn'), 400, 'UNSUPPORTED_PIPELINE'],
       [detect(png, 'image/png', '?pipeline=yolo'), 400, 'INVALID_OPTION'],
