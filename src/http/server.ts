@@ -14,6 +14,9 @@ import { buildApp } from './app.js';
 
 export class StartError extends Error {}
 
+/** How long one model may take to load and run once in every worker at start. */
+const WARM_UP_LIMIT_MS = 120_000;
+
 /** A small PNG every model can run on: warming loads and compiles each graph in each worker. */
 async function warmImage(): Promise<Uint8Array> {
   return sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 120, g: 140, b: 90 } } }).png().toBuffer();
@@ -33,13 +36,21 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
   const app = await buildApp({ registry, pool, settings, maxBodyBytes: config.maxBodyBytes, apiKey: config.apiKey, corsOrigins: config.corsOrigins, ready: () => ready, logger: { level: config.logLevel } });
   for (const b of registry.broken) app.log.warn({ dir: b.dir }, `skipping model package: ${b.reason}`);
 
-  // Warm: one request per worker per model; a model that fails to load is dropped.
+  // Warm: one request per worker per model; a model that fails to load is dropped. Bounded, so a
+  // worker that cannot start (its tasks would wait forever) fails the start instead of hanging it.
   const image = await warmImage();
   for (const m of [...registry.models]) {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.all(Array.from({ length: config.workers }, () => pool.detect({ modelDir: m.dir, bytes: image, options: {}, settings })));
+      const warm = Promise.all(Array.from({ length: config.workers }, () => pool.detect({ modelDir: m.dir, bytes: image, options: {}, settings })));
+      const limit = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`did not load and warm up within ${WARM_UP_LIMIT_MS / 1000} s`)), WARM_UP_LIMIT_MS);
+      });
+      await Promise.race([warm, limit]);
+      clearTimeout(timer);
       app.log.info({ model: m.name }, 'model loaded and warm');
     } catch (err) {
+      clearTimeout(timer);
       registry.models.splice(registry.models.indexOf(m), 1);
       registry.broken.push({ dir: m.dir, reason: (err as Error).message });
       app.log.warn({ dir: m.dir }, `skipping model package: ${(err as Error).message}`);

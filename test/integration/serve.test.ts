@@ -36,3 +36,25 @@ describe('rcnn-serve serve (a real listening process with its worker pool)', () 
     expect(await exited).toBe(0);
   });
 });
+
+describe('rcnn-serve serve with no usable package', () => {
+  it('reports each broken package and exits 1 with a clear message', async () => {
+    const { cpSync, mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'rcnn-serve-models-'));
+    cpSync(fixturePath('..', '..', 'models', 'fixture-tiny-fpn'), join(dir, 'broken'), { recursive: true });
+    writeFileSync(join(dir, 'broken', 'model.json'), '{"format": "rcnn-serve/model"}');
+    const child = spawn(process.execPath, [fixturePath('..', '..', 'bin', 'rcnn-serve.js'), 'serve'], {
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '1', MODELS_DIR: dir, LOG_LEVEL: 'fatal' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    rmSync(dir, { recursive: true, force: true });
+    expect(code).toBe(1);
+    expect(stderr).toContain('START: no usable model package under');
+    expect(stderr).toContain('version is missing');
+  });
+});
