@@ -12,7 +12,7 @@ import { DetectError } from '../errors.js';
 import type { Registry } from '../model/registry.js';
 import type { WorkerSettings } from '../workers/inference-worker.js';
 import { DeadlineError, PoolBusyError, type InferencePool } from '../workers/inference-pool.js';
-import { HTTP_ERRORS, STATUS_OF, type ErrorBody } from './error-catalog.js';
+import { HTTP_ERRORS, STATUS_OF, type ErrorBody, type HttpErrorCode } from './error-catalog.js';
 import { IMAGE_TYPES, MalformedMultipartError, NoImageError } from './images.js';
 import { Metrics } from './metrics.js';
 import { docsRoutes } from './routes/docs.js';
@@ -48,7 +48,6 @@ declare module 'fastify' {
 /** What routes need: the options, the error helpers and the metrics. */
 export interface AppContext extends AppOptions {
   metrics: Metrics;
-  errorBody(request: FastifyRequest, code: string, message: string): ErrorBody;
   /** The status and body of any error, as the error handler sends it. */
   errorOf(request: FastifyRequest, err: unknown): ErrorBody & { status: number };
 }
@@ -66,21 +65,26 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   const errorBody = (request: FastifyRequest, code: string, message: string): ErrorBody => ({ code, message, requestId: String(request.id) });
+  /** An HTTP-layer error: its catalogue status, and its message or the catalogue's. */
+  const httpError = (request: FastifyRequest, code: HttpErrorCode, message: string = HTTP_ERRORS[code].message) => ({
+    status: HTTP_ERRORS[code].status,
+    ...errorBody(request, code, message),
+  });
   const errorOf = (request: FastifyRequest, err: unknown): ErrorBody & { status: number } => {
     if (err instanceof DetectError) return { status: STATUS_OF[err.code], ...errorBody(request, err.code, err.message) };
-    if (err instanceof PoolBusyError) return { status: 503, ...errorBody(request, 'BUSY', HTTP_ERRORS.BUSY.message) };
-    if (err instanceof DeadlineError) return { status: 504, ...errorBody(request, 'DEADLINE_EXCEEDED', `${err.message}; retry, or send a smaller image`) };
-    if (err instanceof NoImageError) return { status: 400, ...errorBody(request, 'EMPTY_IMAGE', err.message) };
-    if (err instanceof MalformedMultipartError) return { status: 400, ...errorBody(request, 'MALFORMED_MULTIPART', err.message) };
+    if (err instanceof PoolBusyError) return httpError(request, 'BUSY');
+    if (err instanceof DeadlineError) return httpError(request, 'DEADLINE_EXCEEDED', `${err.message}; retry, or send a smaller image`);
+    if (err instanceof NoImageError) return { status: STATUS_OF.EMPTY_IMAGE, ...errorBody(request, 'EMPTY_IMAGE', err.message) };
+    if (err instanceof MalformedMultipartError) return httpError(request, 'MALFORMED_MULTIPART', err.message);
     const e = err as { statusCode?: number; code?: string; validation?: unknown; message?: string };
-    if (e.validation) return { status: 400, ...errorBody(request, 'INVALID_OPTION', `query ${e.message ?? 'is invalid'}`) };
-    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, ...errorBody(request, 'BODY_TOO_LARGE', `${HTTP_ERRORS.BODY_TOO_LARGE.message} (${options.maxBodyBytes} bytes)`) };
-    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, ...errorBody(request, 'UNSUPPORTED_MEDIA_TYPE', HTTP_ERRORS.UNSUPPORTED_MEDIA_TYPE.message) };
-    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return { status: e.statusCode, ...errorBody(request, 'BAD_REQUEST', e.message ?? HTTP_ERRORS.BAD_REQUEST.message) };
-    return { status: 500, ...errorBody(request, 'INTERNAL_ERROR', HTTP_ERRORS.INTERNAL_ERROR.message) };
+    if (e.validation) return { status: STATUS_OF.INVALID_OPTION, ...errorBody(request, 'INVALID_OPTION', `query ${e.message ?? 'is invalid'}`) };
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return httpError(request, 'BODY_TOO_LARGE', `${HTTP_ERRORS.BODY_TOO_LARGE.message} (${options.maxBodyBytes} bytes)`);
+    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return httpError(request, 'UNSUPPORTED_MEDIA_TYPE');
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return { ...httpError(request, 'BAD_REQUEST', e.message), status: e.statusCode };
+    return httpError(request, 'INTERNAL_ERROR');
   };
   const metrics = new Metrics(options.pool, () => options.registry.models.length);
-  const ctx: AppContext = { ...options, errorBody, errorOf, metrics };
+  const ctx: AppContext = { ...options, errorOf, metrics };
 
   // What a request did, for its log line: filled in by the routes.
   app.decorateRequest('summary', null);
@@ -117,11 +121,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const given = Buffer.from(auth?.startsWith('Bearer ') ? auth.slice(7) : String(request.headers['x-api-key'] ?? ''));
       // Constant-time comparison, so the key cannot be guessed byte by byte from timings.
       if (given.length !== key.length || !timingSafeEqual(given, key)) {
-        return reply.code(401).send(errorBody(request, 'UNAUTHORIZED', 'this route needs the API key: send Authorization: Bearer KEY or x-api-key: KEY'));
+        const { status, ...body } = httpError(request, 'UNAUTHORIZED');
+        return reply.code(status).send(body);
       }
     });
   }
-  app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody(request, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
+  app.setNotFoundHandler((request, reply) => {
+    const { status, ...body } = httpError(request, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
+    return reply.code(status).send(body);
+  });
 
   await healthRoutes(app, ctx);
   await docsRoutes(app);
@@ -135,7 +143,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       sampleInterval: options.pressure?.sampleIntervalMs ?? 250,
       retryAfter: 1,
       pressureHandler: (request, reply) => {
-        reply.code(503).header('retry-after', '1').send(errorBody(request, 'BUSY', 'the server is overloaded (event-loop delay or heap over its limit); retry after the time in Retry-After'));
+        const { status, ...body } = httpError(request, 'BUSY', 'the server is overloaded (event-loop delay or heap over its limit); retry after the time in Retry-After');
+        reply.code(status).header('retry-after', '1').send(body);
       },
     });
     await modelRoutes(api, ctx);

@@ -19,16 +19,20 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
   INFERENCE_FAILED: 500,
 });
 
-/** Codes of errors raised by the HTTP layer itself. */
+/** Codes of errors raised by the HTTP layer itself: status and default message. */
 export const HTTP_ERRORS = Object.freeze({
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'send the image as the body with Content-Type image/jpeg, image/png or image/webp, or as multipart/form-data field "image"' },
   BODY_TOO_LARGE: { status: 413, message: 'the request body is over the limit' },
+  MALFORMED_MULTIPART: { status: 400, message: 'the multipart body cannot be parsed' },
   BAD_REQUEST: { status: 400, message: 'the request is malformed' },
+  UNAUTHORIZED: { status: 401, message: 'this route needs the API key: send Authorization: Bearer KEY or x-api-key: KEY' },
   NOT_FOUND: { status: 404, message: 'no such route' },
   BUSY: { status: 503, message: 'all workers are busy and the queue is full; retry after the time in Retry-After' },
-  NOT_READY: { status: 503, message: 'models are still loading' },
+  DEADLINE_EXCEEDED: { status: 504, message: 'the request took longer than its deadline' },
   INTERNAL_ERROR: { status: 500, message: 'internal error; the details are in the server log under this request id' },
 });
+
+export type HttpErrorCode = keyof typeof HTTP_ERRORS;
 
 export interface ErrorBody {
   code: string;

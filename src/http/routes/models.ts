@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { PIPELINES } from '../../detector.js';
+import { DetectError } from '../../errors.js';
 import type { RegisteredModel } from '../../model/registry.js';
 import type { AppContext } from '../app.js';
 
@@ -15,9 +16,9 @@ function summary(m: RegisteredModel) {
 
 export async function modelRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   app.get('/v1/models', async () => ({ models: ctx.registry.models.map(summary) }));
-  app.get<{ Params: { name: string } }>('/v1/models/:name', async (request, reply) => {
+  app.get<{ Params: { name: string } }>('/v1/models/:name', async (request) => {
     const m = ctx.registry.models.find((x) => x.name === request.params.name);
-    if (!m) return reply.code(404).send(ctx.errorBody(request, 'MODEL_NOT_FOUND', `no model ${JSON.stringify(request.params.name)}; available: ${ctx.registry.models.map((x) => x.name).join(', ')}`));
+    if (!m) throw new DetectError('MODEL_NOT_FOUND', `no model ${JSON.stringify(request.params.name)}; available: ${ctx.registry.models.map((x) => x.name).join(', ')}`);
     return summary(m);
   });
 }

@@ -82,8 +82,8 @@ export class FasterRcnn implements PipelineRunner {
     const headIn: Record<string, Tensor> = {};
     rpn.features.forEach((name, l) => (headIn[rpn.head.inputs[l]!] = features[this.featureOutput.get(name)!]!));
     const headOut = await this.rpnHead.run(headIn);
-    const levels = rpn.features.map((name, l) => {
-      const obj = headOut[rpn.head.objectness[l]!]!;
+    const levels = rpn.head.objectness.map((objectnessName, l) => {
+      const obj = headOut[objectnessName]!;
       return { objectness: obj.data, deltas: headOut[rpn.head.deltas[l]!]!.data, height: obj.dims[2]!, width: obj.dims[3]! };
     });
     const proposals = this.proposals.propose(levels, input, { height: input.paddedHeight, width: input.paddedWidth });
