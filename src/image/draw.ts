@@ -27,7 +27,11 @@ function escapeXml(s: string): string {
  */
 export async function drawDetections(bytes: Uint8Array, boxes: readonly DrawnBox[], format: 'png' | 'jpeg'): Promise<Buffer> {
   const upright = sharp(bytes).rotate();
-  const { width = 1, height = 1 } = await sharp(await upright.clone().png().toBuffer()).metadata();
+  // The upright size from the header: EXIF orientations 5-8 swap width and height.
+  const meta = await sharp(bytes).metadata();
+  const swap = (meta.orientation ?? 1) >= 5;
+  const width = (swap ? meta.height : meta.width) ?? 1;
+  const height = (swap ? meta.width : meta.height) ?? 1;
   const stroke = Math.max(2, Math.round(Math.min(width, height) / 200));
   const font = Math.max(11, Math.round(Math.min(width, height) / 40));
   const shapes = boxes.map((d) => {

@@ -5,7 +5,7 @@
  */
 
 import { Worker } from 'node:worker_threads';
-import { rankProposals, runStrategies, strategiesFor, type Mode, type RankOptions, type RgbPixels } from '../core/selective-search/selective-search.js';
+import { rankProposals, selectiveSearch, strategiesFor, type Mode, type RankOptions, type RgbPixels } from '../core/selective-search/selective-search.js';
 import type { Hierarchy } from '../core/selective-search/grouping.js';
 import { workerEntry } from './worker-entry.js';
 
@@ -56,7 +56,7 @@ export class SelectiveSearchPool {
   /** Ranked proposals, K*4 xyxy in pixels, best first. */
   async run(image: RgbPixels, mode: Mode, rank: RankOptions): Promise<Float32Array> {
     const strategies = strategiesFor(mode);
-    if (this.workers.length === 0) return rankProposals(runStrategies(image, strategies, mode), rank);
+    if (this.workers.length === 0) return selectiveSearch(image, { mode, ...rank });
     const parts = partitionStrategies(mode, this.workers.length);
     const hierarchies: Hierarchy[] = new Array(strategies.length);
     await Promise.all(
