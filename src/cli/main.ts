@@ -12,6 +12,7 @@ import { RegionProposer } from '../proposals.js';
 import { DEFAULT_MODEL } from '../model/package.js';
 import { Detector, PIPELINES, type DetectionResult } from '../detector.js';
 import { DetectError } from '../errors.js';
+import { DATASET_SPLITS, generateDataset } from '../dataset/generate.js';
 import { EXECUTION_PROVIDERS } from '../runtime/session.js';
 
 const VERSION = '0.1.0';
@@ -22,6 +23,7 @@ Usage:
   rcnn-serve detect IMAGE... [options]      detect objects; one result per image, in input order
   rcnn-serve proposals IMAGE... [options]   region proposals (selective search); one result per image
   rcnn-serve serve                          the HTTP service; configured by environment variables (see README)
+  rcnn-serve dataset --out DIR [options]    write a synthetic detection dataset (images + COCO annotations.json)
   rcnn-serve --help | --version
 
 detect options:
@@ -52,6 +54,11 @@ proposals options:
   --max-pixels N           refuse images over N pixels (default: 4000000: about 2.4 GB peak per worker)
   --max-bytes, --verbose   as for detect
 
+dataset options:
+  --split NAME             ${Object.entries(DATASET_SPLITS).map(([n, s]) => `${n} (seed ${s.seed}, ${s.count} images)`).join(', ')}
+  --seed S --count N       any other seed and size (image i of a seed is the same whatever the count)
+  --out DIR                writes DIR/images/NNNNNN.jpg and DIR/annotations.json
+
 Boxes are in original-image pixels (after EXIF rotation), x1 y1 x2 y2.
 Exit status: 0 all images done, 1 an image or the model failed, 2 bad usage.`;
 
@@ -71,6 +78,14 @@ const PROPOSALS_OPTIONS = {
   'min-size': { type: 'string' },
   seed: { type: 'string' },
   workers: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+const DATASET_OPTIONS = {
+  split: { type: 'string' },
+  seed: { type: 'string' },
+  count: { type: 'string' },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
 const DETECT_OPTIONS = {
@@ -231,6 +246,34 @@ async function proposals(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+async function dataset(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: DATASET_OPTIONS, strict: true });
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  if (!values.out) throw new UsageError('dataset needs --out DIR');
+  let seed = numberOption('seed', values.seed);
+  let count = numberOption('count', values.count);
+  if (values.split !== undefined) {
+    const split = DATASET_SPLITS[values.split as keyof typeof DATASET_SPLITS];
+    if (!split) throw new UsageError(`--split ${JSON.stringify(values.split)} is unknown; allowed: ${Object.keys(DATASET_SPLITS).join(', ')}`);
+    seed ??= split.seed;
+    count ??= split.count;
+  }
+  if (seed === undefined || !Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new UsageError('dataset needs --split NAME or --seed S, an integer from 0 to 2^32-1');
+  if (count === undefined || !Number.isInteger(count) || count < 1) throw new UsageError('dataset needs --count N, a positive integer (or --split NAME)');
+  const started = performance.now();
+  const written = await generateDataset({
+    seed,
+    count,
+    out: values.out,
+    onProgress: (done) => done % 100 === 0 && io.err(`${done}/${count} images`),
+  });
+  io.out(`${values.out}: ${written.images.length} images, ${written.annotations.length} objects, seed ${seed}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return 0;
+}
+
 async function serveCommand(io: CliIo): Promise<number> {
   let config;
   try {
@@ -277,8 +320,10 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
         return await proposals(rest, io);
       case 'serve':
         return await serveCommand(io);
+      case 'dataset':
+        return await dataset(rest, io);
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: detect, proposals, serve`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: detect, proposals, serve, dataset`);
     }
   } catch (err) {
     if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {

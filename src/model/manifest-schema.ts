@@ -4,11 +4,14 @@
  * its errors name the field and the value.
  *
  * It expresses torchvision's FasterRCNN (FPN levels, MultiScaleRoIAlign,
- * per-level RPN top-n), and the original single-level py-faster-rcnn (one
- * stride-16 map, `generate_anchors`, RoIPool, "+1" box coder).
+ * per-level RPN top-n), the original single-level py-faster-rcnn (one
+ * stride-16 map, `generate_anchors`, RoIPool, "+1" box coder), Fast R-CNN
+ * (proposals + RoI max pooling on one map) and R-CNN (warped regions through
+ * the backbone + a classifier and box regressor).
  */
 
 import type { AnchorSpec } from '../core/anchors.js';
+import { MODES, type Mode } from '../core/selective-search/selective-search.js';
 import type { InputConvention } from '../image/rcnn-transform.js';
 
 export interface BoxCoderSpec {
@@ -44,7 +47,53 @@ export interface FasterRcnnSpec {
     canonicalScale?: number;
     canonicalLevel?: number;
   };
-  boxHead: { file: string; input: string; classLogits: string; boxDeltas: string };
+  boxHead: HeadSpec;
+  boxCoder: BoxCoderSpec;
+  postprocess: PostprocessSpec;
+}
+
+/** A graph from pooled (or per-crop) features to class logits [R, K+1] and class-specific deltas [R, 4(K+1)]. */
+export interface HeadSpec {
+  file: string;
+  input: string;
+  classLogits: string;
+  boxDeltas: string;
+}
+
+/** Where Fast R-CNN and R-CNN get their regions when the caller passes none. */
+export interface ProposalSpec {
+  method: 'selective-search';
+  mode: Mode;
+  /** Proposals kept per image, best first. */
+  maxProposals: number;
+  /** Proposals narrower or shorter than this (original-image pixels) are dropped. */
+  minSize: number;
+  /** Ranking seed. */
+  seed: number;
+}
+
+export interface FastRcnnSpec {
+  proposals: ProposalSpec;
+  /** RoI max pooling on one backbone map; the spatial scale is inferred from its size, as torchvision does. */
+  roiPool: { feature: string; outputSize: [number, number] };
+  head: HeadSpec;
+  boxCoder: BoxCoderSpec;
+  postprocess: PostprocessSpec;
+}
+
+export interface RcnnSpec {
+  proposals: ProposalSpec;
+  /**
+   * Each region, grown so that `context` pixels of the warped crop lie
+   * around it, is resampled to `size` (bilinear, samplingRatio^2 samples per
+   * output pixel, zero = the mean colour outside the image).
+   */
+  warp: { size: [number, number]; context: number; samplingRatio: number };
+  /** The backbone output the head reads for each crop. */
+  feature: string;
+  /** Crops per backbone run: memory stays bounded whatever the proposal count. */
+  batchSize: number;
+  head: HeadSpec;
   boxCoder: BoxCoderSpec;
   postprocess: PostprocessSpec;
 }
@@ -68,7 +117,7 @@ export interface ModelManifest {
   input: InputConvention;
   /** Features leave the backbone channels-last: [1, h, w, C]. */
   backbone: { file: string; input: string; featureLayout: 'NHWC'; features: { name: string; output: string }[] };
-  pipelines: { 'faster-rcnn'?: FasterRcnnSpec };
+  pipelines: { rcnn?: RcnnSpec; 'fast-rcnn'?: FastRcnnSpec; 'faster-rcnn'?: FasterRcnnSpec };
 }
 
 const positiveInt = { type: 'integer', minimum: 1 } as const;
@@ -89,6 +138,32 @@ const boxCoder = {
     pixelOffset: { enum: [0, 1] },
   },
 } as const;
+
+const head = {
+  type: 'object', ...strict,
+  required: ['file', 'input', 'classLogits', 'boxDeltas'],
+  properties: { file: onnxFile, input: name, classLogits: name, boxDeltas: name },
+} as const;
+
+const postprocess = {
+  type: 'object', ...strict,
+  required: ['scoreThreshold', 'nmsThreshold', 'detectionsPerImage', 'minSize'],
+  properties: { scoreThreshold: unit, nmsThreshold: unit, detectionsPerImage: positiveInt, minSize: nonNegative },
+} as const;
+
+const proposals = {
+  type: 'object', ...strict,
+  required: ['method', 'mode', 'maxProposals', 'minSize', 'seed'],
+  properties: {
+    method: { const: 'selective-search' },
+    mode: { enum: MODES },
+    maxProposals: positiveInt,
+    minSize: nonNegative,
+    seed: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+const outputSize = { type: 'array', items: positiveInt, minItems: 2, maxItems: 2 } as const;
 
 const anchors = {
   oneOf: [
@@ -152,6 +227,34 @@ export const MANIFEST_SCHEMA = {
       type: 'object', ...strict,
       minProperties: 1,
       properties: {
+        rcnn: {
+          type: 'object', ...strict,
+          required: ['proposals', 'warp', 'feature', 'batchSize', 'head', 'boxCoder', 'postprocess'],
+          properties: {
+            proposals,
+            warp: {
+              type: 'object', ...strict,
+              required: ['size', 'context', 'samplingRatio'],
+              properties: { size: outputSize, context: nonNegative, samplingRatio: positiveInt },
+            },
+            feature: name,
+            batchSize: positiveInt,
+            head,
+            boxCoder,
+            postprocess,
+          },
+        },
+        'fast-rcnn': {
+          type: 'object', ...strict,
+          required: ['proposals', 'roiPool', 'head', 'boxCoder', 'postprocess'],
+          properties: {
+            proposals,
+            roiPool: { type: 'object', ...strict, required: ['feature', 'outputSize'], properties: { feature: name, outputSize } },
+            head,
+            boxCoder,
+            postprocess,
+          },
+        },
         'faster-rcnn': {
           type: 'object', ...strict,
           required: ['rpn', 'roiOp', 'boxHead', 'boxCoder', 'postprocess'],
@@ -181,24 +284,16 @@ export const MANIFEST_SCHEMA = {
               properties: {
                 type: { enum: ['roi-align', 'roi-pool'] },
                 features: names,
-                outputSize: { type: 'array', items: positiveInt, minItems: 2, maxItems: 2 },
+                outputSize,
                 samplingRatio: { type: 'integer', minimum: 0 },
                 aligned: { type: 'boolean' },
                 canonicalScale: { type: 'number', exclusiveMinimum: 0 },
                 canonicalLevel: { type: 'integer' },
               },
             },
-            boxHead: {
-              type: 'object', ...strict,
-              required: ['file', 'input', 'classLogits', 'boxDeltas'],
-              properties: { file: onnxFile, input: name, classLogits: name, boxDeltas: name },
-            },
+            boxHead: head,
             boxCoder,
-            postprocess: {
-              type: 'object', ...strict,
-              required: ['scoreThreshold', 'nmsThreshold', 'detectionsPerImage', 'minSize'],
-              properties: { scoreThreshold: unit, nmsThreshold: unit, detectionsPerImage: positiveInt, minSize: nonNegative },
-            },
+            postprocess,
           },
         },
       },

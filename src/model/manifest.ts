@@ -75,6 +75,11 @@ export function parseManifest(doc: unknown, where: string): ModelManifest {
       problems.push(`pipelines.faster-rcnn.rpn.anchors.aspectRatios has ${a.aspectRatios.length} levels but sizes has ${a.sizes.length}`);
     }
   }
+  const fast = m.pipelines['fast-rcnn'];
+  if (fast && !features.has(fast.roiPool.feature)) problems.push(`pipelines.fast-rcnn.roiPool.feature ${show(fast.roiPool.feature)} is not one of backbone.features (${[...features].join(', ')})`);
+  const rcnn = m.pipelines.rcnn;
+  if (rcnn && !features.has(rcnn.feature)) problems.push(`pipelines.rcnn.feature ${show(rcnn.feature)} is not one of backbone.features (${[...features].join(', ')})`);
+  if (rcnn && 2 * rcnn.warp.context >= Math.min(...rcnn.warp.size)) problems.push(`pipelines.rcnn.warp.context (${rcnn.warp.context}) leaves no room for the region in a ${rcnn.warp.size.join('x')} crop`);
   if (m.input.minSize > m.input.maxSize) problems.push(`input.minSize (${m.input.minSize}) is larger than input.maxSize (${m.input.maxSize})`);
   if (problems.length) throw new DetectError('INVALID_MODEL', `${where}: ${problems.join('; ')}`);
   return m;

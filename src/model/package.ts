@@ -80,6 +80,9 @@ function requiredGraphs(m: ModelManifest): Map<string, { field: string; inputs: 
     need(f.rpn.head.file, 'pipelines.faster-rcnn.rpn.head.file', f.rpn.head.inputs, [...f.rpn.head.objectness, ...f.rpn.head.deltas]);
     need(f.boxHead.file, 'pipelines.faster-rcnn.boxHead.file', [f.boxHead.input], [f.boxHead.classLogits, f.boxHead.boxDeltas]);
   }
+  for (const [pipeline, spec] of [['fast-rcnn', m.pipelines['fast-rcnn']], ['rcnn', m.pipelines.rcnn]] as const) {
+    if (spec) need(spec.head.file, `pipelines.${pipeline}.head.file`, [spec.head.input], [spec.head.classLogits, spec.head.boxDeltas]);
+  }
   return graphs;
 }
 

@@ -16,6 +16,7 @@ import { channelCount, convertColour, type ColourSpace } from './colour-spaces.j
 import { segmentGraph, sortedGraph, type SortedGraph } from './felzenszwalb.js';
 import { colourBins, groupRegions, regionFeatures, type Hierarchy, type Similarities } from './grouping.js';
 import { textureBins } from './texture.js';
+import { mulberry32 } from '../random.js';
 
 export interface Strategy {
   colourSpace: ColourSpace;
@@ -102,18 +103,6 @@ export function runStrategies(image: RgbPixels, strategies: readonly Strategy[],
     }
   }
   return indices.map((i) => out.get(i)!);
-}
-
-/** mulberry32: a small, fast, seedable 32-bit PRNG; returns floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface RankOptions {

@@ -1,0 +1,177 @@
+"""The default package's networks and data, shared by its training stages
+(train_shapes.py) and its exporter (export_shapes.py).
+
+One small backbone in the VGG family (3x3 convolutions, BatchNorm, max
+pooling; stride 8, 128 channels, two dilated 3x3 layers for a receptive field
+of about 200 px) carries three heads:
+
+    faster-rcnn  RPN over 15 anchors per cell + RoIAlign 7x7 + two-layer MLP head
+    fast-rcnn    RoI max pooling 7x7 on the same map + two-layer MLP head, trained
+                 on our TypeScript selective-search proposals (Girshick 2015)
+    rcnn         the backbone on each warped region (64x64 with 4 px of context,
+                 the paper's 227 / 16 px scaled down) + two FC layers + a linear
+                 softmax classifier and class-specific box regressor (Girshick 2014
+                 used linear SVMs; a softmax layer is the variant its appendix compares)
+"""
+import json
+import os
+import random
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.ops import MultiScaleRoIAlign, roi_align
+
+MEAN = [0.485, 0.456, 0.406]
+STD = [0.229, 0.224, 0.225]
+MIN_SIZE, MAX_SIZE = 352, 512
+STRIDE = 8
+CHANNELS = 128
+POOL = 7
+HIDDEN = 256
+BOX_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
+# R-CNN's warp: the region grown so that CONTEXT px of the WARP x WARP crop are context.
+WARP = 64
+CONTEXT = 4
+RCNN_POOL = 4
+
+
+def conv(cin, cout, stride=1, dilation=1):
+    return [nn.Conv2d(cin, cout, 3, stride, dilation, dilation=dilation, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+class SmallVGG(nn.Module):
+    """conv3x3/2 24, maxpool, conv 48, conv 48, maxpool, conv 96, conv 128, conv 128 (dilation 2), conv 128 (dilation 4)."""
+
+    out_channels = CHANNELS
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            *conv(3, 24, stride=2), nn.MaxPool2d(2),
+            *conv(24, 48), *conv(48, 48), nn.MaxPool2d(2),
+            *conv(48, 96), *conv(96, CHANNELS), *conv(CHANNELS, CHANNELS, dilation=2), *conv(CHANNELS, CHANNELS, dilation=4),
+        )
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class BackboneAsDict(nn.Module):
+    """torchvision's detectors take a backbone returning named maps."""
+
+    def __init__(self, trunk):
+        super().__init__()
+        self.trunk = trunk
+        self.out_channels = trunk.out_channels
+
+    def forward(self, x):
+        return {"0": self.trunk(x)}
+
+
+def faster_rcnn(num_classes):
+    anchors = AnchorGenerator(((16, 32, 64, 128, 256),), ((0.5, 1.0, 2.0),))
+    return FasterRCNN(BackboneAsDict(SmallVGG()), num_classes=None, min_size=MIN_SIZE, max_size=MAX_SIZE, image_mean=MEAN, image_std=STD,
+                      rpn_anchor_generator=anchors, rpn_pre_nms_top_n_train=1000, rpn_post_nms_top_n_train=500,
+                      rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=300,
+                      box_roi_pool=MultiScaleRoIAlign(["0"], POOL, 2), box_head=TwoMLPHead(CHANNELS * POOL * POOL, HIDDEN),
+                      box_predictor=FastRCNNPredictor(HIDDEN, num_classes), box_batch_size_per_image=128)
+
+
+class RoiHead(nn.Module):
+    """Pooled RoI features [R, C, 7, 7] -> class logits [R, K+1], class-specific deltas [R, 4(K+1)]."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.box_head = TwoMLPHead(CHANNELS * POOL * POOL, HIDDEN)
+        self.box_predictor = FastRCNNPredictor(HIDDEN, num_classes)
+
+    def forward(self, pooled):
+        return self.box_predictor(self.box_head(pooled))
+
+
+class RcnnHead(nn.Module):
+    """Backbone features of warped crops, channels-last [N, 8, 8, C] -> logits, class-specific deltas:
+    max pool to 4x4 (R-CNN's pool5), fc6, fc7, then the linear classifier and box regressor."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.pool = nn.AdaptiveMaxPool2d(RCNN_POOL)
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(CHANNELS * RCNN_POOL * RCNN_POOL, HIDDEN), nn.ReLU(inplace=True),
+                                nn.Dropout(0.3), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(inplace=True), nn.Dropout(0.3))
+        self.cls_score = nn.Linear(HIDDEN, num_classes)
+        self.bbox_pred = nn.Linear(HIDDEN, 4 * num_classes)
+
+    def forward(self, features_nhwc):
+        x = self.fc(self.pool(features_nhwc.permute(0, 3, 1, 2)))
+        return self.cls_score(x), self.bbox_pred(x)
+
+
+def context_boxes(boxes):
+    """Grow xyxy boxes about their centres so that, warped to WARP px, CONTEXT px on each side are context."""
+    grow = WARP / (WARP - 2 * CONTEXT)
+    c = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = (boxes[:, 2:] - boxes[:, :2]) / 2 * grow
+    return torch.cat([c - half, c + half], dim=1)
+
+
+def warp_regions(image, boxes):
+    """Normalised image [3, H, W], proposals xyxy (pixels) -> warped crops [N, 3, WARP, WARP]: bilinear
+    samples, 2x2 per output pixel, zero (the mean colour) outside the image. The TypeScript twin is roiAlign
+    with aligned=true, samplingRatio 2 on the channels-last image."""
+    return roi_align(image[None], [context_boxes(boxes)], (WARP, WARP), spatial_scale=1.0, sampling_ratio=2, aligned=True)
+
+
+def normalise(image_uint8):
+    """HWC uint8 RGB -> CHW float, normalised as the backbone was trained."""
+    x = torch.from_numpy(np.ascontiguousarray(image_uint8)).permute(2, 0, 1).float() / 255
+    return (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
+
+
+class CocoShapes:
+    """The generator's COCO folder: images with xyxy boxes and labels 1..K."""
+
+    def __init__(self, root):
+        self.root = root
+        with open(os.path.join(root, "annotations.json")) as f:
+            d = json.load(f)
+        self.categories = [c["name"] for c in sorted(d["categories"], key=lambda c: c["id"])]
+        self.images = sorted(d["images"], key=lambda im: im["id"])
+        by_image = {im["id"]: [] for im in self.images}
+        for a in d["annotations"]:
+            by_image[a["image_id"]].append(a)
+        self.targets = []
+        for im in self.images:
+            anns = by_image[im["id"]]
+            boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns],
+                                 dtype=torch.float32).reshape(-1, 4)
+            self.targets.append({"boxes": boxes, "labels": torch.tensor([a["category_id"] for a in anns], dtype=torch.int64)})
+
+    def __len__(self):
+        return len(self.images)
+
+    def pixels(self, i):
+        return np.asarray(Image.open(os.path.join(self.root, self.images[i]["file_name"])).convert("RGB"))
+
+    def load_proposals(self, jsonl):
+        """Selective-search boxes from `rcnn-serve proposals --json` lines, in image order."""
+        by_file = {}
+        with open(jsonl) as f:
+            for line in f:
+                r = json.loads(line)
+                by_file[os.path.relpath(os.path.abspath(r["path"]), os.path.abspath(self.root))] = torch.tensor(r["proposals"], dtype=torch.float32).reshape(-1, 4)
+        missing = [im["file_name"] for im in self.images if im["file_name"] not in by_file]
+        if missing:
+            raise SystemExit(f"{jsonl} has no proposals for {len(missing)} images, e.g. {missing[0]}")
+        return [by_file[im["file_name"]] for im in self.images]
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)

@@ -1,0 +1,267 @@
+#!/usr/bin/python3
+"""Train the default package's detectors on the synthetic shapes dataset, one
+stage per command (see shapes_common.py for the networks). From the
+repository root, with the dataset written by `npm run dataset`:
+
+    npm run dataset -- --split train --out data/train
+    OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --out data/weights/faster.pth
+    node bin/rcnn-serve.js proposals data/train/images/*.jpg --mode single --json > data/train/proposals.jsonl
+    OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/train_shapes.py fast-rcnn --data data/train --proposals data/train/proposals.jsonl \\
+        --backbone data/weights/faster.pth --out data/weights/fast.pth
+    OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/train_shapes.py rcnn --data data/train --proposals data/train/proposals.jsonl \\
+        --backbone data/weights/faster.pth --out data/weights/rcnn.pth
+
+(models/recipes/build_default.sh runs them all and exports the package.)
+
+faster-rcnn trains the backbone, the RPN and the RoIAlign head end to end
+(torchvision's FasterRCNN losses). fast-rcnn and rcnn keep that backbone
+frozen, shared by all heads, and train their own heads: fast-rcnn on RoI
+max-pooled selective-search proposals (the Fast R-CNN paper's sampling: 64
+RoIs per image, 25% with IoU >= 0.5), rcnn on warped regions (the R-CNN
+paper's: 25% foreground at IoU >= 0.5). Both start their heads from the
+Faster R-CNN head's layers where the shapes agree, which is fine-tuning from a
+detector rather than from ImageNet (none can be downloaded here).
+
+Deterministic for a seed on one machine (torch's deterministic algorithms,
+seeded sampling, one thread count).
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+from torch import nn
+from torchvision.models.detection import _utils as det_utils
+from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss
+from torchvision.ops import box_iou, roi_pool
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shapes_common import (BOX_WEIGHTS, POOL, STRIDE, CocoShapes, RcnnHead, RoiHead, faster_rcnn,  # noqa: E402
+                           normalise, seed_everything, warp_regions)
+
+
+def flip(pixels, target):
+    """Horizontal flip of an image and its boxes."""
+    w = pixels.shape[1]
+    boxes = target["boxes"].clone()
+    boxes[:, [0, 2]] = w - target["boxes"][:, [2, 0]]
+    return pixels[:, ::-1].copy(), {**target, "boxes": boxes}
+
+
+class Schedule:
+    """Linear warm-up then cosine decay, stepped once per iteration."""
+
+    def __init__(self, opt, lr, steps, warmup):
+        self.opt, self.lr, self.steps, self.warmup = opt, lr, steps, warmup
+
+    def set(self, step):
+        import math
+        f = (step + 1) / self.warmup if step < self.warmup else 0.5 * (1 + math.cos(math.pi * (step - self.warmup) / max(1, self.steps - self.warmup)))
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr * max(f, 0.01)
+
+
+def batches(n, batch, steps, seed):
+    """`steps` batches of image indices: seeded epochs of shuffled indices."""
+    g = torch.Generator().manual_seed(seed)
+    order = []
+    for _ in range(steps):
+        idx = []
+        while len(idx) < batch:
+            if not order:
+                order = torch.randperm(n, generator=g).tolist()
+            idx.append(order.pop())
+        yield idx
+
+
+def load_batch(data, idx, rng):
+    images, targets = [], []
+    for i in idx:
+        pixels, target = data.pixels(i), data.targets[i]
+        if rng.random() < 0.5:
+            pixels, target = flip(pixels, target)
+        images.append(torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255)
+        targets.append(target)
+    return images, targets
+
+
+def flip_proposals(boxes, width):
+    out = boxes.clone()
+    out[:, [0, 2]] = width - boxes[:, [2, 0]]
+    return out
+
+
+def train(params, steps, lr, log_every, step_fn):
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
+    sched = Schedule(opt, lr, steps, warmup=min(200, steps // 10))
+    started = time.time()
+    for step in range(steps):
+        sched.set(step)
+        losses = step_fn(step)
+        loss = sum(losses.values())
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 10.0)
+        opt.step()
+        if step % log_every == 0 or step == steps - 1:
+            print(f"step {step:5d}/{steps} {time.time() - started:6.0f}s loss {loss.item():.3f} "
+                  + " ".join(f"{k}={v.item():.3f}" for k, v in losses.items()), flush=True)
+
+
+def stage_faster(args, data):
+    import random
+    rng = random.Random(args.seed)
+    model = faster_rcnn(len(data.categories) + 1).train()
+    it = batches(len(data), args.batch, args.steps, args.seed)
+
+    def step(_):
+        images, targets = load_batch(data, next(it), rng)
+        return model(images, targets)
+
+    train([p for p in model.parameters() if p.requires_grad], args.steps, args.lr, 50, step)
+    return model.state_dict()
+
+
+def frozen_detector(args, num_classes):
+    model = faster_rcnn(num_classes)
+    model.load_state_dict(torch.load(args.backbone, map_location="cpu"))
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+class RoiMaxPool(nn.Module):
+    """Fast R-CNN's RoI max pooling on the stride-8 map, with the pooler signature torchvision's RoIHeads calls."""
+
+    def forward(self, features, proposals, image_shapes):
+        return roi_pool(features["0"], proposals, (POOL, POOL), 1.0 / STRIDE)
+
+
+def init_from(head, faster_roi_heads):
+    """Start a head from the Faster R-CNN head's layers where the shapes agree."""
+    own = head.state_dict()
+    theirs = {**{f"box_head.{k}": v for k, v in faster_roi_heads.box_head.state_dict().items()},
+              **{f"box_predictor.{k}": v for k, v in faster_roi_heads.box_predictor.state_dict().items()}}
+    own.update({k: v.clone() for k, v in theirs.items() if k in own and own[k].shape == v.shape})
+    head.load_state_dict(own)
+
+
+def stage_fast(args, data):
+    import random
+    rng = random.Random(args.seed)
+    proposals = data.load_proposals(args.proposals)
+    detector = frozen_detector(args, len(data.categories) + 1)
+    head = RoiHead(len(data.categories) + 1)
+    init_from(head, detector.roi_heads)
+    head.train()
+    roi_heads = RoIHeads(RoiMaxPool(), head.box_head, head.box_predictor, fg_iou_thresh=0.5, bg_iou_thresh=0.5,
+                         batch_size_per_image=64, positive_fraction=0.25, bbox_reg_weights=BOX_WEIGHTS,
+                         score_thresh=0.05, nms_thresh=0.5, detections_per_img=100).train()
+    it = batches(len(data), args.batch, args.steps, args.seed)
+
+    def step(_):
+        idx = next(it)
+        images, targets, props = [], [], []
+        for i in idx:
+            pixels, target, boxes = data.pixels(i), data.targets[i], proposals[i][: args.max_proposals]
+            if rng.random() < 0.5:
+                boxes = flip_proposals(boxes, pixels.shape[1])
+                pixels, target = flip(pixels, target)
+            images.append(torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255)
+            targets.append(target)
+            props.append(boxes)
+        with torch.no_grad():
+            originals = [im.shape[-2:] for im in images]
+            batch, targets = detector.transform(images, targets)
+            features = detector.backbone(batch.tensors)
+        # Proposals from original pixels to the resized input, per axis as torchvision's resize_boxes.
+        scaled = []
+        for boxes, (h0, w0), (h, w) in zip(props, originals, batch.image_sizes):
+            scaled.append(boxes * torch.tensor([w / w0, h / h0, w / w0, h / h0]))
+        _, losses = roi_heads(features, scaled, batch.image_sizes, targets)
+        return losses
+
+    train([p for p in head.parameters() if p.requires_grad], args.steps, args.lr, 50, step)
+    return head.state_dict()
+
+
+def stage_rcnn(args, data):
+    import random
+    rng = random.Random(args.seed)
+    proposals = data.load_proposals(args.proposals)
+    detector = frozen_detector(args, len(data.categories) + 1)
+    trunk = detector.backbone.trunk
+    head = RcnnHead(len(data.categories) + 1).train()
+    matcher = det_utils.Matcher(0.5, 0.5, allow_low_quality_matches=False)
+    sampler = det_utils.BalancedPositiveNegativeSampler(args.rois_per_image, 0.25)
+    coder = det_utils.BoxCoder(BOX_WEIGHTS)
+    it = batches(len(data), args.batch, args.steps, args.seed)
+
+    def step(_):
+        crops, labels, deltas = [], [], []
+        for i in next(it):
+            pixels, target, boxes = data.pixels(i), data.targets[i], proposals[i][: args.max_proposals]
+            if rng.random() < 0.5:
+                boxes = flip_proposals(boxes, pixels.shape[1])
+                pixels, target = flip(pixels, target)
+            gt = target["boxes"]
+            boxes = torch.cat([boxes, gt])
+            if len(gt):
+                matched = matcher(box_iou(gt, boxes))
+                lab = target["labels"][matched.clamp(min=0)]
+                lab[matched < 0] = 0
+                reg = coder.encode_single(gt[matched.clamp(min=0)], boxes)
+            else:
+                lab = torch.zeros(len(boxes), dtype=torch.int64)
+                reg = torch.zeros(len(boxes), 4)
+            pos, neg = sampler([lab])
+            keep = torch.where(pos[0] | neg[0])[0]
+            with torch.no_grad():
+                crops.append(trunk(warp_regions(normalise(pixels), boxes[keep])).permute(0, 2, 3, 1))
+            labels.append(lab[keep])
+            deltas.append(reg[keep])
+        logits, box_regression = head(torch.cat(crops))
+        cls_loss, box_loss = fastrcnn_loss(logits, box_regression, [torch.cat(labels)], [torch.cat(deltas)])
+        return {"loss_classifier": cls_loss, "loss_box_reg": box_loss}
+
+    train([p for p in head.parameters() if p.requires_grad], args.steps, args.lr, 50, step)
+    return head.state_dict()
+
+
+STAGES = {"faster-rcnn": stage_faster, "fast-rcnn": stage_fast, "rcnn": stage_rcnn}
+DEFAULTS = {"faster-rcnn": dict(steps=1200, batch=4, lr=0.02), "fast-rcnn": dict(steps=1500, batch=2, lr=0.01),
+            "rcnn": dict(steps=1500, batch=4, lr=0.01)}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("stage", choices=sorted(STAGES))
+    p.add_argument("--data", required=True, help="the generator's folder (annotations.json + images/)")
+    p.add_argument("--out", required=True, help="state_dict .pth to write")
+    p.add_argument("--backbone", help="the faster-rcnn stage's .pth (fast-rcnn, rcnn)")
+    p.add_argument("--proposals", help="selective-search proposals, `rcnn-serve proposals --json` lines (fast-rcnn, rcnn)")
+    p.add_argument("--max-proposals", type=int, default=2000)
+    p.add_argument("--rois-per-image", type=int, default=32, help="rcnn: warped regions sampled per image")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    for k, v in DEFAULTS[args.stage].items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    if args.stage != "faster-rcnn" and not (args.backbone and args.proposals):
+        p.error(f"{args.stage} needs --backbone and --proposals")
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    seed_everything(args.seed)
+    data = CocoShapes(args.data)
+    state = STAGES[args.stage](args, data)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    torch.save(state, args.out)
+    print("wrote", args.out)
+
+
+if __name__ == "__main__":
+    main()
