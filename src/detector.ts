@@ -8,6 +8,8 @@ import { DetectError } from './errors.js';
 import { DEFAULT_DECODE_LIMITS, decodeImage, readImageFile, type DecodeLimits } from './image/decode.js';
 import { loadModel, modelName, resolveModelDir, type LoadedModel } from './model/package.js';
 import { FasterRcnn } from './pipelines/faster-rcnn/faster-rcnn.js';
+import { FastRcnn } from './pipelines/fast-rcnn.js';
+import { Rcnn } from './pipelines/rcnn.js';
 import type { PipelineRunner } from './pipelines/pipeline-runner.js';
 import { Stopwatch } from './pipelines/stopwatch.js';
 import { parseDevice, type Device } from './runtime/session.js';
@@ -33,6 +35,8 @@ export interface DetectionResult {
   image: { width: number; height: number };
   /** By decreasing score. */
   detections: Detection[];
+  /** Regions the heads scored: selective search's, the caller's, or the RPN's proposals. */
+  regions: number;
   /** Milliseconds per stage, and `total` from input bytes to detections. */
   timings: Record<string, number>;
 }
@@ -50,7 +54,7 @@ export interface DetectorOptions {
 }
 
 export interface DetectOptions {
-  /** Default: the model's first pipeline. */
+  /** Default: the newest generation the model has heads for (faster-rcnn, else fast-rcnn, else rcnn). */
   pipeline?: PipelineName | string;
   /** Keep detections scoring strictly above this, in [0, 1]. */
   scoreThreshold?: number;
@@ -58,6 +62,32 @@ export interface DetectOptions {
   iouThreshold?: number;
   /** Keep at most this many detections, 1..10000. */
   maxDetections?: number;
+  /**
+   * Regions for rcnn and fast-rcnn instead of the model's selective search:
+   * (x1, y1, x2, y2) in original-image pixels, at most 10000; clipped to the image.
+   */
+  proposals?: readonly (readonly number[])[];
+  /** Aborts a run between stages (R-CNN: between batches). */
+  signal?: AbortSignal;
+}
+
+/** At most this many caller regions per image. */
+export const MAX_CALLER_PROPOSALS = 10000;
+
+/** Validate caller regions into a flat xyxy array. */
+function callerProposals(boxes: unknown, pipeline: PipelineName): Float32Array {
+  if (pipeline === 'faster-rcnn') throw new DetectError('INVALID_OPTION', 'proposals are for the rcnn and fast-rcnn pipelines; faster-rcnn proposes its own with its RPN');
+  if (!Array.isArray(boxes) || boxes.length > MAX_CALLER_PROPOSALS) {
+    throw new DetectError('INVALID_OPTION', `proposals must be an array of at most ${MAX_CALLER_PROPOSALS} boxes [x1, y1, x2, y2]`);
+  }
+  const out = new Float32Array(4 * boxes.length);
+  boxes.forEach((b: unknown, i) => {
+    if (!Array.isArray(b) || b.length !== 4 || !b.every((v) => typeof v === 'number' && Number.isFinite(v)) || !(b[2] > b[0] && b[3] > b[1])) {
+      throw new DetectError('INVALID_OPTION', `proposal ${i} is ${JSON.stringify(b)}; each must be [x1, y1, x2, y2], finite numbers in pixels with x2 > x1 and y2 > y1`);
+    }
+    out.set(b as number[], 4 * i);
+  });
+  return out;
 }
 
 function checkRange(name: string, v: number | undefined, lo: number, hi: number, integer = false): void {
@@ -78,7 +108,10 @@ export class Detector {
     limits: DecodeLimits,
   ) {
     this.limits = limits;
-    if (model.manifest.pipelines['faster-rcnn']) this.runners['faster-rcnn'] = new FasterRcnn(model);
+    const p = model.manifest.pipelines;
+    if (p.rcnn) this.runners.rcnn = new Rcnn(model);
+    if (p['fast-rcnn']) this.runners['fast-rcnn'] = new FastRcnn(model);
+    if (p['faster-rcnn']) this.runners['faster-rcnn'] = new FasterRcnn(model);
     this.pipelines = PIPELINES.filter((name) => this.runners[name] !== undefined);
   }
 
@@ -111,7 +144,7 @@ export class Detector {
    */
   async detect(input: Uint8Array | string, options: DetectOptions = {}): Promise<DetectionResult> {
     const clock = new Stopwatch();
-    const pipeline = (options.pipeline ?? this.pipelines[0]) as PipelineName;
+    const pipeline = (options.pipeline ?? this.pipelines[this.pipelines.length - 1]) as PipelineName;
     if (!(PIPELINES as readonly string[]).includes(pipeline)) {
       throw new DetectError('INVALID_OPTION', `pipeline ${JSON.stringify(pipeline)} is unknown; allowed: ${PIPELINES.join(', ')}`);
     }
@@ -120,11 +153,16 @@ export class Detector {
     checkRange('scoreThreshold', options.scoreThreshold, 0, 1);
     checkRange('iouThreshold', options.iouThreshold, 0, 1);
     checkRange('maxDetections', options.maxDetections, 1, 10000, true);
+    const proposals = options.proposals === undefined ? undefined : callerProposals(options.proposals, pipeline);
 
     const bytes = typeof input === 'string' ? await readImageFile(input) : input;
     const image = await decodeImage(bytes, this.limits);
     clock.lap('decode');
-    const raw = await runner.run(image, { scoreThreshold: options.scoreThreshold, nmsThreshold: options.iouThreshold, maxDetections: options.maxDetections }, clock);
+    const raw = await runner.run(
+      image,
+      { scoreThreshold: options.scoreThreshold, nmsThreshold: options.iouThreshold, maxDetections: options.maxDetections, proposals, signal: options.signal },
+      clock,
+    );
     const classes = this.classes;
     const detections: Detection[] = [];
     for (let i = 0; i < raw.scores.length; i++) {
@@ -136,7 +174,7 @@ export class Detector {
         score: raw.scores[i]!,
       });
     }
-    return { model: this.name, pipeline, image: { width: image.width, height: image.height }, detections, timings: clock.timings() };
+    return { model: this.name, pipeline, image: { width: image.width, height: image.height }, detections, regions: raw.regions, timings: clock.timings() };
   }
 
   async close(): Promise<void> {

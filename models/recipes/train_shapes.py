@@ -112,7 +112,10 @@ def train(params, steps, lr, log_every, step_fn):
 def stage_faster(args, data):
     import random
     rng = random.Random(args.seed)
-    model = faster_rcnn(len(data.categories) + 1).train()
+    model = faster_rcnn(len(data.categories) + 1)
+    if args.init:
+        model.load_state_dict(torch.load(args.init, map_location="cpu"))
+    model.train()
     it = batches(len(data), args.batch, args.steps, args.seed)
 
     def step(_):
@@ -231,8 +234,8 @@ def stage_rcnn(args, data):
 
 
 STAGES = {"faster-rcnn": stage_faster, "fast-rcnn": stage_fast, "rcnn": stage_rcnn}
-DEFAULTS = {"faster-rcnn": dict(steps=1200, batch=4, lr=0.02), "fast-rcnn": dict(steps=1500, batch=2, lr=0.01),
-            "rcnn": dict(steps=1500, batch=4, lr=0.01)}
+DEFAULTS = {"faster-rcnn": dict(steps=1200, batch=4, lr=0.02), "fast-rcnn": dict(steps=3000, batch=2, lr=0.01),
+            "rcnn": dict(steps=2500, batch=4, lr=0.01)}
 
 
 def main():
@@ -241,6 +244,7 @@ def main():
     p.add_argument("--data", required=True, help="the generator's folder (annotations.json + images/)")
     p.add_argument("--out", required=True, help="state_dict .pth to write")
     p.add_argument("--backbone", help="the faster-rcnn stage's .pth (fast-rcnn, rcnn)")
+    p.add_argument("--init", help="faster-rcnn: start from this .pth instead of from scratch (a second, lower-rate phase)")
     p.add_argument("--proposals", help="selective-search proposals, `rcnn-serve proposals --json` lines (fast-rcnn, rcnn)")
     p.add_argument("--max-proposals", type=int, default=2000)
     p.add_argument("--rois-per-image", type=int, default=32, help="rcnn: warped regions sampled per image")

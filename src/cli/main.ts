@@ -4,6 +4,8 @@
  */
 
 import { availableParallelism } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { configFromEnv, ConfigError } from '../config/env.js';
 import { MODES } from '../core/selective-search/selective-search.js';
@@ -13,6 +15,9 @@ import { DEFAULT_MODEL } from '../model/package.js';
 import { Detector, PIPELINES, type DetectionResult } from '../detector.js';
 import { DetectError } from '../errors.js';
 import { DATASET_SPLITS, generateDataset } from '../dataset/generate.js';
+import type { CocoResult } from '../dataset/coco.js';
+import { CocoIds, readCocoDataset } from '../eval/coco-results.js';
+import { evalCommand, EVAL_USAGE } from './eval.js';
 import { EXECUTION_PROVIDERS } from '../runtime/session.js';
 
 const VERSION = '0.1.0';
@@ -24,14 +29,19 @@ Usage:
   rcnn-serve proposals IMAGE... [options]   region proposals (selective search); one result per image
   rcnn-serve serve                          the HTTP service; configured by environment variables (see README)
   rcnn-serve dataset --out DIR [options]    write a synthetic detection dataset (images + COCO annotations.json)
+  rcnn-serve eval --gt FILE [options]       COCO AP of detections, recall of proposals
   rcnn-serve --help | --version
 
 detect options:
   --model NAME_OR_DIR      model package: a folder, or a name under models/ (default: ${DEFAULT_MODEL})
-  --pipeline NAME          ${PIPELINES.join(' | ')} (default: the model's first)
+  --pipeline NAME          ${PIPELINES.join(' | ')} (default: the newest the model has)
   --score-threshold S      keep detections scoring above S, 0..1 (default: the model's)
   --iou-threshold T        per-class NMS IoU threshold, 0..1 (default: the model's)
   --max-detections N       at most N detections per image (default: the model's)
+  --proposals FILE         rcnn / fast-rcnn: regions to score instead of selective search's: a JSON array of
+                           [x1,y1,x2,y2] for every image, or the JSON lines of 'rcnn-serve proposals --json' (by path)
+  --coco-results FILE      also write the detections as COCO results (a JSON array)
+  --gt FILE                with --coco-results: COCO ground truth giving image ids (by file name) and category ids
   --device D               ${Object.keys(EXECUTION_PROVIDERS).join(' | ')} (default: cpu)
   --threads N              ONNX Runtime intra-op threads (default: all cores)
   --max-pixels N           refuse images over N pixels (default: 40000000)
@@ -58,6 +68,8 @@ dataset options:
   --split NAME             ${Object.entries(DATASET_SPLITS).map(([n, s]) => `${n} (seed ${s.seed}, ${s.count} images)`).join(', ')}
   --seed S --count N       any other seed and size (image i of a seed is the same whatever the count)
   --out DIR                writes DIR/images/NNNNNN.jpg and DIR/annotations.json
+
+${EVAL_USAGE}
 
 Boxes are in original-image pixels (after EXIF rotation), x1 y1 x2 y2.
 Exit status: 0 all images done, 1 an image or the model failed, 2 bad usage.`;
@@ -94,6 +106,9 @@ const DETECT_OPTIONS = {
   'score-threshold': { type: 'string' },
   'iou-threshold': { type: 'string' },
   'max-detections': { type: 'string' },
+  proposals: { type: 'string' },
+  'coco-results': { type: 'string' },
+  gt: { type: 'string' },
   device: { type: 'string' },
   threads: { type: 'string' },
   ...COMMON_OPTIONS,
@@ -161,14 +176,53 @@ async function detect(argv: string[], io: CliIo): Promise<number> {
     if (e.stack) io.err(e.stack);
     return 1;
   }
+  const regions = values.proposals === undefined ? undefined : await readProposalsFile(values.proposals);
+  const cocoPath = values['coco-results'];
+  if (values.gt && !cocoPath) throw new UsageError('--gt goes with --coco-results');
+  const ids = cocoPath ? new CocoIds(values.gt ? { dataset: await readCocoDataset(values.gt), path: values.gt } : undefined) : undefined;
+  const coco: CocoResult[] = [];
   try {
-    return await forEachImage(positionals, io, values.json ?? false, verbose, async (path) => {
-      const result = await detector.detect(path, options);
+    const status = await forEachImage(positionals, io, values.json ?? false, verbose, async (path, index) => {
+      const result = await detector.detect(path, { ...options, proposals: regions?.(path) });
+      if (ids) coco.push(...ids.results(path, index, result));
       return { json: { path, ...result }, text: formatResult(path, result) };
     });
+    if (cocoPath) await writeFile(cocoPath, JSON.stringify(coco));
+    return status;
   } finally {
     await detector.close();
   }
+}
+
+/**
+ * A --proposals file: one JSON array of boxes for every image, or JSON lines
+ * with "path" and "proposals" (the proposals command's --json output).
+ * @returns the boxes for an image path.
+ */
+async function readProposalsFile(file: string): Promise<(path: string) => number[][]> {
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new UsageError(`--proposals ${file}: cannot read it`);
+  });
+  const trimmed = text.trim();
+  if (trimmed.startsWith('[')) {
+    const boxes = JSON.parse(trimmed) as number[][];
+    return () => boxes;
+  }
+  const byPath = new Map<string, number[][]>();
+  for (const [i, line] of trimmed.split('\n').entries()) {
+    let r: { path?: string; proposals?: number[][] };
+    try {
+      r = JSON.parse(line);
+    } catch {
+      throw new UsageError(`--proposals ${file}: line ${i + 1} is not JSON`);
+    }
+    if (typeof r.path === 'string' && Array.isArray(r.proposals)) byPath.set(resolve(r.path), r.proposals);
+  }
+  return (path) => {
+    const boxes = byPath.get(resolve(path));
+    if (!boxes) throw new DetectError('INVALID_OPTION', `--proposals ${file} has no line for ${path}`);
+    return boxes;
+  };
 }
 
 function limitsFrom(values: { 'max-pixels'?: string; 'max-bytes'?: string }) {
@@ -193,12 +247,12 @@ async function forEachImage(
   io: CliIo,
   json: boolean,
   verbose: boolean,
-  work: (path: string) => Promise<{ json: object; text: string[] }>,
+  work: (path: string, index: number) => Promise<{ json: object; text: string[] }>,
 ): Promise<number> {
   let failed = 0;
   for (const [i, path] of paths.entries()) {
     try {
-      const out = await work(path);
+      const out = await work(path, i);
       if (json) io.out(JSON.stringify(out.json));
       else out.text.forEach((l) => io.out(l));
     } catch (err) {
@@ -322,8 +376,10 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
         return await serveCommand(io);
       case 'dataset':
         return await dataset(rest, io);
+      case 'eval':
+        return await evalCommand(rest, io.out, (m) => new UsageError(m));
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: detect, proposals, serve, dataset`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: detect, proposals, serve, dataset, eval`);
     }
   } catch (err) {
     if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -24,12 +24,12 @@ export interface ImageProposals {
   proposals: number[][];
 }
 
-/** @param maxProposals score the first n proposals of each image (default: all). */
-export function proposalQuality(images: readonly ImageProposals[], maxProposals = Infinity): ProposalQuality {
+/** @param maxProposals score the first n proposals of each image, or of image i the first maxProposals[i] (default: all). */
+export function proposalQuality(images: readonly ImageProposals[], maxProposals: number | readonly number[] = Infinity): ProposalQuality {
   let objects = 0, r50 = 0, r70 = 0, sum = 0, count = 0;
   const byClass = new Map<number, { sum: number; n: number }>();
-  for (const { truth, proposals } of images) {
-    const props = proposals.slice(0, maxProposals);
+  for (const [i, { truth, proposals }] of images.entries()) {
+    const props = proposals.slice(0, typeof maxProposals === 'number' ? maxProposals : maxProposals[i]);
     count += props.length;
     const m = props.length;
     const iou = m && truth.boxes.length ? boxIou(Float64Array.from(truth.boxes.flat()), Float64Array.from(props.flat())) : new Float32Array(0);

@@ -93,6 +93,21 @@ export function rcnnTransform(image: RgbImage, convention: InputConvention): Rcn
   return { tensor, paddedHeight, paddedWidth, height: size.height, width: size.width, originalHeight: h, originalWidth: w };
 }
 
+/**
+ * Steps 1 and 2 only, at the original size, channels-last (H x W x 3, the
+ * network's channel order): the image R-CNN warps its regions from.
+ */
+export function normalizedPixels(image: RgbImage, convention: InputConvention): { data: Float32Array; height: number; width: number; channels: 3 } {
+  const n = image.width * image.height;
+  const data = new Float32Array(3 * n);
+  for (let ch = 0; ch < 3; ch++) {
+    const lut = normalisationTable(convention, ch);
+    const from = convention.channelOrder === 'RGB' ? ch : 2 - ch;
+    for (let i = 0; i < n; i++) data[3 * i + ch] = lut[image.data[3 * i + from]!]!;
+  }
+  return { data, height: image.height, width: image.width, channels: 3 };
+}
+
 /** Steps 1 and 2 for channel `ch` (network order): the normalised float32 value of each of the 256 pixel values. */
 function normalisationTable(c: InputConvention, ch: number): Float32Array {
   const mean = f32(c.mean[ch]!);

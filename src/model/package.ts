@@ -14,7 +14,7 @@ import type { ModelManifest } from './manifest-schema.js';
 export const SHIPPED_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url));
 
 /** The package `detect` uses when no model is named. */
-export const DEFAULT_MODEL = 'fixture-tiny-fpn';
+export const DEFAULT_MODEL = 'shapes-vgg';
 
 export interface LoadedModel {
   readonly dir: string;

@@ -6,7 +6,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelManifest } from './manifest-schema.js';
-import { readManifest } from './package.js';
+import { DEFAULT_MODEL, readManifest } from './package.js';
 
 export interface RegisteredModel {
   name: string;
@@ -20,6 +20,7 @@ export interface Registry {
   broken: { dir: string; reason: string }[];
 }
 
+/** The packages under `modelsDir`, by name, the default package (if there) first: requests that name no model get it. */
 export async function scanModels(modelsDir: string): Promise<Registry> {
   const entries = await readdir(modelsDir, { withFileTypes: true });
   const registry: Registry = { models: [], broken: [] };
@@ -34,5 +35,6 @@ export async function scanModels(modelsDir: string): Promise<Registry> {
       registry.broken.push({ dir, reason: (err as Error).message });
     }
   }
+  registry.models.sort((a, b) => Number(b.name === DEFAULT_MODEL) - Number(a.name === DEFAULT_MODEL));
   return registry;
 }

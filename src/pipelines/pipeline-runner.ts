@@ -7,6 +7,10 @@ export interface RunOptions {
   scoreThreshold?: number;
   nmsThreshold?: number;
   maxDetections?: number;
+  /** Regions xyxy in original pixels, for the pipelines that take proposals; default: the model's selective search. */
+  proposals?: Float32Array;
+  /** Stops a long run (R-CNN between batches) with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** One R-CNN generation bound to a loaded model: upright RGB pixels in, detections in original pixels out. */

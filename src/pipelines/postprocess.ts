@@ -31,6 +31,8 @@ export interface RawDetections {
   scores: Float32Array;
   /** Class ids, background = 0 excluded. */
   classIds: Int32Array;
+  /** Regions the head scored. */
+  regions: number;
 }
 
 /** Row-wise softmax of R x C logits, float32 as the reference. */
@@ -89,7 +91,7 @@ export function postprocessDetections(
   // Back to original pixels: ratio = original / resized per axis, float32 as torchvision's resize_boxes.
   const rx = f32(original.width / image.width);
   const ry = f32(original.height / image.height);
-  const out: RawDetections = { boxes: new Float32Array(4 * keep.length), scores: new Float32Array(keep.length), classIds: new Int32Array(keep.length) };
+  const out: RawDetections = { boxes: new Float32Array(4 * keep.length), scores: new Float32Array(keep.length), classIds: new Int32Array(keep.length), regions: rows };
   for (let j = 0; j < keep.length; j++) {
     const i = keep[j]!;
     out.boxes[4 * j] = boxes[4 * i]! * rx;

@@ -78,10 +78,11 @@ export class InferencePool {
     this.inFlight++;
     let timer: NodeJS.Timeout | undefined;
     try {
+      const deadline = this.options.deadlineMs ?? 0;
+      if (deadline > 0 && task.kind === 'detect') task = { ...task, deadlineAt: Date.now() + deadline };
       const work = this.piscina.run(task) as Promise<InferenceReply<T>>;
       const tracked = work.catch(() => undefined).finally(() => this.running.delete(tracked));
       this.running.add(tracked);
-      const deadline = this.options.deadlineMs ?? 0;
       const reply =
         deadline > 0
           ? await Promise.race([

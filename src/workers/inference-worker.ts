@@ -19,7 +19,15 @@ export interface WorkerSettings {
 }
 
 export type InferenceTask =
-  | { kind: 'detect'; modelDir: string; bytes: Uint8Array; options: DetectOptions; settings: WorkerSettings }
+  | {
+      kind: 'detect';
+      modelDir: string;
+      bytes: Uint8Array;
+      options: DetectOptions;
+      settings: WorkerSettings;
+      /** Epoch ms after which the caller has given up: a long run (R-CNN) stops at its next batch. */
+      deadlineAt?: number;
+    }
   | { kind: 'proposals'; bytes: Uint8Array; options: ProposeOptions; settings: WorkerSettings };
 
 export type InferenceReply<T> = { result: T } | { error: { code: string; message: string } };
@@ -41,7 +49,8 @@ export default async function run(task: InferenceTask): Promise<InferenceReply<D
   try {
     if (task.kind === 'detect') {
       const detector = await detectorFor(task.modelDir, task.settings);
-      return { result: await detector.detect(task.bytes, task.options) };
+      const signal = task.deadlineAt === undefined ? undefined : AbortSignal.timeout(Math.max(0, task.deadlineAt - Date.now()));
+      return { result: await detector.detect(task.bytes, { ...task.options, signal }) };
     }
     // Strategies run on this worker's thread: the pool is the parallelism.
     proposer ??= new RegionProposer({ workers: 0, limits: task.settings.limits });

@@ -21,9 +21,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { boxIou } from '../../src/core/boxes.js';
 import { selectiveSearch, type Mode } from '../../src/core/selective-search/selective-search.js';
 import { decodeImage } from '../../src/image/decode.js';
+import { proposalQuality } from '../../src/eval/proposal-recall.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const { values } = parseArgs({
@@ -37,31 +37,10 @@ const { values } = parseArgs({
 const photos = ['chelsea.png', 'coffee.png', 'astronaut.png'].map((n) => join(root, 'test/fixtures/images', n));
 const ours: Record<string, Mode[]> = { single: ['single'], fast: ['fast', 'opencv-fast'], quality: ['quality', 'opencv-quality'] };
 
-interface Quality {
-  r50: number;
-  r70: number;
-  mabo: number;
-  proposals: number;
-}
-
-/** Recall at 0.5 / 0.7 and MABO of the first n proposals of each image. */
-function quality(gt: number[][][], proposals: number[][][], n: number[]): Quality {
-  let objects = 0, r50 = 0, r70 = 0, sum = 0, count = 0;
-  gt.forEach((boxes, i) => {
-    const props = Float64Array.from(proposals[i]!.slice(0, n[i]).flat());
-    count += Math.min(n[i]!, proposals[i]!.length);
-    const iou = boxIou(Float64Array.from(boxes.flat()), props);
-    const m = props.length / 4;
-    boxes.forEach((_, g) => {
-      let best = 0;
-      for (let j = 0; j < m; j++) best = Math.max(best, iou[g * m + j]!);
-      objects++;
-      sum += best;
-      if (best >= 0.5) r50++;
-      if (best >= 0.7) r70++;
-    });
-  });
-  return { r50: r50 / objects, r70: r70 / objects, mabo: sum / objects, proposals: count / gt.length };
+/** Recall at 0.5 / 0.7 and ABO of the first n[i] proposals of image i (the ground truth has no classes here). */
+function quality(gt: number[][][], proposals: number[][][], n: number[]) {
+  const q = proposalQuality(gt.map((boxes, i) => ({ truth: { boxes, classes: boxes.map(() => 0) }, proposals: proposals[i]! })), n);
+  return { r50: q.recall50, r70: q.recall70, mabo: q.abo, proposals: q.proposalsPerImage };
 }
 
 const work = mkdtempSync(join(tmpdir(), 'rcnn-serve-bench-ss-'));

@@ -29,7 +29,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('rcnn-serve detect', () => {
   it('prints one JSON object per image, in input order, with the documented fields', async () => {
-    const r = await run('detect', shapes, fixturePath('images', 'coffee.png'), '--json', '--threads', '1');
+    const r = await run('detect', shapes, fixturePath('images', 'coffee.png'), '--model', 'fixture-tiny-fpn', '--json', '--threads', '1');
     expect(r.status).toBe(0);
     const [a, b] = r.json();
     expect(a.path).toBe(shapes);
@@ -85,7 +85,7 @@ describe('rcnn-serve detect', () => {
   it('an out-of-range option or unknown pipeline is one clear error', async () => {
     let r = await run('detect', shapes, '--score-threshold', '7', '--json');
     expect(r.json()[0].error).toEqual({ code: 'INVALID_OPTION', message: 'scoreThreshold is 7; allowed: a number from 0 to 1' });
-    r = await run('detect', shapes, '--pipeline', 'rcnn');
+    r = await run('detect', shapes, '--model', 'fixture-tiny-fpn', '--pipeline', 'rcnn');
     expect(r.status).toBe(1);
     expect(r.err[0]).toContain('UNSUPPORTED_PIPELINE: model fixture-tiny-fpn has no rcnn heads; it serves: faster-rcnn');
     r = await run('detect', shapes, '--device', 'tpu');
@@ -162,6 +162,29 @@ describe('model package errors', () => {
     expect(r.err[0]).toContain('outputs class_logits, box_deltas');
   });
 
+  it('rcnn and fast-rcnn settings are checked: features, the warp, the proposal mode, head files', async () => {
+    pkg = mkdtempSync(join(tmp, 'pkg-'));
+    cpSync(join(SHIPPED_MODELS_DIR, 'shapes-vgg'), pkg, { recursive: true });
+    editManifest(pkg, (m) => {
+      m.pipelines['fast-rcnn'].roiPool.feature = 'conv9';
+      m.pipelines.rcnn.warp.context = 40;
+    });
+    let r = await run('detect', shapes, '--model', pkg);
+    expect(r.err[0]).toContain('pipelines.fast-rcnn.roiPool.feature "conv9" is not one of backbone.features (0)');
+    expect(r.err[0]).toContain('pipelines.rcnn.warp.context (40) leaves no room for the region in a 64x64 crop');
+    editManifest(pkg, (m) => {
+      m.pipelines['fast-rcnn'].roiPool.feature = '0';
+      m.pipelines.rcnn.warp.context = 4;
+      m.pipelines.rcnn.proposals.mode = 'edge-boxes';
+    });
+    r = await run('detect', shapes, '--model', pkg);
+    expect(r.err[0]).toContain('pipelines.rcnn.proposals.mode is "edge-boxes"; allowed: "single", "fast", "quality", "opencv-fast", "opencv-quality"');
+    editManifest(pkg, (m) => (m.pipelines.rcnn.proposals.mode = 'single'));
+    unlinkSync(join(pkg, 'rcnn_head.onnx'));
+    r = await run('detect', shapes, '--model', pkg);
+    expect(r.err[0]).toContain('pipelines.rcnn.head.file names "rcnn_head.onnx", which does not exist there');
+  });
+
   it('an unknown model name says where it looked', async () => {
     const r = await run('detect', shapes, '--model', 'no-such-model');
     expect(r.err[0]).toContain('MODEL_NOT_FOUND: no model package "no-such-model"');
@@ -218,5 +241,59 @@ describe('the installed command', () => {
     });
     expect(code).toBe(0);
     expect(JSON.parse(stdout).proposals).toHaveLength(5);
+  });
+});
+
+describe('rcnn-serve dataset, detect --coco-results, eval', () => {
+  let ds: string;
+  beforeAll(async () => {
+    ds = join(tmp, 'ds');
+    const r = await run('dataset', '--seed', '4', '--count', '2', '--out', ds);
+    expect(r.status).toBe(0);
+    expect(r.out[0]).toMatch(/2 images, \d+ objects, seed 4/);
+  });
+
+  it('each pipeline of the default package runs with no model flag', async () => {
+    const image = join(ds, 'images/000000.jpg');
+    for (const pipeline of ['rcnn', 'fast-rcnn', 'faster-rcnn']) {
+      const r = await run('detect', image, '--pipeline', pipeline, '--json', '--threads', '1');
+      expect(r.status).toBe(0);
+      expect(r.json()[0]).toMatchObject({ model: 'shapes-vgg', pipeline });
+    }
+  });
+
+  it('writes COCO results with the ground truth ids, and eval scores them; proposals get recall', async () => {
+    const images = [join(ds, 'images/000000.jpg'), join(ds, 'images/000001.jpg')];
+    const results = join(tmp, 'results.json');
+    const gt = join(ds, 'annotations.json');
+    expect((await run('detect', ...images, '--coco-results', results, '--gt', gt, '--threads', '1')).status).toBe(0);
+    const coco = JSON.parse(readFileSync(results, 'utf8'));
+    expect(coco.length).toBeGreaterThan(0);
+    expect(new Set(coco.map((r: { image_id: number }) => r.image_id))).toEqual(new Set([1, 2]));
+    expect(coco[0].bbox).toHaveLength(4);
+    const proposals = await run('proposals', ...images, '--mode', 'single', '--json', '--workers', '1');
+    writeFileSync(join(tmp, 'proposals.jsonl'), proposals.out.join('\n'));
+    const e = await run('eval', '--gt', gt, '--results', results, '--proposals', join(tmp, 'proposals.jsonl'), '--json');
+    expect(e.status).toBe(0);
+    const report = e.json()[0];
+    expect(report.detection.ap50).toBeGreaterThan(0.5);
+    expect(Object.keys(report.detection.perClass)).toContain('hexagon');
+    expect(report.proposals.recall50).toBeGreaterThan(0.5);
+    const text = await run('eval', '--gt', gt, '--results', results);
+    expect(text.out[0]).toMatch(/^AP@\[\.5:\.95\]/);
+  });
+
+  it('--proposals: a JSON array of regions is scored instead of selective search', async () => {
+    const file = join(tmp, 'boxes.json');
+    writeFileSync(file, JSON.stringify([[10, 10, 80, 90], [100, 50, 200, 150], [0, 0, 300, 280]]));
+    const r = await run('detect', join(ds, 'images/000000.jpg'), '--pipeline', 'fast-rcnn', '--proposals', file, '--json', '--threads', '1');
+    expect(r.status).toBe(0);
+    expect(r.json()[0].regions).toBe(3);
+  });
+
+  it('usage errors exit 2', async () => {
+    expect((await run('eval', '--results', 'x.json')).status).toBe(2);
+    expect((await run('dataset', '--split', 'holdout', '--out', tmp)).err[0]).toContain('--split "holdout" is unknown; allowed: train, val, test');
+    expect((await run('dataset', '--seed', '1', '--out', tmp)).status).toBe(2);
   });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.js';
 import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
 import { scanModels } from '../../src/model/registry.js';
-import { InferencePool } from '../../src/workers/inference-pool.js';
+import { DeadlineError, InferencePool } from '../../src/workers/inference-pool.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { contractViolation } from '../helpers/openapi.js';
 
@@ -50,6 +50,22 @@ describe('per-request deadline', () => {
     // The pool is still usable afterwards: nothing leaked into later requests.
     expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
     expect(pool.queued).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('a deadline stops the work in the worker too', () => {
+  it('R-CNN over thousands of regions stops at its next batch once the caller has given up', async () => {
+    const slow = new InferencePool({ workers: 1, maxQueue: 2, deadlineMs: 500 });
+    const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 4_000_000 } };
+    const boxes = Array.from({ length: 8000 }, (_, i) => [i % 200, i % 150, (i % 200) + 60, (i % 150) + 80]);
+    const bytes = new Uint8Array(readFileSync(fixturePath('images', 'shapes-val-000003.png')));
+    const modelDir = (await scanModels(SHIPPED_MODELS_DIR)).models.find((m) => m.name === 'shapes-vgg')!.dir;
+    await expect(slow.detect({ modelDir, bytes, options: { pipeline: 'rcnn', proposals: boxes }, settings })).rejects.toBeInstanceOf(DeadlineError);
+    // 8000 crops take many seconds; the worker gives up within a batch of the deadline, so closing (which
+    // waits for running tasks) is quick.
+    const started = performance.now();
+    await slow.close();
+    expect(performance.now() - started).toBeLessThan(3000);
   });
 });
 

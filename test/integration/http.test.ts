@@ -34,19 +34,42 @@ afterAll(async () => {
 const detect = (payload: Buffer | Uint8Array, type = 'image/png', query = '') =>
   app.inject({ method: 'POST', url: `/v1/detect${query}`, headers: { 'content-type': type }, payload: Buffer.from(payload) });
 
-function multipartBody(parts: { name: string; filename: string; type: string; data: Buffer }[]): { body: Buffer; type: string } {
+/** Parts with a filename are files; without, text fields. */
+function multipartBody(parts: { name: string; filename?: string; type?: string; data: Buffer }[]): { body: Buffer; type: string } {
   const boundary = '----rcnnserve';
   const chunks: Buffer[] = [];
   for (const p of parts) {
-    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"; filename="${p.filename}"\r\nContent-Type: ${p.type}\r\n\r\n`), p.data, Buffer.from('\r\n'));
+    const head = p.filename === undefined ? `name="${p.name}"\r\n` : `name="${p.name}"; filename="${p.filename}"\r\nContent-Type: ${p.type}\r\n`;
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; ${head}\r\n`), p.data, Buffer.from('\r\n'));
   }
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
   return { body: Buffer.concat(chunks), type: `multipart/form-data; boundary=${boundary}` };
 }
 
 describe('POST /v1/detect', () => {
+  it('fast-rcnn and rcnn score the regions of a multipart "proposals" field; bad JSON is a 400', async () => {
+    const sample = readFileSync(fixturePath('images', 'shapes-val-000003.png'));
+    const boxes = [[10, 10, 120, 100], [200, 40, 300, 160]];
+    for (const pipeline of ['fast-rcnn', 'rcnn']) {
+      const { body, type } = multipartBody([
+        { name: 'image', filename: 'a.png', type: 'image/png', data: sample },
+        { name: 'proposals', data: Buffer.from(JSON.stringify(boxes)) },
+      ]);
+      const res = await app.inject({ method: 'POST', url: `/v1/detect?pipeline=${pipeline}`, headers: { 'content-type': type }, payload: body });
+      expect(res.statusCode).toBe(200);
+      expect(res.json().results[0]).toMatchObject({ model: 'shapes-vgg', pipeline, regions: 2 });
+    }
+    const { body, type } = multipartBody([
+      { name: 'image', filename: 'a.png', type: 'image/png', data: sample },
+      { name: 'proposals', data: Buffer.from('[[1, 2') },
+    ]);
+    const res = await app.inject({ method: 'POST', url: '/v1/detect?pipeline=fast-rcnn', headers: { 'content-type': type }, payload: body });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().code).toBe('INVALID_OPTION');
+  });
+
   it('a raw PNG body returns the CLI\'s result shape', async () => {
-    const res = await detect(png, 'image/png', '?scoreThreshold=0.3');
+    const res = await detect(png, 'image/png', '?model=fixture-tiny-fpn&scoreThreshold=0.3');
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(body).toMatchObject({ model: 'fixture-tiny-fpn', pipeline: 'faster-rcnn', image: { width: 480, height: 360 } });
@@ -88,7 +111,7 @@ describe('POST /v1/detect', () => {
       [detect(Buffer.alloc(6 * 1024 * 1024)), 413, 'BODY_TOO_LARGE'],
       [detect(Buffer.alloc(50 * 1024 * 1024)), 413, 'BODY_TOO_LARGE'],
       [detect(png, 'image/png', '?model=nope'), 404, 'MODEL_NOT_FOUND'],
-      [detect(png, 'image/png', '?pipeline=rcnn'), 400, 'UNSUPPORTED_PIPELINE'],
+      [detect(png, 'image/png', '?model=fixture-tiny-fpn&pipeline=rcnn'), 400, 'UNSUPPORTED_PIPELINE'],
       [detect(png, 'image/png', '?pipeline=yolo'), 400, 'INVALID_OPTION'],
       [detect(png, 'image/png', '?scoreThreshold=7'), 400, 'INVALID_OPTION'],
       [detect(png, 'image/png', `?${Array.from({ length: 1000 }, (_, i) => `p${i}=1`).join('&')}`), 400, 'INVALID_OPTION'],
@@ -132,7 +155,7 @@ describe('other routes', () => {
 
 describe('POST /v1/render', () => {
   it('returns the image, same size, with the detections drawn (PNG and JPEG)', async () => {
-    const res = await app.inject({ method: 'POST', url: '/v1/render?scoreThreshold=0.3', headers: { 'content-type': 'image/png' }, payload: png });
+    const res = await app.inject({ method: 'POST', url: '/v1/render?model=fixture-tiny-fpn&scoreThreshold=0.3', headers: { 'content-type': 'image/png' }, payload: png });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('image/png');
     const drawn = await sharp(res.rawPayload).removeAlpha().raw().toBuffer({ resolveWithObject: true });
@@ -157,7 +180,7 @@ describe('metrics', () => {
       'rcnn_pipeline_stage_duration_seconds_bucket{le="0.005",pipeline="faster-rcnn",stage="backbone"}',
       'rcnn_queue_depth 0',
       'rcnn_workers 1',
-      'rcnn_models_loaded 1',
+      'rcnn_models_loaded 2',
     ]) {
       expect(res.body).toContain(series);
     }

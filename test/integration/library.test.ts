@@ -6,9 +6,9 @@ import { fixturePath } from '../helpers/fixtures.js';
 describe('library API', () => {
   it('load, detect on bytes and on a path (same detections), close', async () => {
     const detector = await Detector.load(DEFAULT_MODEL, { intraOpThreads: 1 });
-    expect(detector.name).toBe('fixture-tiny-fpn');
-    expect(detector.classes).toEqual(['__background__', 'rectangle', 'ellipse', 'triangle', 'cross']);
-    expect(detector.pipelines).toEqual(['faster-rcnn']);
+    expect(detector.name).toBe('shapes-vgg');
+    expect(detector.classes).toEqual(['__background__', 'circle', 'square', 'triangle', 'star', 'cross', 'hexagon', 'ring', 'crescent']);
+    expect(detector.pipelines).toEqual(['rcnn', 'fast-rcnn', 'faster-rcnn']);
     const path = fixturePath('images', 'shapes.png');
     const fromPath = await detector.detect(path, { scoreThreshold: 0.2 });
     const fromBytes = await detector.detect(new Uint8Array(readFileSync(path)), { scoreThreshold: 0.2 });

@@ -71,6 +71,16 @@ function shape(result: DetectionResult, q: DetectQuery): DetectionResult {
   return { ...result, detections };
 }
 
+/** The multipart field `proposals`: a JSON array of [x1, y1, x2, y2] for rcnn and fast-rcnn (checked by the detector). */
+function proposalsField(fields: Record<string, string>): number[][] | undefined {
+  if (fields.proposals === undefined) return undefined;
+  try {
+    return JSON.parse(fields.proposals) as number[][];
+  } catch {
+    throw new DetectError('INVALID_OPTION', 'the proposals field is not JSON; send a JSON array of [x1, y1, x2, y2] boxes in original-image pixels');
+  }
+}
+
 export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const modelDir = (request: FastifyRequest, name: string | undefined): string => {
     const m = name === undefined ? ctx.registry.models[0] : ctx.registry.models.find((x) => x.name === name);
@@ -82,8 +92,8 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
   app.post<{ Querystring: DetectQuery }>('/v1/detect', { schema: { querystring: detectQuery } }, async (request) => {
     const q = request.query;
     const dir = modelDir(request, q.model);
-    const { images, multipart } = await requestImages(request);
-    const options = { pipeline: q.pipeline, scoreThreshold: q.scoreThreshold, iouThreshold: q.iouThreshold, maxDetections: q.maxDetections };
+    const { images, multipart, fields } = await requestImages(request);
+    const options = { pipeline: q.pipeline, scoreThreshold: q.scoreThreshold, iouThreshold: q.iouThreshold, maxDetections: q.maxDetections, proposals: proposalsField(fields) };
     const run = (bytes: Uint8Array) =>
       ctx.pool.detect({ modelDir: dir, bytes, options, settings: ctx.settings }).then((r) => {
         ctx.metrics.observeTimings(r.pipeline, r.timings);

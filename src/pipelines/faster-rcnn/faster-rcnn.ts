@@ -8,7 +8,6 @@
  */
 
 import { BoxCoder } from '../../core/box-coder.js';
-import type { FeatureMap } from '../../core/roi/feature-map.js';
 import { inferFeatureScale } from '../../core/roi/level-mapper.js';
 import { multiScaleRoiAlign } from '../../core/roi/multi-scale-roi-align.js';
 import { roiPool } from '../../core/roi/roi-pool.js';
@@ -17,17 +16,12 @@ import { rcnnTransform } from '../../image/rcnn-transform.js';
 import type { FasterRcnnSpec, ModelManifest } from '../../model/manifest-schema.js';
 import type { LoadedModel } from '../../model/package.js';
 import type { GraphSession, Tensor } from '../../runtime/session.js';
-import { postprocessDetections, type PostprocessSettings, type RawDetections } from '../postprocess.js';
+import { postprocessDetections, type RawDetections } from '../postprocess.js';
+import { featureMap, PostprocessDefaults, runHead } from '../stages.js';
 import type { PipelineRunner, RunOptions } from '../pipeline-runner.js';
 import type { Stopwatch } from '../stopwatch.js';
 import { ProposalGenerator } from './rpn.js';
 
-
-/** A backbone output, [1, H, W, C] (NHWC), as a feature map. */
-function featureMap(t: Tensor, what: string): FeatureMap {
-  if (t.dims.length !== 4 || t.dims[0] !== 1) throw new RangeError(`${what}: expected a [1, H, W, C] tensor, got [${t.dims.join(', ')}]`);
-  return { data: t.data, height: t.dims[1]!, width: t.dims[2]!, channels: t.dims[3]! };
-}
 
 export class FasterRcnn implements PipelineRunner {
   private readonly spec: FasterRcnnSpec;
@@ -36,7 +30,7 @@ export class FasterRcnn implements PipelineRunner {
   private readonly rpnHead: GraphSession;
   private readonly boxHead: GraphSession;
   private readonly proposals: ProposalGenerator;
-  private readonly postprocess: PostprocessSettings;
+  private readonly postprocess: PostprocessDefaults;
   /** Backbone output name of each feature name. */
   private readonly featureOutput: Map<string, string>;
 
@@ -59,14 +53,7 @@ export class FasterRcnn implements PipelineRunner {
       minSize: rpn.minSize,
       scoreThreshold: rpn.scoreThreshold,
     });
-    const pp = spec.postprocess;
-    this.postprocess = {
-      coder: new BoxCoder(spec.boxCoder),
-      scoreThreshold: pp.scoreThreshold,
-      nmsThreshold: pp.nmsThreshold,
-      detectionsPerImage: pp.detectionsPerImage,
-      minSize: pp.minSize,
-    };
+    this.postprocess = new PostprocessDefaults(spec.boxCoder, spec.postprocess);
   }
 
   /** Detect on upright RGB pixels; stage times (ms) are added to `clock`. */
@@ -107,24 +94,10 @@ export class FasterRcnn implements PipelineRunner {
         : roiPool(maps[0]!, proposals.boxes, { outputSize: [oh, ow], spatialScale: scales[0]! });
     clock.lap('roi');
 
-    const rois = proposals.boxes.length / 4;
-    let logits: Float32Array = new Float32Array(0);
-    let deltas: Float32Array = new Float32Array(0);
-    if (rois > 0) {
-      const bh = this.spec.boxHead;
-      const out = await this.boxHead.run({ [bh.input]: { data: pooled, dims: [rois, maps[0]!.channels, oh, ow] } });
-      logits = out[bh.classLogits]!.data;
-      deltas = out[bh.boxDeltas]!.data;
-    }
+    const { logits, deltas } = await runHead(this.boxHead, this.spec.boxHead, pooled, [proposals.boxes.length / 4, maps[0]!.channels, oh, ow]);
     clock.lap('boxHead');
 
-    const settings: PostprocessSettings = {
-      ...this.postprocess,
-      scoreThreshold: options.scoreThreshold ?? this.postprocess.scoreThreshold,
-      nmsThreshold: options.nmsThreshold ?? this.postprocess.nmsThreshold,
-      detectionsPerImage: options.maxDetections ?? this.postprocess.detectionsPerImage,
-    };
-    const result = postprocessDetections(logits, deltas, proposals.boxes, input, { height: input.originalHeight, width: input.originalWidth }, settings);
+    const result = postprocessDetections(logits, deltas, proposals.boxes, input, { height: input.originalHeight, width: input.originalWidth }, this.postprocess.for(options));
     clock.lap('postprocess');
     return result;
   }

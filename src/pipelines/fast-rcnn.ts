@@ -1,0 +1,67 @@
+/**
+ * Fast R-CNN (Girshick 2015): the backbone runs once per image, and each
+ * region is RoI max-pooled from its feature map:
+ *
+ *   regions (selective search, or the caller's) -> preprocess -> backbone ->
+ *   RoIPool -> head -> post-process
+ */
+
+import { inferFeatureScale } from '../core/roi/level-mapper.js';
+import { roiPool } from '../core/roi/roi-pool.js';
+import type { RgbImage } from '../image/decode.js';
+import { rcnnTransform } from '../image/rcnn-transform.js';
+import type { FastRcnnSpec, ModelManifest } from '../model/manifest-schema.js';
+import type { LoadedModel } from '../model/package.js';
+import type { PipelineRunner, RunOptions } from './pipeline-runner.js';
+import { postprocessDetections, type RawDetections } from './postprocess.js';
+import { featureMap, regionHeadGraphs, regionsOf, runHead, type RegionHeadGraphs } from './stages.js';
+import type { Stopwatch } from './stopwatch.js';
+
+const f32 = Math.fround;
+
+export class FastRcnn implements PipelineRunner {
+  private readonly spec: FastRcnnSpec;
+  private readonly manifest: ModelManifest;
+  private readonly graphs: RegionHeadGraphs;
+
+  constructor(model: LoadedModel) {
+    const spec = model.manifest.pipelines['fast-rcnn'];
+    if (!spec) throw new RangeError(`model ${model.manifest.name} has no fast-rcnn pipeline`);
+    this.spec = spec;
+    this.manifest = model.manifest;
+    this.graphs = regionHeadGraphs(model, spec, spec.roiPool.feature);
+  }
+
+  async run(image: RgbImage, options: RunOptions, clock: Stopwatch): Promise<RawDetections> {
+    const regions = regionsOf(image, this.spec.proposals, options);
+    clock.lap('proposals');
+
+    const input = rcnnTransform(image, this.manifest.input);
+    // Regions into the resized input, per axis in float32 (torchvision's resize_boxes).
+    const rx = f32(input.width / input.originalWidth), ry = f32(input.height / input.originalHeight);
+    const boxes = new Float32Array(regions.length);
+    for (let i = 0; i < regions.length; i += 4) {
+      boxes[i] = regions[i]! * rx;
+      boxes[i + 1] = regions[i + 1]! * ry;
+      boxes[i + 2] = regions[i + 2]! * rx;
+      boxes[i + 3] = regions[i + 3]! * ry;
+    }
+    clock.lap('preprocess');
+
+    const bb = this.manifest.backbone;
+    const features = await this.graphs.backbone.run({ [bb.input]: { data: input.tensor, dims: [1, 3, input.paddedHeight, input.paddedWidth] } });
+    const map = featureMap(features[this.graphs.featureOutput]!, `feature ${this.spec.roiPool.feature}`);
+    clock.lap('backbone');
+
+    const [oh, ow] = this.spec.roiPool.outputSize;
+    const pooled = roiPool(map, boxes, { outputSize: [oh, ow], spatialScale: inferFeatureScale(map.height, input.height) });
+    clock.lap('roi');
+
+    const { logits, deltas } = await runHead(this.graphs.head, this.spec.head, pooled, [boxes.length / 4, map.channels, oh, ow]);
+    clock.lap('head');
+
+    const result = postprocessDetections(logits, deltas, boxes, input, { height: input.originalHeight, width: input.originalWidth }, this.graphs.postprocess.for(options));
+    clock.lap('postprocess');
+    return result;
+  }
+}

@@ -1,0 +1,138 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { boxIou } from '../../src/core/boxes.js';
+import { mixSeeds } from '../../src/core/random.js';
+import { DATASET_SPLITS } from '../../src/dataset/generate.js';
+import { renderScene } from '../../src/dataset/scene.js';
+import { SHAPE_CLASSES } from '../../src/dataset/shapes.js';
+import { DetectError, Detector, PIPELINES, type Detection } from '../../src/index.js';
+import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
+import type { GraphSession } from '../../src/runtime/session.js';
+
+/** A validation-split scene (the model never trained on it) as PNG bytes, with its true objects. */
+async function scene(index: number) {
+  const s = renderScene(mixSeeds(DATASET_SPLITS.val.seed, index));
+  const png = new Uint8Array(await sharp(s.pixels, { raw: { width: s.width, height: s.height, channels: 3 } }).png().toBuffer());
+  return { png, objects: s.objects.map((o) => ({ box: o.box, label: SHAPE_CLASSES[o.classIndex]!.name })) };
+}
+
+/** Share of objects found: a detection of the same label with IoU >= 0.5 and score >= 0.5. */
+function found(objects: { box: number[]; label: string }[], detections: Detection[]): number {
+  const hits = objects.filter((o) =>
+    detections.some((d) => d.label === o.label && d.score >= 0.5 && boxIou(Float64Array.from(o.box), Float64Array.from(d.box))[0]! >= 0.5),
+  );
+  return hits.length / objects.length;
+}
+
+let detector: Detector;
+beforeAll(async () => {
+  detector = await Detector.load('shapes-vgg', { intraOpThreads: 1 });
+});
+afterAll(() => detector.close());
+
+describe('the default package serves all three generations', () => {
+  it('lists them oldest first and defaults to the newest', async () => {
+    expect(detector.pipelines).toEqual(PIPELINES);
+    const { png } = await scene(0);
+    expect((await detector.detect(png)).pipeline).toBe('faster-rcnn');
+  });
+
+  for (const pipeline of PIPELINES) {
+    it(`${pipeline} finds most objects of held-out scenes`, async () => {
+      let objects = 0, hits = 0;
+      for (const i of [0, 1, 2]) {
+        const s = await scene(i);
+        const r = await detector.detect(s.png, { pipeline });
+        expect(r.regions).toBeGreaterThan(0);
+        for (const d of r.detections) {
+          expect(d.box[0]).toBeLessThan(d.box[2]);
+          expect(d.box[1]).toBeLessThan(d.box[3]);
+          expect(SHAPE_CLASSES.map((c) => c.name)).toContain(d.label);
+        }
+        objects += s.objects.length;
+        hits += found(s.objects, r.detections) * s.objects.length;
+      }
+      expect(hits / objects).toBeGreaterThanOrEqual(0.7);
+    });
+  }
+});
+
+describe('caller regions', () => {
+  it('fast-rcnn and rcnn score the boxes given instead of selective search', async () => {
+    const s = await scene(1);
+    const boxes = s.objects.map((o) => o.box);
+    for (const pipeline of ['rcnn', 'fast-rcnn'] as const) {
+      const r = await detector.detect(s.png, { pipeline, proposals: boxes });
+      expect(r.regions).toBe(boxes.length);
+      expect(r.timings.proposals).toBeLessThan(50);
+      expect(found(s.objects, r.detections)).toBeGreaterThanOrEqual(0.7);
+    }
+  });
+
+  it('are refused with a clear error for faster-rcnn and when malformed', async () => {
+    const { png } = await scene(1);
+    const refused = (options: object) => detector.detect(png, options).then(() => expect.unreachable(), (e: unknown) => e as DetectError);
+    expect((await refused({ pipeline: 'faster-rcnn', proposals: [[0, 0, 10, 10]] })).message).toMatch(/rcnn and fast-rcnn/);
+    const bad = await refused({ pipeline: 'fast-rcnn', proposals: [[0, 0, 10, 10], [5, 5, 1, 9]] });
+    expect(bad.code).toBe('INVALID_OPTION');
+    expect(bad.message).toContain('proposal 1 is [5,5,1,9]');
+    expect((await refused({ pipeline: 'rcnn', proposals: 'everything' })).code).toBe('INVALID_OPTION');
+  });
+});
+
+describe('R-CNN runs the CNN in bounded batches', () => {
+  let dir: string;
+  let small: Detector;
+  beforeAll(async () => {
+    // The same package with batches of 7 crops instead of 128.
+    dir = mkdtempSync(join(tmpdir(), 'rcnn-serve-batches-'));
+    cpSync(join(SHIPPED_MODELS_DIR, 'shapes-vgg'), dir, { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+    manifest.pipelines.rcnn.batchSize = 7;
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
+    small = await Detector.load(dir, { intraOpThreads: 1 });
+  });
+  afterAll(async () => {
+    await small.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('no backbone run sees more than batchSize crops, and the batch size does not change the result', async () => {
+    const backbone = small.model.graphs.get('backbone.onnx') as GraphSession;
+    const run = backbone.run.bind(backbone);
+    const batches: number[] = [];
+    (backbone as { run: GraphSession['run'] }).run = (feeds) => {
+      batches.push(Object.values(feeds)[0]!.dims[0]!);
+      return run(feeds);
+    };
+    const { png } = await scene(2);
+    const a = await small.detect(png, { pipeline: 'rcnn' });
+    const b = await detector.detect(png, { pipeline: 'rcnn' });
+    expect(Math.max(...batches)).toBe(7);
+    expect(batches.reduce((s, n) => s + n, 0)).toBe(a.regions);
+    expect(a.detections.map((d) => d.label)).toEqual(b.detections.map((d) => d.label));
+    a.detections.forEach((d, i) => {
+      expect(d.score).toBeCloseTo(b.detections[i]!.score, 4);
+      d.box.forEach((v, k) => expect(v).toBeCloseTo(b.detections[i]!.box[k]!, 2));
+    });
+  });
+
+  it('an abort between batches stops the run, and the detector carries on', async () => {
+    const { png } = await scene(2);
+    const controller = new AbortController();
+    const backbone = small.model.graphs.get('backbone.onnx') as GraphSession;
+    const run = backbone.run;
+    let calls = 0;
+    (backbone as { run: GraphSession['run'] }).run = (feeds) => {
+      if (++calls === 3) controller.abort(new Error('client went away'));
+      return run(feeds);
+    };
+    await expect(small.detect(png, { pipeline: 'rcnn', signal: controller.signal })).rejects.toThrow('client went away');
+    expect(calls).toBe(3);
+    (backbone as { run: GraphSession['run'] }).run = run;
+    expect((await small.detect(png, { pipeline: 'rcnn' })).detections.length).toBeGreaterThan(0);
+  });
+});
