@@ -5,8 +5,8 @@
 #
 #     bash models/recipes/build_default.sh [SEED]
 #
-# About 75 minutes on 2 cores (dataset 12, faster-rcnn 40, proposals 10,
-# fast-rcnn and rcnn 10 each). Everything but the package goes under data/.
+# About 75 minutes on 2 cores (dataset 10, pretrain 7, faster-rcnn 25,
+# proposals 10, fast-rcnn 10, rcnn 15). Everything but the package goes under data/.
 set -euo pipefail
 seed="${1:-0}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
@@ -17,7 +17,8 @@ weights=data/weights-seed$seed
 [ -f data/train/annotations.json ] || $cli dataset --split train --out data/train
 [ -f data/test/annotations.json ] || $cli dataset --split test --out data/test
 mkdir -p "$weights"
-/usr/bin/python3 $recipes/train_shapes.py faster-rcnn --data data/train --seed "$seed" --out "$weights/faster.pth"
+/usr/bin/python3 $recipes/train_shapes.py pretrain --data data/train --seed "$seed" --out "$weights/pretrain.pth"
+/usr/bin/python3 $recipes/train_shapes.py faster-rcnn --data data/train --backbone "$weights/pretrain.pth" --seed "$seed" --out "$weights/faster.pth"
 [ -f data/train/proposals.jsonl ] || $cli proposals data/train/images/*.jpg --mode single --max 2000 --json > data/train/proposals.jsonl
 /usr/bin/python3 $recipes/train_shapes.py fast-rcnn --data data/train --proposals data/train/proposals.jsonl \
   --backbone "$weights/faster.pth" --seed "$seed" --out "$weights/fast.pth"

@@ -4,7 +4,9 @@ stage per command (see shapes_common.py for the networks). From the
 repository root, with the dataset written by `npm run dataset`:
 
     npm run dataset -- --split train --out data/train
-    OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --out data/weights/faster.pth
+    OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/train_shapes.py pretrain --data data/train --out data/weights/pretrain.pth
+    OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --backbone data/weights/pretrain.pth \\
+        --out data/weights/faster.pth
     node bin/rcnn-serve.js proposals data/train/images/*.jpg --mode single --json > data/train/proposals.jsonl
     OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/train_shapes.py fast-rcnn --data data/train --proposals data/train/proposals.jsonl \\
         --backbone data/weights/faster.pth --out data/weights/fast.pth
@@ -13,8 +15,14 @@ repository root, with the dataset written by `npm run dataset`:
 
 (models/recipes/build_default.sh runs them all and exports the package.)
 
-faster-rcnn trains the backbone, the RPN and the RoIAlign head end to end
-(torchvision's FasterRCNN losses). fast-rcnn and rcnn keep that backbone
+pretrain teaches the backbone shapes before it detects anything: it
+classifies warped regions of the training split (the objects, jittered, and
+random background boxes) with a global-average-pooled linear layer, the
+stand-in for the ImageNet pretraining of the papers' networks (nothing can be
+downloaded here; trained from scratch instead, 1200 steps at lr 0.02, the
+detector reached AP50 0.097 on 100 validation images: it found the objects but
+could not tell the shapes apart). faster-rcnn then trains the backbone, the RPN and
+the RoIAlign head end to end (torchvision's FasterRCNN losses). fast-rcnn and rcnn keep that backbone
 frozen, shared by all heads, and train their own heads: fast-rcnn on RoI
 max-pooled selective-search proposals (the Fast R-CNN paper's sampling: 64
 RoIs per image, 25% with IoU >= 0.5), rcnn on warped regions (the R-CNN
@@ -37,7 +45,7 @@ from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss
 from torchvision.ops import box_iou, roi_pool
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shapes_common import (BOX_WEIGHTS, POOL, STRIDE, CocoShapes, RcnnHead, RoiHead, faster_rcnn,  # noqa: E402
+from shapes_common import (BOX_WEIGHTS, POOL, STRIDE, CocoShapes, RcnnHead, RoiHead, SmallVGG, faster_rcnn,  # noqa: E402
                            normalise, seed_everything, warp_regions)
 
 
@@ -92,14 +100,14 @@ def flip_proposals(boxes, width):
     return out
 
 
-def train(params, steps, lr, log_every, step_fn):
+def train(params, steps, lr, log_every, step_fn, log_only=()):
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
     sched = Schedule(opt, lr, steps, warmup=min(200, steps // 10))
     started = time.time()
     for step in range(steps):
         sched.set(step)
         losses = step_fn(step)
-        loss = sum(losses.values())
+        loss = sum(v for k, v in losses.items() if k not in log_only)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 10.0)
@@ -109,12 +117,74 @@ def train(params, steps, lr, log_every, step_fn):
                   + " ".join(f"{k}={v.item():.3f}" for k, v in losses.items()), flush=True)
 
 
+class CropClassifier(nn.Module):
+    """The backbone with global average pooling and a linear layer: the stand-in for ImageNet pretraining."""
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.trunk = SmallVGG()
+        self.fc = nn.Linear(SmallVGG.out_channels, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.trunk(x).mean(dim=(2, 3)))
+
+
+def background_boxes(gt, width, height, count, g):
+    """Random boxes (16 to 250 px) overlapping no object by IoU 0.3 or more: clutter and background."""
+    out = []
+    for _ in range(count * 4):
+        side = float(torch.exp(torch.empty(1).uniform_(2.77, 5.52, generator=g)))
+        w = side * float(torch.empty(1).uniform_(0.7, 1.4, generator=g))
+        h = side * float(torch.empty(1).uniform_(0.7, 1.4, generator=g))
+        x, y = float(torch.rand(1, generator=g)) * max(1.0, width - w), float(torch.rand(1, generator=g)) * max(1.0, height - h)
+        box = torch.tensor([[x, y, x + w, y + h]])
+        if len(gt) == 0 or box_iou(box, gt).max() < 0.3:
+            out.append(box)
+        if len(out) == count:
+            break
+    return torch.cat(out) if out else torch.zeros(0, 4)
+
+
+def jitter(boxes, g, amount=0.1):
+    wh = (boxes[:, 2:] - boxes[:, :2]).repeat(1, 2)
+    return boxes + wh * (torch.rand(boxes.shape, generator=g) * 2 - 1) * amount
+
+
+def stage_pretrain(args, data):
+    """Shape classification of warped regions (objects, jittered, and background boxes): it teaches the
+    backbone shapes before detection, as ImageNet pretraining does for the papers' networks."""
+    g = torch.Generator().manual_seed(args.seed)
+    model = CropClassifier(len(data.categories) + 1).train()
+    it = batches(len(data), args.batch, args.steps, args.seed)
+
+    def step(_):
+        crops, labels = [], []
+        for i in next(it):
+            pixels, target = data.pixels(i), data.targets[i]
+            gt = target["boxes"]
+            bg = background_boxes(gt, pixels.shape[1], pixels.shape[0], max(2, len(gt)), g)
+            boxes = torch.cat([jitter(gt, g), bg])
+            crops.append(warp_regions(normalise(pixels), boxes))
+            labels.append(torch.cat([target["labels"], torch.zeros(len(bg), dtype=torch.int64)]))
+        x = torch.cat(crops)
+        flip_mask = torch.rand(len(x), generator=g) < 0.5
+        x[flip_mask] = x[flip_mask].flip(-1)
+        y = torch.cat(labels)
+        logits = model(x)
+        return {"loss_classifier": nn.functional.cross_entropy(logits, y), "error": (logits.argmax(1) != y).float().mean().detach()}
+
+    train([p for p in model.parameters() if p.requires_grad], args.steps, args.lr, 50, step, log_only=("error",))
+    return model.trunk.state_dict()
+
+
 def stage_faster(args, data):
     import random
     rng = random.Random(args.seed)
     model = faster_rcnn(len(data.categories) + 1)
     if args.init:
         model.load_state_dict(torch.load(args.init, map_location="cpu"))
+    elif args.backbone:
+        model.backbone.trunk.load_state_dict(torch.load(args.backbone, map_location="cpu"))
     model.train()
     it = batches(len(data), args.batch, args.steps, args.seed)
 
@@ -233,8 +303,8 @@ def stage_rcnn(args, data):
     return head.state_dict()
 
 
-STAGES = {"faster-rcnn": stage_faster, "fast-rcnn": stage_fast, "rcnn": stage_rcnn}
-DEFAULTS = {"faster-rcnn": dict(steps=1200, batch=4, lr=0.02), "fast-rcnn": dict(steps=3000, batch=2, lr=0.01),
+STAGES = {"pretrain": stage_pretrain, "faster-rcnn": stage_faster, "fast-rcnn": stage_fast, "rcnn": stage_rcnn}
+DEFAULTS = {"pretrain": dict(steps=1500, batch=8, lr=0.05), "faster-rcnn": dict(steps=1200, batch=4, lr=0.01), "fast-rcnn": dict(steps=3000, batch=2, lr=0.01),
             "rcnn": dict(steps=2500, batch=4, lr=0.01)}
 
 
@@ -243,7 +313,7 @@ def main():
     p.add_argument("stage", choices=sorted(STAGES))
     p.add_argument("--data", required=True, help="the generator's folder (annotations.json + images/)")
     p.add_argument("--out", required=True, help="state_dict .pth to write")
-    p.add_argument("--backbone", help="the faster-rcnn stage's .pth (fast-rcnn, rcnn)")
+    p.add_argument("--backbone", help="fast-rcnn, rcnn: the faster-rcnn stage's .pth; faster-rcnn: the pretrain stage's (optional)")
     p.add_argument("--init", help="faster-rcnn: start from this .pth instead of from scratch (a second, lower-rate phase)")
     p.add_argument("--proposals", help="selective-search proposals, `rcnn-serve proposals --json` lines (fast-rcnn, rcnn)")
     p.add_argument("--max-proposals", type=int, default=2000)
@@ -256,7 +326,7 @@ def main():
     for k, v in DEFAULTS[args.stage].items():
         if getattr(args, k) is None:
             setattr(args, k, v)
-    if args.stage != "faster-rcnn" and not (args.backbone and args.proposals):
+    if args.stage in ("fast-rcnn", "rcnn") and not (args.backbone and args.proposals):
         p.error(f"{args.stage} needs --backbone and --proposals")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     seed_everything(args.seed)

@@ -87,14 +87,31 @@ export function roiAlign(feature: FeatureMap, rois: BoxArray, options: RoiAlignO
       pos = new Int32Array(taps);
       wts = new Float32Array(taps);
     }
+    // Sample coordinates are separable: rows depend on (ph, iy), columns on (pw, ix).
+    const ys = axisTaps(outH, gridH, startH, binH, height);
+    const xs = axisTaps(outW, gridW, startW, binW, width);
     let t = 0;
     for (let ph = 0; ph < outH; ph++) {
       for (let pw = 0; pw < outW; pw++) {
         for (let iy = 0; iy < gridH; iy++) {
-          const yy = f32(f32(startH + f32(ph * binH)) + f32(f32(f32(iy + 0.5) * binH) / gridH));
-          for (let ix = 0; ix < gridW; ix++) {
-            const xx = f32(f32(startW + f32(pw * binW)) + f32(f32(f32(ix + 0.5) * binW) / gridW));
-            t = bilinearTaps(yy, xx, height, width, pos, wts, t);
+          const y = ph * gridH + iy;
+          for (let ix = 0; ix < gridW; ix++, t += 4) {
+            const x = pw * gridW + ix;
+            if (!ys.valid[y] || !xs.valid[x]) {
+              pos[t] = pos[t + 1] = pos[t + 2] = pos[t + 3] = 0;
+              wts[t] = wts[t + 1] = wts[t + 2] = wts[t + 3] = 0;
+              continue;
+            }
+            const r0 = ys.low[y]! * width, r1 = ys.high[y]! * width;
+            const hy = ys.hw[y]!, ly = ys.lw[y]!, hx = xs.hw[x]!, lx = xs.lw[x]!;
+            pos[t] = r0 + xs.low[x]!;
+            pos[t + 1] = r0 + xs.high[x]!;
+            pos[t + 2] = r1 + xs.low[x]!;
+            pos[t + 3] = r1 + xs.high[x]!;
+            wts[t] = hy * hx;
+            wts[t + 1] = hy * lx;
+            wts[t + 2] = ly * hx;
+            wts[t + 3] = ly * lx;
           }
         }
       }
@@ -138,52 +155,46 @@ export function roiAlign(feature: FeatureMap, rois: BoxArray, options: RoiAlignO
   return out;
 }
 
+/** Bilinear taps along one axis for each (bin, sample): low and high index, their weights, and whether the point reads the map at all. */
+interface AxisTaps {
+  low: Int32Array;
+  high: Int32Array;
+  /** Weight of `low` (1 - l) and of `high` (l), float32. */
+  hw: Float32Array;
+  lw: Float32Array;
+  valid: Uint8Array;
+}
+
 /**
- * Write the four bilinear taps of point (y, x) at `t` in pos/wts, with
- * torchvision's border rules: a point more than one cell outside the map reads
- * 0; coordinates in [-1, 0] are clamped to 0; the last row/column repeats.
- * @returns t + 4.
+ * The sample points start + bin * p + (i + 0.5) * bin / grid along one axis,
+ * in float32 step for step as torchvision, with its border rules: a point
+ * more than one cell outside the map reads 0; coordinates in [-1, 0] are
+ * clamped to 0; the last row/column repeats.
  */
-function bilinearTaps(
-  yIn: number,
-  xIn: number,
-  height: number,
-  width: number,
-  pos: Int32Array,
-  wts: Float32Array,
-  t: number,
-): number {
-  if (yIn < -1 || yIn > height || xIn < -1 || xIn > width) {
-    pos[t] = pos[t + 1] = pos[t + 2] = pos[t + 3] = 0;
-    wts[t] = wts[t + 1] = wts[t + 2] = wts[t + 3] = 0;
-    return t + 4;
+function axisTaps(bins: number, grid: number, start: number, bin: number, size: number): AxisTaps {
+  const n = bins * grid;
+  const taps: AxisTaps = { low: new Int32Array(n), high: new Int32Array(n), hw: new Float32Array(n), lw: new Float32Array(n), valid: new Uint8Array(n) };
+  for (let p = 0; p < bins; p++) {
+    for (let i = 0; i < grid; i++) {
+      const j = p * grid + i;
+      const v = f32(f32(start + f32(p * bin)) + f32(f32(f32(i + 0.5) * bin) / grid));
+      if (v < -1 || v > size) continue;
+      let c = v <= 0 ? 0 : v;
+      let low = Math.trunc(c);
+      let high: number;
+      if (low >= size - 1) {
+        high = low = size - 1;
+        c = low;
+      } else {
+        high = low + 1;
+      }
+      const l = f32(c - low);
+      taps.low[j] = low;
+      taps.high[j] = high;
+      taps.lw[j] = l;
+      taps.hw[j] = f32(1 - l);
+      taps.valid[j] = 1;
+    }
   }
-  let y = yIn <= 0 ? 0 : yIn;
-  let x = xIn <= 0 ? 0 : xIn;
-  let yLow = Math.trunc(y);
-  let xLow = Math.trunc(x);
-  let yHigh: number, xHigh: number;
-  if (yLow >= height - 1) {
-    yHigh = yLow = height - 1;
-    y = yLow;
-  } else {
-    yHigh = yLow + 1;
-  }
-  if (xLow >= width - 1) {
-    xHigh = xLow = width - 1;
-    x = xLow;
-  } else {
-    xHigh = xLow + 1;
-  }
-  const ly = f32(y - yLow), lx = f32(x - xLow);
-  const hy = f32(1 - ly), hx = f32(1 - lx);
-  pos[t] = yLow * width + xLow;
-  pos[t + 1] = yLow * width + xHigh;
-  pos[t + 2] = yHigh * width + xLow;
-  pos[t + 3] = yHigh * width + xHigh;
-  wts[t] = hy * hx;
-  wts[t + 1] = hy * lx;
-  wts[t + 2] = ly * hx;
-  wts[t + 3] = ly * lx;
-  return t + 4;
+  return taps;
 }
