@@ -18,6 +18,7 @@ import { DATASET_SPLITS, generateDataset } from '../dataset/generate.js';
 import type { CocoResult } from '../dataset/coco.js';
 import { CocoIds, readCocoDataset } from '../eval/coco-results.js';
 import { evalCommand, EVAL_USAGE } from './eval.js';
+import { modelsCommand, MODELS_USAGE } from './models.js';
 import { EXECUTION_PROVIDERS } from '../runtime/session.js';
 
 const VERSION = '0.1.0';
@@ -30,6 +31,7 @@ Usage:
   rcnn-serve serve                          the HTTP service; configured by environment variables (see README)
   rcnn-serve dataset --out DIR [options]    write a synthetic detection dataset (images + COCO annotations.json)
   rcnn-serve eval --gt FILE [options]       COCO AP of detections, recall of proposals
+  rcnn-serve models inspect NAME_OR_DIR     layer tables of a package's graphs (shapes, parameters, multiply-adds)
   rcnn-serve --help | --version
 
 detect options:
@@ -70,6 +72,8 @@ dataset options:
   --out DIR                writes DIR/images/NNNNNN.jpg and DIR/annotations.json
 
 ${EVAL_USAGE}
+
+${MODELS_USAGE}
 
 Boxes are in original-image pixels (after EXIF rotation), x1 y1 x2 y2.
 Exit status: 0 all images done, 1 an image or the model failed, 2 bad usage.`;
@@ -378,8 +382,10 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
         return await dataset(rest, io);
       case 'eval':
         return await evalCommand(rest, io.out, (m) => new UsageError(m));
+      case 'models':
+        return await modelsCommand(rest, io.out, (m) => new UsageError(m));
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: detect, proposals, serve, dataset, eval`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: detect, proposals, serve, dataset, eval, models`);
     }
   } catch (err) {
     if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -140,7 +140,10 @@ describe('other routes', () => {
   it('models, health and readiness', async () => {
     const models = (await app.inject('/v1/models')).json().models;
     expect(models.map((m: { name: string }) => m.name)).toContain('fixture-tiny-fpn');
-    expect((await app.inject('/v1/models/fixture-tiny-fpn')).json().classes).toContain('triangle');
+    const one = (await app.inject('/v1/models/fixture-tiny-fpn')).json();
+    expect(one.classes).toContain('triangle');
+    expect(one.layers.graphs['backbone.onnx'].layers[0]).toMatchObject({ type: 'Conv', kernel: [3, 3], stride: [2, 2] });
+    expect(one.layers.totals.params).toBeGreaterThan(100000);
     expect((await app.inject('/v1/models/nope')).statusCode).toBe(404);
     expect((await app.inject('/healthz')).json()).toEqual({ status: 'ok' });
     expect((await app.inject('/v2/health/live')).statusCode).toBe(200);

@@ -1,0 +1,60 @@
+/**
+ * `rcnn-serve models inspect NAME_OR_DIR`: the layer table of each of a
+ * package's graphs (type, kernel, stride, padding, output shape, parameters,
+ * multiply-adds), from the ONNX structure.
+ */
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { LayerTable } from '../model/layer-summary.js';
+import { packageLayers } from '../model/package-layers.js';
+import { readManifest, resolveModelDir } from '../model/package.js';
+
+export const MODELS_USAGE = `models inspect options:
+  --input CxHxW            the backbone's input (default: 3 x minSize x minSize of the package)
+  --json                   {"input","graphs":{FILE:{"layers":[...],"totals":{"params","macs"}}},"totals":{"params"}}`;
+
+const OPTIONS = {
+  input: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const count = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n));
+
+function table(file: string, t: LayerTable): string[] {
+  const rows = t.layers.map((l) => [
+    l.name, l.type, l.kernel?.join('x') ?? '', l.stride?.join('x') ?? '', l.padding?.join(',') ?? '', l.outputShape.join('x'), count(l.params), count(l.macs),
+  ]);
+  const head = ['layer', 'type', 'kernel', 'stride', 'padding', 'output', 'params', 'MACs'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => (i >= 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+  return [`${file}`, line(head), ...rows.map(line), `total: ${count(t.totals.params)} parameters, ${count(t.totals.macs)} multiply-adds`, ''];
+}
+
+export async function modelsCommand(argv: string[], out: (line: string) => void, usageError: (message: string) => Error): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'inspect') throw usageError(`models needs a subcommand: inspect NAME_OR_DIR`);
+  const { values, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
+  if (values.help) {
+    out(MODELS_USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) throw usageError('models inspect needs one NAME_OR_DIR');
+  let input: [number, number, number] | undefined;
+  if (values.input !== undefined) {
+    const dims = values.input.split('x').map(Number);
+    if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) throw usageError(`--input needs CxHxW, e.g. 3x224x224; got ${JSON.stringify(values.input)}`);
+    input = dims as [number, number, number];
+  }
+  const dir = await resolveModelDir(positionals[0]!);
+  const layers = await packageLayers(dir, await readManifest(dir), input);
+  if (values.json) {
+    out(JSON.stringify(layers));
+    return 0;
+  }
+  out(`${dir}: input ${layers.input.join('x')}; multiply-adds per image for the backbone, per region for the heads (FLOPs are about twice)`);
+  out('');
+  for (const [file, t] of Object.entries(layers.graphs)) table(file, t).forEach(out);
+  out(`all graphs: ${count(layers.totals.params)} parameters`);
+  return 0;
+}

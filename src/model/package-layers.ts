@@ -1,0 +1,50 @@
+/**
+ * The layer table of every graph of a package, for one image size: the
+ * backbone on a [1, 3, H, W] image, the RPN head on the backbone's maps, and
+ * the box heads per region (R = 1). Read from the ONNX files' structure only.
+ */
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { layerTable, type LayerTable } from './layer-summary.js';
+import type { ModelManifest } from './manifest-schema.js';
+import { parseOnnx } from './onnx-graph.js';
+
+export interface PackageLayers {
+  /** The backbone's input size the tables are for. */
+  input: [number, number, number];
+  /** By graph file, backbone first; the heads' multiply-adds are per region. */
+  graphs: Record<string, LayerTable>;
+  /** Parameters of all graphs together. */
+  totals: { params: number };
+}
+
+/** Every ONNX file a manifest names, the backbone first. */
+export function graphFiles(m: ModelManifest): string[] {
+  const p = m.pipelines;
+  const files = [m.backbone.file, p['faster-rcnn']?.rpn.head.file, p['faster-rcnn']?.boxHead.file, p['fast-rcnn']?.head.file, p.rcnn?.head.file];
+  return [...new Set(files.filter((f): f is string => f !== undefined))];
+}
+
+/**
+ * @param input [3, H, W] of the backbone's image; default: a square at the model's minSize.
+ * @throws RangeError when a graph has an op or shape the table cannot follow.
+ */
+export async function packageLayers(dir: string, m: ModelManifest, input?: [number, number, number]): Promise<PackageLayers> {
+  const size: [number, number, number] = input ?? [3, m.input.minSize, m.input.minSize];
+  const known: Record<string, number[]> = {};
+  const graphs: Record<string, LayerTable> = {};
+  for (const file of graphFiles(m)) {
+    const graph = parseOnnx(new Uint8Array(await readFile(join(dir, file))));
+    const shapes: Record<string, number[]> = {};
+    for (const i of graph.inputs) {
+      if (known[i.name]) shapes[i.name] = known[i.name]!;
+      else if (file === m.backbone.file) shapes[i.name] = [1, ...size];
+      else shapes[i.name] = i.dims.map((d) => (typeof d === 'number' ? d : 1));
+    }
+    const table = layerTable(graph, shapes);
+    Object.assign(known, table.outputs);
+    graphs[file] = table;
+  }
+  return { input: size, graphs, totals: { params: Object.values(graphs).reduce((s, t) => s + t.totals.params, 0) } };
+}
