@@ -4,6 +4,7 @@
  * reads the environment or prints; warnings go to `onWarning`.
  */
 
+import { MODES, type Mode } from './core/selective-search/selective-search.js';
 import { DetectError } from './errors.js';
 import { DEFAULT_DECODE_LIMITS, decodeImage, readImageFile, type DecodeLimits } from './image/decode.js';
 import { loadModel, modelName, resolveModelDir, type LoadedModel } from './model/package.js';
@@ -67,6 +68,9 @@ export interface DetectOptions {
    * (x1, y1, x2, y2) in original-image pixels, at most 10000; clipped to the image.
    */
   proposals?: readonly (readonly number[])[];
+  /** rcnn, fast-rcnn: selective search's mode and proposal count instead of the model's. */
+  proposalMode?: Mode | string;
+  maxProposals?: number;
   /** Aborts a run between stages (R-CNN: between batches). */
   signal?: AbortSignal;
 }
@@ -154,13 +158,28 @@ export class Detector {
     checkRange('iouThreshold', options.iouThreshold, 0, 1);
     checkRange('maxDetections', options.maxDetections, 1, 10000, true);
     const proposals = options.proposals === undefined ? undefined : callerProposals(options.proposals, pipeline);
+    checkRange('maxProposals', options.maxProposals, 1, 100000, true);
+    if (options.proposalMode !== undefined && !(MODES as readonly string[]).includes(options.proposalMode)) {
+      throw new DetectError('INVALID_OPTION', `proposalMode ${JSON.stringify(options.proposalMode)} is unknown; allowed: ${MODES.join(', ')}`);
+    }
+    if (pipeline === 'faster-rcnn' && (options.proposalMode !== undefined || options.maxProposals !== undefined)) {
+      throw new DetectError('INVALID_OPTION', 'proposalMode and maxProposals set selective search for rcnn and fast-rcnn; faster-rcnn proposes with its RPN');
+    }
 
     const bytes = typeof input === 'string' ? await readImageFile(input) : input;
     const image = await decodeImage(bytes, this.limits);
     clock.lap('decode');
     const raw = await runner.run(
       image,
-      { scoreThreshold: options.scoreThreshold, nmsThreshold: options.iouThreshold, maxDetections: options.maxDetections, proposals, signal: options.signal },
+      {
+        scoreThreshold: options.scoreThreshold,
+        nmsThreshold: options.iouThreshold,
+        maxDetections: options.maxDetections,
+        proposals,
+        proposalMode: options.proposalMode as Mode | undefined,
+        maxProposals: options.maxProposals,
+        signal: options.signal,
+      },
       clock,
     );
     const classes = this.classes;

@@ -4,31 +4,33 @@ stage per command (see shapes_common.py for the networks). From the
 repository root, with the dataset written by `npm run dataset`:
 
     npm run dataset -- --split train --out data/train
-    OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/train_shapes.py pretrain --data data/train --out data/weights/pretrain.pth
-    OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --backbone data/weights/pretrain.pth \\
-        --out data/weights/faster.pth
-    node bin/rcnn-serve.js proposals data/train/images/*.jpg --mode single --json > data/train/proposals.jsonl
-    OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/train_shapes.py fast-rcnn --data data/train --proposals data/train/proposals.jsonl \\
-        --backbone data/weights/faster.pth --out data/weights/fast.pth
-    OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/train_shapes.py rcnn --data data/train --proposals data/train/proposals.jsonl \\
-        --backbone data/weights/faster.pth --out data/weights/rcnn.pth
+    W=data/weights; export OMP_NUM_THREADS=2
+    /usr/bin/python3 models/recipes/train_shapes.py pretrain --data data/train --out $W/pretrain.pth
+    /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --backbone $W/pretrain.pth --out $W/faster.pth
+    node bin/rcnn-serve.js proposals data/train/images/*.jpg --mode single --max 2000 --json > data/train/proposals.jsonl
+    /usr/bin/python3 models/recipes/train_shapes.py fast-rcnn --data data/train --backbone $W/pretrain.pth \\
+        --proposals data/train/proposals.jsonl --out $W/fast.pth
+    /usr/bin/python3 models/recipes/train_shapes.py rcnn --data data/train --backbone $W/pretrain.pth \\
+        --proposals data/train/proposals.jsonl --out $W/rcnn.pth
 
 (models/recipes/build_default.sh runs them all and exports the package.)
 
-pretrain teaches the backbone shapes before it detects anything: it
-classifies warped regions of the training split (the objects, jittered, and
-random background boxes) with a global-average-pooled linear layer, the
-stand-in for the ImageNet pretraining of the papers' networks (nothing can be
-downloaded here; trained from scratch instead, 1200 steps at lr 0.02, the
-detector reached AP50 0.097 on 100 validation images: it found the objects but
-could not tell the shapes apart). faster-rcnn then trains the backbone, the RPN and
-the RoIAlign head end to end (torchvision's FasterRCNN losses). fast-rcnn and rcnn keep that backbone
-frozen, shared by all heads, and train their own heads: fast-rcnn on RoI
-max-pooled selective-search proposals (the Fast R-CNN paper's sampling: 64
-RoIs per image, 25% with IoU >= 0.5), rcnn on warped regions (the R-CNN
-paper's: 25% foreground at IoU >= 0.5). Both start their heads from the
-Faster R-CNN head's layers where the shapes agree, which is fine-tuning from a
-detector rather than from ImageNet (none can be downloaded here).
+pretrain trains the backbone the three heads share: shape classification of
+warped regions of the training split (the objects, jittered, and random
+background boxes), global average pooling and a linear layer, the stand-in
+for the ImageNet pretraining of the papers' networks (nothing can be
+downloaded here). The detection stages keep it frozen (BatchNorm in inference
+mode) and train their heads only, so the three pipelines differ in their
+heads and regions, not in their features; measured before this design, a
+Faster R-CNN trained end to end from scratch for 1200 steps at lr 0.02 found
+the objects but could not tell the shapes apart (AP50 0.097 on 100 validation
+images: its head called most ground-truth boxes background).
+
+faster-rcnn: the RPN and the RoIAlign head (torchvision's FasterRCNN losses),
+the short side drawn from 288-416 per batch. fast-rcnn: its head on RoI
+max-pooled selective-search regions (the Fast R-CNN paper's sampling: 64 RoIs
+per image, 25% with IoU >= 0.5), same sizes. rcnn: fc6, fc7, classifier and
+regressor on warped regions (the R-CNN paper's: 25% foreground at IoU >= 0.5).
 
 Deterministic for a seed on one machine (torch's deterministic algorithms,
 seeded sampling, one thread count).
@@ -45,7 +47,7 @@ from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss
 from torchvision.ops import box_iou, roi_pool
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shapes_common import (BOX_WEIGHTS, POOL, STRIDE, CocoShapes, RcnnHead, RoiHead, SmallVGG, faster_rcnn,  # noqa: E402
+from shapes_common import (BOX_WEIGHTS, POOL, STRIDE, TRAIN_SIZES, CocoShapes, RcnnHead, RoiHead, SmallVGG, faster_rcnn,  # noqa: E402
                            normalise, seed_everything, warp_regions)
 
 
@@ -177,15 +179,20 @@ def stage_pretrain(args, data):
     return model.trunk.state_dict()
 
 
+def freeze(trunk):
+    """The shared backbone is not trained by the detection stages: BatchNorm in inference mode, no gradients."""
+    trunk.eval()
+    for p in trunk.parameters():
+        p.requires_grad_(False)
+
+
 def stage_faster(args, data):
     import random
     rng = random.Random(args.seed)
-    model = faster_rcnn(len(data.categories) + 1)
-    if args.init:
-        model.load_state_dict(torch.load(args.init, map_location="cpu"))
-    elif args.backbone:
-        model.backbone.trunk.load_state_dict(torch.load(args.backbone, map_location="cpu"))
+    model = faster_rcnn(len(data.categories) + 1, min_size=TRAIN_SIZES)
+    model.backbone.trunk.load_state_dict(torch.load(args.backbone, map_location="cpu"))
     model.train()
+    freeze(model.backbone.trunk)
     it = batches(len(data), args.batch, args.steps, args.seed)
 
     def step(_):
@@ -197,11 +204,11 @@ def stage_faster(args, data):
 
 
 def frozen_detector(args, num_classes):
-    model = faster_rcnn(num_classes)
-    model.load_state_dict(torch.load(args.backbone, map_location="cpu"))
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
+    """The shared backbone (and torchvision's transform, at the training sizes) for the fast-rcnn stage."""
+    model = faster_rcnn(num_classes, min_size=TRAIN_SIZES)
+    model.backbone.trunk.load_state_dict(torch.load(args.backbone, map_location="cpu"))
+    freeze(model)
+    model.transform.train()  # random short side per batch
     return model
 
 
@@ -212,23 +219,12 @@ class RoiMaxPool(nn.Module):
         return roi_pool(features["0"], proposals, (POOL, POOL), 1.0 / STRIDE)
 
 
-def init_from(head, faster_roi_heads):
-    """Start a head from the Faster R-CNN head's layers where the shapes agree."""
-    own = head.state_dict()
-    theirs = {**{f"box_head.{k}": v for k, v in faster_roi_heads.box_head.state_dict().items()},
-              **{f"box_predictor.{k}": v for k, v in faster_roi_heads.box_predictor.state_dict().items()}}
-    own.update({k: v.clone() for k, v in theirs.items() if k in own and own[k].shape == v.shape})
-    head.load_state_dict(own)
-
-
 def stage_fast(args, data):
     import random
     rng = random.Random(args.seed)
     proposals = data.load_proposals(args.proposals)
     detector = frozen_detector(args, len(data.categories) + 1)
-    head = RoiHead(len(data.categories) + 1)
-    init_from(head, detector.roi_heads)
-    head.train()
+    head = RoiHead(len(data.categories) + 1).train()
     roi_heads = RoIHeads(RoiMaxPool(), head.box_head, head.box_predictor, fg_iou_thresh=0.5, bg_iou_thresh=0.5,
                          batch_size_per_image=64, positive_fraction=0.25, bbox_reg_weights=BOX_WEIGHTS,
                          score_thresh=0.05, nms_thresh=0.5, detections_per_img=100).train()
@@ -264,8 +260,9 @@ def stage_rcnn(args, data):
     import random
     rng = random.Random(args.seed)
     proposals = data.load_proposals(args.proposals)
-    detector = frozen_detector(args, len(data.categories) + 1)
-    trunk = detector.backbone.trunk
+    trunk = SmallVGG()
+    trunk.load_state_dict(torch.load(args.backbone, map_location="cpu"))
+    freeze(trunk)
     head = RcnnHead(len(data.categories) + 1).train()
     matcher = det_utils.Matcher(0.5, 0.5, allow_low_quality_matches=False)
     sampler = det_utils.BalancedPositiveNegativeSampler(args.rois_per_image, 0.25)
@@ -304,8 +301,8 @@ def stage_rcnn(args, data):
 
 
 STAGES = {"pretrain": stage_pretrain, "faster-rcnn": stage_faster, "fast-rcnn": stage_fast, "rcnn": stage_rcnn}
-DEFAULTS = {"pretrain": dict(steps=1500, batch=8, lr=0.05), "faster-rcnn": dict(steps=1200, batch=4, lr=0.01), "fast-rcnn": dict(steps=3000, batch=2, lr=0.01),
-            "rcnn": dict(steps=2500, batch=4, lr=0.01)}
+DEFAULTS = {"pretrain": dict(steps=1500, batch=8, lr=0.05), "faster-rcnn": dict(steps=1500, batch=4, lr=0.005),
+            "fast-rcnn": dict(steps=2500, batch=2, lr=0.005), "rcnn": dict(steps=2000, batch=4, lr=0.01)}
 
 
 def main():
@@ -313,8 +310,7 @@ def main():
     p.add_argument("stage", choices=sorted(STAGES))
     p.add_argument("--data", required=True, help="the generator's folder (annotations.json + images/)")
     p.add_argument("--out", required=True, help="state_dict .pth to write")
-    p.add_argument("--backbone", help="fast-rcnn, rcnn: the faster-rcnn stage's .pth; faster-rcnn: the pretrain stage's (optional)")
-    p.add_argument("--init", help="faster-rcnn: start from this .pth instead of from scratch (a second, lower-rate phase)")
+    p.add_argument("--backbone", help="the pretrain stage's .pth: the backbone all heads share, frozen")
     p.add_argument("--proposals", help="selective-search proposals, `rcnn-serve proposals --json` lines (fast-rcnn, rcnn)")
     p.add_argument("--max-proposals", type=int, default=2000)
     p.add_argument("--rois-per-image", type=int, default=32, help="rcnn: warped regions sampled per image")
@@ -326,8 +322,10 @@ def main():
     for k, v in DEFAULTS[args.stage].items():
         if getattr(args, k) is None:
             setattr(args, k, v)
-    if args.stage in ("fast-rcnn", "rcnn") and not (args.backbone and args.proposals):
-        p.error(f"{args.stage} needs --backbone and --proposals")
+    if args.stage != "pretrain" and not args.backbone:
+        p.error(f"{args.stage} needs --backbone (the pretrain stage's .pth)")
+    if args.stage in ("fast-rcnn", "rcnn") and not args.proposals:
+        p.error(f"{args.stage} needs --proposals")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     seed_everything(args.seed)
     data = CocoShapes(args.data)

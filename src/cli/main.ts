@@ -42,6 +42,8 @@ detect options:
   --max-detections N       at most N detections per image (default: the model's)
   --proposals FILE         rcnn / fast-rcnn: regions to score instead of selective search's: a JSON array of
                            [x1,y1,x2,y2] for every image, or the JSON lines of 'rcnn-serve proposals --json' (by path)
+  --mode M, --max-proposals N
+                           rcnn / fast-rcnn: selective search's mode and region count instead of the model's
   --coco-results FILE      also write the detections as COCO results (a JSON array)
   --gt FILE                with --coco-results: COCO ground truth giving image ids (by file name) and category ids
   --device D               ${Object.keys(EXECUTION_PROVIDERS).join(' | ')} (default: cpu)
@@ -111,6 +113,8 @@ const DETECT_OPTIONS = {
   'iou-threshold': { type: 'string' },
   'max-detections': { type: 'string' },
   proposals: { type: 'string' },
+  mode: { type: 'string' },
+  'max-proposals': { type: 'string' },
   'coco-results': { type: 'string' },
   gt: { type: 'string' },
   device: { type: 'string' },
@@ -164,6 +168,8 @@ async function detect(argv: string[], io: CliIo): Promise<number> {
     scoreThreshold: numberOption('score-threshold', values['score-threshold']),
     iouThreshold: numberOption('iou-threshold', values['iou-threshold']),
     maxDetections: numberOption('max-detections', values['max-detections']),
+    proposalMode: values.mode,
+    maxProposals: numberOption('max-proposals', values['max-proposals']),
   };
   const verbose = values.verbose ?? false;
   let detector: Detector;

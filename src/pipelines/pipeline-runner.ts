@@ -1,3 +1,4 @@
+import type { Mode } from '../core/selective-search/selective-search.js';
 import type { RgbImage } from '../image/decode.js';
 import type { RawDetections } from './postprocess.js';
 import type { Stopwatch } from './stopwatch.js';
@@ -9,6 +10,9 @@ export interface RunOptions {
   maxDetections?: number;
   /** Regions xyxy in original pixels, for the pipelines that take proposals; default: the model's selective search. */
   proposals?: Float32Array;
+  /** Selective search's strategy set and count instead of the model's (rcnn, fast-rcnn). */
+  proposalMode?: Mode;
+  maxProposals?: number;
   /** Stops a long run (R-CNN between batches) with the signal's reason. */
   signal?: AbortSignal;
 }

@@ -27,7 +27,7 @@ export function featureMap(t: Tensor, what: string): FeatureMap {
  */
 export function regionsOf(image: RgbImage, spec: ProposalSpec, options: RunOptions): Float32Array {
   if (options.proposals) return clipBoxes(options.proposals, image.width, image.height);
-  return selectiveSearch(image, { mode: spec.mode, seed: spec.seed, maxBoxes: spec.maxProposals, minBoxSize: spec.minSize });
+  return selectiveSearch(image, { mode: options.proposalMode ?? spec.mode, seed: spec.seed, maxBoxes: options.maxProposals ?? spec.maxProposals, minBoxSize: spec.minSize });
 }
 
 /** Run a box head on R pooled (or per-crop) features of shape `dims`. */

@@ -68,6 +68,17 @@ describe('POST /v1/detect', () => {
     expect(res.json().code).toBe('INVALID_OPTION');
   });
 
+  it('mode and maxProposals set selective search for rcnn and fast-rcnn, and are refused for faster-rcnn', async () => {
+    const sample = readFileSync(fixturePath('images', 'shapes-val-000003.png'));
+    const res = await detect(sample, 'image/png', '?pipeline=fast-rcnn&mode=single&maxProposals=25');
+    expect(res.statusCode).toBe(200);
+    expect(res.json().regions).toBe(25);
+    const refused = await detect(sample, 'image/png', '?pipeline=faster-rcnn&maxProposals=25');
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().message).toContain('faster-rcnn proposes with its RPN');
+    expect((await detect(sample, 'image/png', '?pipeline=rcnn&mode=edge-boxes')).statusCode).toBe(400);
+  });
+
   it('a raw PNG body returns the CLI\'s result shape', async () => {
     const res = await detect(png, 'image/png', '?model=fixture-tiny-fpn&scoreThreshold=0.3');
     expect(res.statusCode).toBe(200);

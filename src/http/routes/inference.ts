@@ -21,6 +21,8 @@ interface DetectQuery {
   classes?: string;
   boxFormat?: BoxFormat;
   normalized?: boolean;
+  mode?: string;
+  maxProposals?: number;
 }
 
 const detectQuery = {
@@ -35,6 +37,8 @@ const detectQuery = {
     classes: { type: 'string', maxLength: 10000 },
     boxFormat: { type: 'string', enum: [...BOX_FORMATS] },
     normalized: { type: 'boolean' },
+    mode: { type: 'string', enum: [...MODES] },
+    maxProposals: { type: 'integer', minimum: 1, maximum: 100000 },
   },
 } as const;
 
@@ -93,7 +97,15 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
     const q = request.query;
     const dir = modelDir(request, q.model);
     const { images, multipart, fields } = await requestImages(request);
-    const options = { pipeline: q.pipeline, scoreThreshold: q.scoreThreshold, iouThreshold: q.iouThreshold, maxDetections: q.maxDetections, proposals: proposalsField(fields) };
+    const options = {
+      pipeline: q.pipeline,
+      scoreThreshold: q.scoreThreshold,
+      iouThreshold: q.iouThreshold,
+      maxDetections: q.maxDetections,
+      proposals: proposalsField(fields),
+      proposalMode: q.mode,
+      maxProposals: q.maxProposals,
+    };
     const run = (bytes: Uint8Array) =>
       ctx.pool.detect({ modelDir: dir, bytes, options, settings: ctx.settings }).then((r) => {
         ctx.metrics.observeTimings(r.pipeline, r.timings);
