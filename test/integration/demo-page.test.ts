@@ -35,11 +35,12 @@ describe('the demo page in headless Chromium', () => {
     await page.goto(`${base}/`);
     await expect.poll(() => page.locator('#model option').count()).toBeGreaterThan(0);
     expect(await page.locator('#pipeline').inputValue()).toBe('faster-rcnn');
-    await page.setInputFiles('#image', fixturePath('images', 'shapes.png'));
+    await page.selectOption('#pipeline', 'rcnn');
+    await page.setInputFiles('#image', fixturePath('images', 'shapes-val-000003.png'));
     await page.click('#run');
     await page.waitForSelector('#detections tr:nth-child(2)', { timeout: 30_000 });
     const size = await page.locator('#result img').evaluate((img: HTMLImageElement) => img.decode().then(() => [img.naturalWidth, img.naturalHeight]));
-    expect(size).toEqual([480, 360]);
+    expect(size).toEqual([355, 370]);
     expect(await page.locator('#detections tr').count()).toBeGreaterThan(1);
     expect(await page.locator('#status').textContent()).toMatch(/detection\(s\) in \d+ ms/);
     // DEMO_SCREENSHOT=/tmp/demo.png saves what the page showed, to look at.
