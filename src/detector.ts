@@ -42,6 +42,18 @@ export interface DetectionResult {
   timings: Record<string, number>;
 }
 
+/** The RPN's proposals of a Faster R-CNN model. */
+export interface RpnProposalResult {
+  model: string;
+  method: 'rpn';
+  image: { width: number; height: number };
+  /** (x1, y1, x2, y2) in original-image pixels, after EXIF rotation, by decreasing objectness. */
+  proposals: [number, number, number, number][];
+  /** Objectness probability of each proposal. */
+  scores: number[];
+  timings: Record<string, number>;
+}
+
 export interface DetectorOptions {
   /** 'cpu' (default) or 'cuda'; CUDA falls back to the CPU with a warning. */
   device?: Device | string;
@@ -194,6 +206,25 @@ export class Detector {
       });
     }
     return { model: this.name, pipeline, image: { width: image.width, height: image.height }, detections, regions: raw.regions, timings: clock.timings() };
+  }
+
+  /**
+   * The region proposals of the model's RPN (its faster-rcnn pipeline), before any box head.
+   * @throws DetectError UNSUPPORTED_PIPELINE when the model has no RPN, and as detect() for bad input.
+   */
+  async rpnProposals(input: Uint8Array | string, options: { maxProposals?: number } = {}): Promise<RpnProposalResult> {
+    const clock = new Stopwatch();
+    const runner = this.runners['faster-rcnn'];
+    if (!(runner instanceof FasterRcnn)) throw new DetectError('UNSUPPORTED_PIPELINE', `model ${this.name} has no RPN (no faster-rcnn heads); it serves: ${this.pipelines.join(', ')}`);
+    checkRange('maxProposals', options.maxProposals, 1, 100000, true);
+    const bytes = typeof input === 'string' ? await readImageFile(input) : input;
+    const image = await decodeImage(bytes, this.limits);
+    clock.lap('decode');
+    const { boxes, scores } = await runner.regionProposals(image, clock);
+    const n = Math.min(scores.length, options.maxProposals ?? Infinity);
+    const proposals: [number, number, number, number][] = [];
+    for (let i = 0; i < n; i++) proposals.push([boxes[4 * i]!, boxes[4 * i + 1]!, boxes[4 * i + 2]!, boxes[4 * i + 3]!]);
+    return { model: this.name, method: 'rpn', image: { width: image.width, height: image.height }, proposals, scores: Array.from(scores.subarray(0, n)), timings: clock.timings() };
   }
 
   async close(): Promise<void> {

@@ -57,7 +57,9 @@ detect options:
   --verbose                stack traces on errors
 
 proposals options:
-  --method selective-search   the proposal method (the only one so far)
+  --method M               selective-search (default) or rpn: a Faster R-CNN model's RPN (--model, default ${DEFAULT_MODEL};
+                           lines then carry "model" and "scores", by decreasing objectness)
+  --model NAME_OR_DIR      with --method rpn
   --mode M                 ${MODES.join(' | ')} (default: fast)
   --max N                  at most N proposals, best first
   --min-size N             drop boxes narrower or shorter than N pixels
@@ -91,6 +93,7 @@ const COMMON_OPTIONS = {
 const PROPOSALS_OPTIONS = {
   ...COMMON_OPTIONS,
   method: { type: 'string' },
+  model: { type: 'string' },
   mode: { type: 'string' },
   max: { type: 'string' },
   'min-size': { type: 'string' },
@@ -287,9 +290,10 @@ async function proposals(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (positionals.length === 0) throw new UsageError('proposals needs at least one IMAGE');
-  if ((values.method ?? 'selective-search') !== 'selective-search') {
-    throw new UsageError(`--method ${JSON.stringify(values.method)} is not supported; allowed: selective-search`);
-  }
+  const method = values.method ?? 'selective-search';
+  if (method !== 'selective-search' && method !== 'rpn') throw new UsageError(`--method ${JSON.stringify(values.method)} is not supported; allowed: selective-search, rpn`);
+  if (method === 'rpn') return rpnProposals(positionals, values, io);
+  if (values.model !== undefined) throw new UsageError('--model goes with --method rpn');
   const options = {
     mode: values.mode,
     seed: numberOption('seed', values.seed),
@@ -336,6 +340,20 @@ async function dataset(argv: string[], io: CliIo): Promise<number> {
   });
   io.out(`${values.out}: ${written.images.length} images, ${written.annotations.length} objects, seed ${seed}, ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return 0;
+}
+
+async function rpnProposals(paths: string[], values: { model?: string; max?: string; json?: boolean; verbose?: boolean; mode?: string; seed?: string; 'max-pixels'?: string; 'max-bytes'?: string }, io: CliIo): Promise<number> {
+  if (values.mode !== undefined || values.seed !== undefined) throw new UsageError('--mode and --seed are selective-search options');
+  const detector = await Detector.load(values.model ?? DEFAULT_MODEL, { limits: limitsFrom(values), onWarning: (m) => io.err(`warning: ${m}`) });
+  try {
+    const maxProposals = numberOption('max', values.max);
+    return await forEachImage(paths, io, values.json ?? false, values.verbose ?? false, async (path) => {
+      const r = await detector.rpnProposals(path, { maxProposals });
+      return { json: { path, ...r }, text: [`${path}  ${r.image.width}x${r.image.height}  ${r.model} rpn  ${r.proposals.length} proposal(s)  ${r.timings.total} ms`] };
+    });
+  } finally {
+    await detector.close();
+  }
 }
 
 async function serveCommand(io: CliIo): Promise<number> {

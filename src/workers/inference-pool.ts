@@ -6,7 +6,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { DetectionResult } from '../detector.js';
+import type { DetectionResult, RpnProposalResult } from '../detector.js';
 import { DetectError, type ErrorCode } from '../errors.js';
 import type { ProposalResult } from '../proposals.js';
 import type { InferenceReply, InferenceTask } from './inference-worker.js';
@@ -71,6 +71,10 @@ export class InferencePool {
 
   async proposals(task: Omit<Extract<InferenceTask, { kind: 'proposals' }>, 'kind'>): Promise<ProposalResult> {
     return this.run<ProposalResult>({ kind: 'proposals', ...task });
+  }
+
+  async rpnProposals(task: Omit<Extract<InferenceTask, { kind: 'rpn' }>, 'kind'>): Promise<RpnProposalResult> {
+    return this.run<RpnProposalResult>({ kind: 'rpn', ...task });
   }
 
   private async run<T>(task: InferenceTask): Promise<T> {

@@ -6,7 +6,7 @@
  * boundary; anything else is thrown and becomes a 500.
  */
 
-import { Detector, type DetectionResult, type DetectOptions } from '../detector.js';
+import { Detector, type DetectionResult, type DetectOptions, type RpnProposalResult } from '../detector.js';
 import { DetectError } from '../errors.js';
 import type { DecodeLimits } from '../image/decode.js';
 import { RegionProposer, type ProposalResult, type ProposeOptions } from '../proposals.js';
@@ -28,7 +28,8 @@ export type InferenceTask =
       /** Epoch ms after which the caller has given up: a long run (R-CNN) stops at its next batch. */
       deadlineAt?: number;
     }
-  | { kind: 'proposals'; bytes: Uint8Array; options: ProposeOptions; settings: WorkerSettings };
+  | { kind: 'proposals'; bytes: Uint8Array; options: ProposeOptions; settings: WorkerSettings }
+  | { kind: 'rpn'; modelDir: string; bytes: Uint8Array; options: { maxProposals?: number }; settings: WorkerSettings };
 
 export type InferenceReply<T> = { result: T } | { error: { code: string; message: string } };
 
@@ -45,8 +46,9 @@ function detectorFor(modelDir: string, settings: WorkerSettings): Promise<Detect
   return d;
 }
 
-export default async function run(task: InferenceTask): Promise<InferenceReply<DetectionResult | ProposalResult>> {
+export default async function run(task: InferenceTask): Promise<InferenceReply<DetectionResult | ProposalResult | RpnProposalResult>> {
   try {
+    if (task.kind === 'rpn') return { result: await (await detectorFor(task.modelDir, task.settings)).rpnProposals(task.bytes, task.options) };
     if (task.kind === 'detect') {
       const detector = await detectorFor(task.modelDir, task.settings);
       const signal = task.deadlineAt === undefined ? undefined : AbortSignal.timeout(Math.max(0, task.deadlineAt - Date.now()));

@@ -291,6 +291,16 @@ describe('rcnn-serve dataset, detect --coco-results, eval', () => {
     expect(r.json()[0].regions).toBe(3);
   });
 
+  it('proposals --method rpn: the default model RPN boxes with their objectness', async () => {
+    const r = await run('proposals', join(ds, 'images/000000.jpg'), '--method', 'rpn', '--max', '20', '--json');
+    expect(r.status).toBe(0);
+    const line = r.json()[0];
+    expect(line).toMatchObject({ model: 'shapes-vgg', method: 'rpn' });
+    expect(line.proposals).toHaveLength(20);
+    expect(line.scores[0]).toBeGreaterThanOrEqual(line.scores[19]);
+    expect((await run('proposals', join(ds, 'images/000000.jpg'), '--model', 'shapes-vgg')).status).toBe(2);
+  });
+
   it('usage errors exit 2', async () => {
     expect((await run('eval', '--results', 'x.json')).status).toBe(2);
     expect((await run('dataset', '--split', 'holdout', '--out', tmp)).err[0]).toContain('--split "holdout" is unknown; allowed: train, val, test');

@@ -141,6 +141,23 @@ describe('POST /v1/detect', () => {
 });
 
 describe('other routes', () => {
+  it('POST /v1/proposals?method=rpn returns a model RPN\'s boxes by objectness; selective-search options are refused', async () => {
+    const sample = readFileSync(fixturePath('images', 'shapes-val-000003.png'));
+    const post = (query: string) => app.inject({ method: 'POST', url: `/v1/proposals${query}`, headers: { 'content-type': 'image/png' }, payload: sample });
+    const res = await post('?method=rpn&maxProposals=50');
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body).toMatchObject({ model: 'shapes-vgg', method: 'rpn', image: { width: 355, height: 370 } });
+    expect(body.proposals).toHaveLength(50);
+    expect(body.scores).toHaveLength(50);
+    expect(body.scores.every((v: number, i: number) => i === 0 || v <= body.scores[i - 1])).toBe(true);
+    expect(body.proposals.every((b: number[]) => b[0]! >= 0 && b[2]! <= 355 && b[1]! >= 0 && b[3]! <= 370 && b[0]! < b[2]!)).toBe(true);
+    expect((await post('?method=rpn&model=fixture-tiny-fpn')).json().proposals.length).toBeGreaterThan(50);
+    expect((await post('?method=rpn&mode=fast')).statusCode).toBe(400);
+    expect((await post('?model=shapes-vgg')).statusCode).toBe(400);
+    expect((await post('?method=rpn&model=nope')).statusCode).toBe(404);
+  });
+
   it('POST /v1/proposals returns ranked selective-search boxes', async () => {
     const res = await app.inject({ method: 'POST', url: '/v1/proposals?mode=single&maxProposals=10', headers: { 'content-type': 'image/png' }, payload: png });
     expect(res.statusCode).toBe(200);

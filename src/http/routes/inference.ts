@@ -43,6 +43,8 @@ const detectQuery = {
 } as const;
 
 interface ProposalsQuery {
+  method?: 'selective-search' | 'rpn';
+  model?: string;
   mode?: string;
   maxProposals?: number;
   minSize?: number;
@@ -53,7 +55,8 @@ const proposalsQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    method: { type: 'string', enum: ['selective-search'] },
+    method: { type: 'string', enum: ['selective-search', 'rpn'] },
+    model: { type: 'string', minLength: 1, maxLength: 200 },
     mode: { type: 'string', enum: [...MODES] },
     maxProposals: { type: 'integer', minimum: 1, maximum: 100000 },
     minSize: { type: 'number', minimum: 0 },
@@ -137,6 +140,21 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
   app.post<{ Querystring: ProposalsQuery }>('/v1/proposals', { schema: { querystring: proposalsQuery } }, async (request) => {
     const q = request.query;
     const { images, multipart } = await requestImages(request);
+    if (q.method === 'rpn') {
+      if (q.mode !== undefined || q.minSize !== undefined || q.seed !== undefined) {
+        throw new DetectError('INVALID_OPTION', 'mode, minSize and seed are selective-search options; method=rpn takes model and maxProposals');
+      }
+      const dir = modelDir(request, q.model);
+      const rpn = (bytes: Uint8Array) =>
+        ctx.pool.rpnProposals({ modelDir: dir, bytes, options: { maxProposals: q.maxProposals }, settings: ctx.settings }).then((r) => {
+          ctx.metrics.observeTimings('rpn', r.timings);
+          request.summary = { ...request.summary, mode: 'rpn', image: `${r.image.width}x${r.image.height}`, proposals: r.proposals.length };
+          return r;
+        });
+      if (!multipart) return rpn(images[0]!);
+      return { results: await Promise.all(images.map((bytes) => rpn(bytes).catch((err: unknown) => ({ error: ctx.errorOf(request, err) })))) };
+    }
+    if (q.model !== undefined) throw new DetectError('INVALID_OPTION', 'model goes with method=rpn; selective search needs no model');
     const run = (bytes: Uint8Array) =>
       ctx.pool.proposals({ bytes, options: { mode: q.mode, maxProposals: q.maxProposals, minSize: q.minSize, seed: q.seed }, settings: ctx.settings }).then((r) => {
         ctx.metrics.observeTimings(`selective-search/${r.mode}`, r.timings);

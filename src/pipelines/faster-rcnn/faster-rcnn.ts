@@ -23,6 +23,8 @@ import type { Stopwatch } from '../stopwatch.js';
 import { ProposalGenerator } from './rpn.js';
 
 
+const f32 = Math.fround;
+
 export class FasterRcnn implements PipelineRunner {
   private readonly spec: FasterRcnnSpec;
   private readonly manifest: ModelManifest;
@@ -56,8 +58,8 @@ export class FasterRcnn implements PipelineRunner {
     this.postprocess = new PostprocessDefaults(spec.boxCoder, spec.postprocess);
   }
 
-  /** Detect on upright RGB pixels; stage times (ms) are added to `clock`. */
-  async run(image: RgbImage, options: RunOptions, clock: Stopwatch): Promise<RawDetections> {
+  /** Preprocess, backbone and RPN: the proposals in network-input pixels, best first. */
+  private async propose(image: RgbImage, clock: Stopwatch) {
     const input = rcnnTransform(image, this.manifest.input);
     clock.lap('preprocess');
 
@@ -75,6 +77,26 @@ export class FasterRcnn implements PipelineRunner {
     });
     const proposals = this.proposals.propose(levels, input, { height: input.paddedHeight, width: input.paddedWidth });
     clock.lap('rpn');
+    return { input, features, proposals };
+  }
+
+  /** The RPN's proposals in original-image pixels, best first, with their objectness. */
+  async regionProposals(image: RgbImage, clock: Stopwatch): Promise<{ boxes: Float32Array; scores: Float32Array }> {
+    const { input, proposals } = await this.propose(image, clock);
+    const rx = f32(input.originalWidth / input.width), ry = f32(input.originalHeight / input.height);
+    const boxes = new Float32Array(proposals.boxes.length);
+    for (let i = 0; i < boxes.length; i += 4) {
+      boxes[i] = proposals.boxes[i]! * rx;
+      boxes[i + 1] = proposals.boxes[i + 1]! * ry;
+      boxes[i + 2] = proposals.boxes[i + 2]! * rx;
+      boxes[i + 3] = proposals.boxes[i + 3]! * ry;
+    }
+    return { boxes, scores: proposals.scores };
+  }
+
+  /** Detect on upright RGB pixels; stage times (ms) are added to `clock`. */
+  async run(image: RgbImage, options: RunOptions, clock: Stopwatch): Promise<RawDetections> {
+    const { input, features, proposals } = await this.propose(image, clock);
 
     const roi = this.spec.roiOp;
     const maps = roi.features.map((name) => featureMap(features[this.featureOutput.get(name)!]!, `feature ${name}`));
