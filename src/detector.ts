@@ -178,8 +178,7 @@ export class Detector {
       throw new DetectError('INVALID_OPTION', 'proposalMode and maxProposals set selective search for rcnn and fast-rcnn; faster-rcnn proposes with its RPN');
     }
 
-    const bytes = typeof input === 'string' ? await readImageFile(input) : input;
-    const image = await decodeImage(bytes, this.limits);
+    const image = await this.decode(input);
     clock.lap('decode');
     const raw = await runner.run(
       image,
@@ -217,14 +216,18 @@ export class Detector {
     const runner = this.runners['faster-rcnn'];
     if (!(runner instanceof FasterRcnn)) throw new DetectError('UNSUPPORTED_PIPELINE', `model ${this.name} has no RPN (no faster-rcnn heads); it serves: ${this.pipelines.join(', ')}`);
     checkRange('maxProposals', options.maxProposals, 1, 100000, true);
-    const bytes = typeof input === 'string' ? await readImageFile(input) : input;
-    const image = await decodeImage(bytes, this.limits);
+    const image = await this.decode(input);
     clock.lap('decode');
     const { boxes, scores } = await runner.regionProposals(image, clock);
     const n = Math.min(scores.length, options.maxProposals ?? Infinity);
     const proposals: [number, number, number, number][] = [];
     for (let i = 0; i < n; i++) proposals.push([boxes[4 * i]!, boxes[4 * i + 1]!, boxes[4 * i + 2]!, boxes[4 * i + 3]!]);
     return { model: this.name, method: 'rpn', image: { width: image.width, height: image.height }, proposals, scores: Array.from(scores.subarray(0, n)), timings: clock.timings() };
+  }
+
+  /** Read (a path) and decode an image within the detector's limits. */
+  private async decode(input: Uint8Array | string) {
+    return decodeImage(typeof input === 'string' ? await readImageFile(input) : input, this.limits);
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { CocoResult } from '../dataset/coco.js';
+import type { CocoAnnotation, CocoResult } from '../dataset/coco.js';
 import { evaluateCoco, type CocoMetrics } from '../eval/coco-eval.js';
 import { readCocoDataset } from '../eval/coco-results.js';
 import { proposalQuality, type ImageProposals } from '../eval/proposal-recall.js';
@@ -68,11 +68,18 @@ export async function evalCommand(argv: string[], out: (line: string) => void, u
       const r = JSON.parse(line) as { path: string; proposals?: number[][] };
       if (r.proposals) byFile.set(resolve(r.path), r.proposals);
     }
+    const annotations = new Map<number, CocoAnnotation[]>();
+    for (const a of truth.annotations) {
+      if (a.iscrowd === 1) continue;
+      const list = annotations.get(a.image_id);
+      if (list) list.push(a);
+      else annotations.set(a.image_id, [a]);
+    }
     const images: ImageProposals[] = [];
     for (const im of truth.images) {
       const proposals = byFile.get(resolve(root, im.file_name));
       if (!proposals) throw new RangeError(`${values.proposals} has no proposals for ${im.file_name}`);
-      const anns = truth.annotations.filter((a) => a.image_id === im.id && a.iscrowd !== 1);
+      const anns = annotations.get(im.id) ?? [];
       images.push({ truth: { boxes: anns.map((a) => [a.bbox[0], a.bbox[1], a.bbox[0] + a.bbox[2], a.bbox[1] + a.bbox[3]]), classes: anns.map((a) => a.category_id) }, proposals });
     }
     report.proposals = proposalQuality(images, maxProposals);

@@ -155,3 +155,20 @@ export function gatherBoxes(boxes: BoxArray, indices: ArrayLike<number>): Float3
   }
   return out;
 }
+
+/**
+ * Boxes from an image of size `from` to the same image resized to `to`, as
+ * torchvision's resize_boxes: one float32 ratio per axis, to / from.
+ * @returns Float32Array of the scaled boxes.
+ */
+export function resizeBoxes(boxes: BoxArray, from: { width: number; height: number }, to: { width: number; height: number }): Float32Array {
+  const rx = Math.fround(to.width / from.width), ry = Math.fround(to.height / from.height);
+  const out = new Float32Array(boxes.length);
+  for (let i = 0; i < boxes.length; i += 4) {
+    out[i] = boxes[i]! * rx;
+    out[i + 1] = boxes[i + 1]! * ry;
+    out[i + 2] = boxes[i + 2]! * rx;
+    out[i + 3] = boxes[i + 3]! * ry;
+  }
+  return out;
+}

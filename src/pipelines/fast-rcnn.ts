@@ -6,6 +6,7 @@
  *   RoIPool -> head -> post-process
  */
 
+import { resizeBoxes } from '../core/boxes.js';
 import { inferFeatureScale } from '../core/roi/level-mapper.js';
 import { roiPool } from '../core/roi/roi-pool.js';
 import type { RgbImage } from '../image/decode.js';
@@ -16,8 +17,6 @@ import type { PipelineRunner, RunOptions } from './pipeline-runner.js';
 import { postprocessDetections, type RawDetections } from './postprocess.js';
 import { featureMap, regionHeadGraphs, regionsOf, runHead, type RegionHeadGraphs } from './stages.js';
 import type { Stopwatch } from './stopwatch.js';
-
-const f32 = Math.fround;
 
 export class FastRcnn implements PipelineRunner {
   private readonly spec: FastRcnnSpec;
@@ -37,15 +36,7 @@ export class FastRcnn implements PipelineRunner {
     clock.lap('proposals');
 
     const input = rcnnTransform(image, this.manifest.input);
-    // Regions into the resized input, per axis in float32 (torchvision's resize_boxes).
-    const rx = f32(input.width / input.originalWidth), ry = f32(input.height / input.originalHeight);
-    const boxes = new Float32Array(regions.length);
-    for (let i = 0; i < regions.length; i += 4) {
-      boxes[i] = regions[i]! * rx;
-      boxes[i + 1] = regions[i + 1]! * ry;
-      boxes[i + 2] = regions[i + 2]! * rx;
-      boxes[i + 3] = regions[i + 3]! * ry;
-    }
+    const boxes = resizeBoxes(regions, { width: input.originalWidth, height: input.originalHeight }, input);
     clock.lap('preprocess');
 
     const bb = this.manifest.backbone;

@@ -8,7 +8,7 @@
  */
 
 import type { BoxCoder } from '../core/box-coder.js';
-import { clipBoxes } from '../core/boxes.js';
+import { clipBoxes, gatherBoxes, resizeBoxes } from '../core/boxes.js';
 import { batchedNms } from '../core/nms.js';
 
 const f32 = Math.fround;
@@ -88,18 +88,11 @@ export function postprocessDetections(
   const boxes = Float32Array.from(candBoxes);
   const keep = batchedNms(boxes, candScores, candClasses, s.nmsThreshold).subarray(0, s.detectionsPerImage);
 
-  // Back to original pixels: ratio = original / resized per axis, float32 as torchvision's resize_boxes.
-  const rx = f32(original.width / image.width);
-  const ry = f32(original.height / image.height);
-  const out: RawDetections = { boxes: new Float32Array(4 * keep.length), scores: new Float32Array(keep.length), classIds: new Int32Array(keep.length), regions: rows };
-  for (let j = 0; j < keep.length; j++) {
-    const i = keep[j]!;
-    out.boxes[4 * j] = boxes[4 * i]! * rx;
-    out.boxes[4 * j + 1] = boxes[4 * i + 1]! * ry;
-    out.boxes[4 * j + 2] = boxes[4 * i + 2]! * rx;
-    out.boxes[4 * j + 3] = boxes[4 * i + 3]! * ry;
-    out.scores[j] = candScores[i]!;
-    out.classIds[j] = candClasses[i]!;
-  }
-  return out;
+  return {
+    // Back to original pixels, as torchvision's transform.postprocess.
+    boxes: resizeBoxes(gatherBoxes(boxes, keep), image, original),
+    scores: Float32Array.from(keep, (i) => candScores[i]!),
+    classIds: Int32Array.from(keep, (i) => candClasses[i]!),
+    regions: rows,
+  };
 }

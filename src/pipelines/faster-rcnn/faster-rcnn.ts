@@ -8,6 +8,7 @@
  */
 
 import { BoxCoder } from '../../core/box-coder.js';
+import { resizeBoxes } from '../../core/boxes.js';
 import { inferFeatureScale } from '../../core/roi/level-mapper.js';
 import { multiScaleRoiAlign } from '../../core/roi/multi-scale-roi-align.js';
 import { roiPool } from '../../core/roi/roi-pool.js';
@@ -22,8 +23,6 @@ import type { PipelineRunner, RunOptions } from '../pipeline-runner.js';
 import type { Stopwatch } from '../stopwatch.js';
 import { ProposalGenerator } from './rpn.js';
 
-
-const f32 = Math.fround;
 
 export class FasterRcnn implements PipelineRunner {
   private readonly spec: FasterRcnnSpec;
@@ -83,15 +82,7 @@ export class FasterRcnn implements PipelineRunner {
   /** The RPN's proposals in original-image pixels, best first, with their objectness. */
   async regionProposals(image: RgbImage, clock: Stopwatch): Promise<{ boxes: Float32Array; scores: Float32Array }> {
     const { input, proposals } = await this.propose(image, clock);
-    const rx = f32(input.originalWidth / input.width), ry = f32(input.originalHeight / input.height);
-    const boxes = new Float32Array(proposals.boxes.length);
-    for (let i = 0; i < boxes.length; i += 4) {
-      boxes[i] = proposals.boxes[i]! * rx;
-      boxes[i + 1] = proposals.boxes[i + 1]! * ry;
-      boxes[i + 2] = proposals.boxes[i + 2]! * rx;
-      boxes[i + 3] = proposals.boxes[i + 3]! * ry;
-    }
-    return { boxes, scores: proposals.scores };
+    return { boxes: resizeBoxes(proposals.boxes, input, { width: input.originalWidth, height: input.originalHeight }), scores: proposals.scores };
   }
 
   /** Detect on upright RGB pixels; stage times (ms) are added to `clock`. */
