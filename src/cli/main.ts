@@ -19,6 +19,7 @@ import type { CocoResult } from '../dataset/coco.js';
 import { CocoIds, readCocoDataset } from '../eval/coco-results.js';
 import { evalCommand, EVAL_USAGE } from './eval.js';
 import { modelsCommand, MODELS_USAGE } from './models.js';
+import { batchCommand, BATCH_USAGE } from './batch.js';
 import { EXECUTION_PROVIDERS } from '../runtime/session.js';
 
 const VERSION = '0.1.0';
@@ -29,6 +30,7 @@ Usage:
   rcnn-serve detect IMAGE... [options]      detect objects; one result per image, in input order
   rcnn-serve proposals IMAGE... [options]   region proposals (selective search); one result per image
   rcnn-serve serve                          the HTTP service; configured by environment variables (see README)
+  rcnn-serve batch INPUT... --out FILE      many images through servers (--url) or in-process (--local), resumable
   rcnn-serve dataset --out DIR [options]    write a synthetic detection dataset (images + COCO annotations.json)
   rcnn-serve eval --gt FILE [options]       COCO AP of detections, recall of proposals
   rcnn-serve models inspect NAME_OR_DIR     layer tables of a package's graphs (shapes, parameters, multiply-adds)
@@ -74,6 +76,8 @@ dataset options:
   --split NAME             ${Object.entries(DATASET_SPLITS).map(([n, s]) => `${n} (seed ${s.seed}, ${s.count} images)`).join(', ')}
   --seed S --count N       any other seed and size (image i of a seed is the same whatever the count)
   --out DIR                writes DIR/images/NNNNNN.jpg and DIR/annotations.json
+
+${BATCH_USAGE}
 
 ${EVAL_USAGE}
 
@@ -404,12 +408,14 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
         return await serveCommand(io);
       case 'dataset':
         return await dataset(rest, io);
+      case 'batch':
+        return await batchCommand(rest, { ...io, tty: io === stdio && process.stderr.isTTY === true }, (m) => new UsageError(m));
       case 'eval':
         return await evalCommand(rest, io.out, (m) => new UsageError(m));
       case 'models':
         return await modelsCommand(rest, io.out, (m) => new UsageError(m));
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: detect, proposals, serve, dataset, eval, models`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: detect, proposals, serve, batch, dataset, eval, models`);
     }
   } catch (err) {
     if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {

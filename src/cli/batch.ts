@@ -1,0 +1,161 @@
+/**
+ * `rcnn-serve batch`: thousands of images through one or more servers, or
+ * through the pipeline in this process, into a JSON-lines file that a killed
+ * run resumes without losing or repeating an image.
+ */
+
+import { availableParallelism } from 'node:os';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { InputError } from '../batch/inputs.js';
+import { JournalError } from '../batch/journal.js';
+import { createProgress } from '../batch/progress.js';
+import { DEFAULT_RETRY } from '../batch/retry.js';
+import { runBatch } from '../batch/run.js';
+import { parseShard } from '../batch/shard.js';
+import { HttpTarget, LocalTarget, type RunOptions, type Target } from '../batch/targets.js';
+import { PIPELINES, type PipelineName } from '../detector.js';
+import { DEFAULT_MODEL, resolveModelDir } from '../model/package.js';
+import { parseDevice } from '../runtime/session.js';
+import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
+
+export const BATCH_USAGE = `batch: rcnn-serve batch INPUT... (--url URL [--url URL ...] | --local) --out FILE.jsonl [options]
+  INPUT                    a folder (walked recursively for .jpg .jpeg .png .webp), a glob ('photos/**/*.jpg', quoted),
+                           an image, or a manifest: one path per line, or JSON lines {"path": ...} (relative to its folder)
+  --url URL                an rcnn-serve server; repeat for several (each image goes to the one with the fewest requests
+                           in flight)
+  --local                  run the pipeline in this process instead (--workers, --threads, --device as the server's
+                           WORKERS, ORT_THREADS, DEVICE)
+  --out FILE               JSON lines, one per image, appended as images finish:
+                           {"path","sha256","attempts","result":{...detect's JSON...}} or
+                           {"path","sha256","attempts","error":{"code","message","status"}}
+  --resume                 continue FILE: images already in it are not sent again (without it, FILE must not exist)
+  --model NAME, --pipeline NAME, --score-threshold S, --iou-threshold T, --max-detections N
+                           as for detect (default: the server's default model and its newest pipeline)
+  --concurrency N          images in flight (default: 4 per --url; --local: the worker count)
+  --timeout MS             per request (default 120000); a timeout is retried
+  --retries N              tries after the first on connection errors, timeouts, 429, 502, 503 and 504, with exponential
+                           backoff and jitter, honouring Retry-After (default ${DEFAULT_RETRY.retries}); never on other 4xx
+  --shard i/n              only the images of shard i of n (by a hash of the path as listed): n machines, same inputs,
+                           disjoint outputs whose union is the whole
+  --coco FILE              also write the output's detections as COCO results
+  --gt FILE                with --coco: COCO ground truth giving image ids (by file name) and category ids
+  --api-key KEY            the server's API key (default: the RCNN_SERVE_API_KEY variable)
+  Progress goes to stderr (a bar on a terminal, a line every 10 s otherwise), then a summary.
+  Exit status 0 when every image is in FILE with a result; 1 when any failed for good or the run was stopped.`;
+
+const OPTIONS = {
+  url: { type: 'string', multiple: true },
+  local: { type: 'boolean' },
+  out: { type: 'string' },
+  resume: { type: 'boolean' },
+  model: { type: 'string' },
+  pipeline: { type: 'string' },
+  'score-threshold': { type: 'string' },
+  'iou-threshold': { type: 'string' },
+  'max-detections': { type: 'string' },
+  concurrency: { type: 'string' },
+  timeout: { type: 'string' },
+  retries: { type: 'string' },
+  shard: { type: 'string' },
+  coco: { type: 'string' },
+  gt: { type: 'string' },
+  'api-key': { type: 'string' },
+  workers: { type: 'string' },
+  threads: { type: 'string' },
+  device: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+export interface BatchIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Draw a progress bar (stderr is a terminal). */
+  tty: boolean;
+}
+
+export async function batchCommand(argv: string[], io: BatchIo, usageError: (message: string) => Error): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  if (values.help) {
+    io.out(BATCH_USAGE);
+    return 0;
+  }
+  const number = (flag: keyof typeof OPTIONS, min: number, integer = true): number | undefined => {
+    const raw = values[flag] as string | undefined;
+    if (raw === undefined) return undefined;
+    const v = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) {
+      throw usageError(`--${flag} needs ${integer ? 'an integer' : 'a number'} >= ${min}, got ${JSON.stringify(raw)}`);
+    }
+    return v;
+  };
+  if (positionals.length === 0) throw usageError('batch needs at least one INPUT (a folder, a glob, an image or a manifest)');
+  if (!values.out) throw usageError('batch needs --out FILE.jsonl');
+  const urls = values.url ?? [];
+  if ((urls.length > 0) === (values.local ?? false)) throw usageError('batch needs --url URL (one or more) or --local, not both');
+  if (values.gt && !values.coco) throw usageError('--gt goes with --coco');
+  if (values.pipeline !== undefined && !PIPELINES.includes(values.pipeline as PipelineName)) {
+    throw usageError(`--pipeline ${JSON.stringify(values.pipeline)} is unknown; allowed: ${PIPELINES.join(', ')}`);
+  }
+  for (const u of urls) if (!/^https?:\/\/[^/]/.test(u)) throw usageError(`--url ${JSON.stringify(u)} is not an http(s) URL`);
+  const options: RunOptions = {
+    model: values.model,
+    pipeline: values.pipeline as PipelineName | undefined,
+    scoreThreshold: number('score-threshold', 0, false),
+    iouThreshold: number('iou-threshold', 0, false),
+    maxDetections: number('max-detections', 1),
+  };
+  let shard;
+  try {
+    shard = values.shard === undefined ? undefined : parseShard(values.shard);
+  } catch (err) {
+    throw usageError((err as Error).message);
+  }
+
+  let targets: Target[];
+  let concurrency: number;
+  if (values.local) {
+    const cores = availableParallelism();
+    const workers = number('workers', 1) ?? Math.max(1, Math.min(cores, 4));
+    const { model, ...detectOptions } = options;
+    const settings = { device: parseDevice(values.device ?? 'cpu'), intraOpThreads: number('threads', 1) ?? Math.max(1, Math.floor(cores / workers)), limits: DEFAULT_DECODE_LIMITS };
+    targets = [new LocalTarget(await resolveModelDir(model ?? DEFAULT_MODEL), detectOptions, settings, workers)];
+    concurrency = number('concurrency', 1) ?? workers;
+  } else {
+    const timeoutMs = number('timeout', 1) ?? 120_000;
+    const apiKey = values['api-key'] ?? process.env.RCNN_SERVE_API_KEY;
+    targets = urls.map((u) => new HttpTarget(u.replace(/\/+$/, ''), options, { timeoutMs, apiKey }));
+    concurrency = number('concurrency', 1) ?? 4 * urls.length;
+  }
+
+  const stop = new AbortController();
+  const onSignal = () => {
+    io.err('batch: stopping after the images in flight (signal again to quit at once)');
+    stop.abort();
+    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  try {
+    const summary = await runBatch({
+      inputs: positionals,
+      out: values.out,
+      resume: values.resume ?? false,
+      shard,
+      concurrency,
+      retry: { ...DEFAULT_RETRY, retries: number('retries', 0) ?? DEFAULT_RETRY.retries },
+      targets,
+      coco: values.coco ? { out: values.coco, gt: values.gt } : undefined,
+      progress: createProgress({ tty: io.tty, log: io.err }),
+      signal: stop.signal,
+      log: io.err,
+    });
+    if (summary.interrupted) io.err(`batch: stopped with ${summary.total - summary.skipped - summary.done - summary.failed} images left; run again with --resume`);
+    if (summary.failedInOutput > 0) io.err(`batch: ${summary.failedInOutput} images failed for good (their lines in ${values.out} carry the error)`);
+    return summary.interrupted || summary.failedInOutput > 0 ? 1 : 0;
+  } catch (err) {
+    if (err instanceof InputError || err instanceof JournalError) throw usageError(err.message);
+    throw err;
+  } finally {
+    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
+    await Promise.all(targets.map((t) => t.close()));
+  }
+}
