@@ -81,7 +81,7 @@ export async function collectInputs(inputs: readonly string[]): Promise<string[]
       if (isImagePath(input)) add(input);
       else (await readManifest(input)).forEach(add);
     } else if (isDynamicPattern(input)) {
-      const matches = (await glob(input, { onlyFiles: true, expandDirectories: false })).filter(isImagePath).sort();
+      const matches = (await glob(input, { onlyFiles: true, expandDirectories: false, absolute: isAbsolute(input) })).filter(isImagePath).sort();
       if (matches.length === 0) throw new InputError(`the pattern ${JSON.stringify(input)} matches no image (${IMAGE_EXTENSIONS.join(', ')})`);
       matches.forEach(add);
     } else {

@@ -18,6 +18,9 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = Object.freeze({ retries: 8, baseMs: 250, maxMs: 15_000 });
 
+/** A Retry-After longer than this (5 minutes) is taken as this: a run should not sleep for hours on one header. */
+export const RETRY_AFTER_CAP_MS = 300_000;
+
 /** HTTP statuses worth another try: overload, shedding, deadlines and a gateway that lost its backend. Never other 4xx: the image is at fault. */
 export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([429, 502, 503, 504]);
 
@@ -27,7 +30,7 @@ export const RETRYABLE_STATUS: ReadonlySet<number> = new Set([429, 502, 503, 504
  */
 export function backoffMs(attempt: number, policy: RetryPolicy, retryAfterMs?: number): number {
   const random = policy.random ?? Math.random;
-  if (retryAfterMs !== undefined) return Math.min(policy.maxMs * 4, retryAfterMs) + random() * policy.baseMs;
+  if (retryAfterMs !== undefined) return Math.min(RETRY_AFTER_CAP_MS, retryAfterMs) + random() * policy.baseMs;
   return random() * Math.min(policy.maxMs, policy.baseMs * 2 ** attempt);
 }
 
