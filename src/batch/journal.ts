@@ -6,8 +6,8 @@
  * buffer when the process dies were never written: their images are redone.
  */
 
-import { closeSync, fdatasyncSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { closeSync, fdatasyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { DetectionResult } from '../detector.js';
 
 export interface BatchError {
@@ -69,6 +69,7 @@ export class OutputJournal {
         existing.set(resolve(record.path), record);
       }
     }
+    mkdirSync(dirname(file), { recursive: true });
     const fd = openSync(file, size > 0 ? 'r+' : 'a');
     if (size > complete) ftruncateSync(fd, complete);
     // Appending from the end of the whole lines (r+ writes at the position we give).

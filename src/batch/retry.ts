@@ -16,7 +16,8 @@ export interface RetryPolicy {
   random?: () => number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = Object.freeze({ retries: 8, baseMs: 250, maxMs: 15_000 });
+/** Ten tries span about 40 s on average (at least several seconds): long enough for a server to restart. */
+export const DEFAULT_RETRY: RetryPolicy = Object.freeze({ retries: 10, baseMs: 250, maxMs: 15_000 });
 
 /** A Retry-After longer than this (5 minutes) is taken as this: a run should not sleep for hours on one header. */
 export const RETRY_AFTER_CAP_MS = 300_000;

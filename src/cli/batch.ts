@@ -31,7 +31,7 @@ export const BATCH_USAGE = `batch: rcnn-serve batch INPUT... (--url URL [--url U
   --resume                 continue FILE: images already in it are not sent again (without it, FILE must not exist)
   --model NAME, --pipeline NAME, --score-threshold S, --iou-threshold T, --max-detections N
                            as for detect (default: the server's default model and its newest pipeline)
-  --concurrency N          images in flight (default: 4 per --url; --local: the worker count)
+  --concurrency N          images in flight (default: 4 per --url; --local: twice the worker count)
   --timeout MS             per request (default 120000); a timeout is retried
   --retries N              tries after the first on connection errors, timeouts, 429, 502, 503 and 504, with exponential
                            backoff and jitter, honouring Retry-After (default ${DEFAULT_RETRY.retries}); never on other 4xx
@@ -39,9 +39,12 @@ export const BATCH_USAGE = `batch: rcnn-serve batch INPUT... (--url URL [--url U
                            disjoint outputs whose union is the whole
   --coco FILE              also write the output's detections as COCO results
   --gt FILE                with --coco: COCO ground truth giving image ids (by file name) and category ids
+  --allow-failed           exit 0 when the run finishes even if some images failed for good (for Jobs that must not be
+                           rerun for bad images; the summary and the output still say which)
   --api-key KEY            the server's API key (default: the RCNN_SERVE_API_KEY variable)
   Progress goes to stderr (a bar on a terminal, a line every 10 s otherwise), then a summary.
-  Exit status 0 when every image is in FILE with a result; 1 when any failed for good or the run was stopped.`;
+  Exit status: 0 every image is in FILE with a result; 3 the run finished and some images failed for good (their lines
+  carry the error); 1 the run did not finish (stopped by a signal, or an error: run again with --resume); 2 bad usage.`;
 
 const OPTIONS = {
   url: { type: 'string', multiple: true },
@@ -60,11 +63,15 @@ const OPTIONS = {
   coco: { type: 'string' },
   gt: { type: 'string' },
   'api-key': { type: 'string' },
+  'allow-failed': { type: 'boolean' },
   workers: { type: 'string' },
   threads: { type: 'string' },
   device: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
+
+/** The run finished; some images failed for good (bad images): their lines say why. */
+export const EXIT_SOME_FAILED = 3;
 
 export interface BatchIo {
   out: (line: string) => void;
@@ -119,7 +126,8 @@ export async function batchCommand(argv: string[], io: BatchIo, usageError: (mes
     const { model, ...detectOptions } = options;
     const settings = { device: parseDevice(values.device ?? 'cpu'), intraOpThreads: number('threads', 1) ?? Math.max(1, Math.floor(cores / workers)), limits: DEFAULT_DECODE_LIMITS };
     targets = [new LocalTarget(await resolveModelDir(model ?? DEFAULT_MODEL), detectOptions, settings, workers)];
-    concurrency = number('concurrency', 1) ?? workers;
+    // Twice the workers: the next image is read while a worker runs.
+    concurrency = number('concurrency', 1) ?? 2 * workers;
   } else {
     const timeoutMs = number('timeout', 1) ?? 120_000;
     const apiKey = values['api-key'] ?? process.env.RCNN_SERVE_API_KEY;
@@ -150,7 +158,7 @@ export async function batchCommand(argv: string[], io: BatchIo, usageError: (mes
     });
     if (summary.interrupted) io.err(`batch: stopped with ${summary.total - summary.skipped - summary.done - summary.failed} images left; run again with --resume`);
     if (summary.failedInOutput > 0) io.err(`batch: ${summary.failedInOutput} images failed for good (their lines in ${values.out} carry the error)`);
-    return summary.interrupted || summary.failedInOutput > 0 ? 1 : 0;
+    return summary.interrupted ? 1 : summary.failedInOutput > 0 && !values['allow-failed'] ? EXIT_SOME_FAILED : 0;
   } catch (err) {
     if (err instanceof InputError || err instanceof JournalError) throw usageError(err.message);
     throw err;

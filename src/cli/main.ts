@@ -84,7 +84,7 @@ ${EVAL_USAGE}
 ${MODELS_USAGE}
 
 Boxes are in original-image pixels (after EXIF rotation), x1 y1 x2 y2.
-Exit status: 0 all images done, 1 an image or the model failed, 2 bad usage.`;
+Exit status: 0 all images done, 1 an image or the model failed, 2 bad usage (batch: see above).`;
 
 const COMMON_OPTIONS = {
   'max-pixels': { type: 'string' },
