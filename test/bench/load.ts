@@ -13,7 +13,7 @@
  * the ratio HTTP / in-process throughput (target >= 0.9).
  */
 
-import { spawn } from 'node:child_process';
+import { freePort, startServer } from '../helpers/processes.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -50,18 +50,9 @@ async function drive(run: () => Promise<number>): Promise<{ latencies: number[];
 }
 
 // 1. Over HTTP, against a server process.
-const port = 20000 + Math.floor(Math.random() * 20000);
-const server = spawn(process.execPath, [join(root, 'bin/rcnn-serve.js'), 'serve'], {
-  env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', WORKERS: String(workers), ORT_THREADS: '1', MAX_QUEUE: String(4 * concurrency), LOG_LEVEL: 'warn' },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
-const base = `http://127.0.0.1:${port}`;
+const server = await startServer(freePort(), { WORKERS: String(workers), ORT_THREADS: '1', MAX_QUEUE: String(4 * concurrency) });
+const base = server.url;
 try {
-  for (let i = 0; ; i++) {
-    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
-    if (i > 600) throw new Error('server not ready after 60 s');
-    await new Promise((r) => setTimeout(r, 100));
-  }
   process.stderr.write(`HTTP: ${concurrency} clients for ${seconds} s ...\n`);
   const health: number[] = [];
   let probing = true;
@@ -81,7 +72,7 @@ try {
   const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN) * 1000;
   const lagP99 = gauge('rcnn_nodejs_eventloop_lag_p99_seconds');
   const lagMax = gauge('rcnn_nodejs_eventloop_lag_max_seconds');
-  server.kill('SIGTERM');
+  server.child.kill('SIGTERM');
 
   // 2. The same pool in this process, no HTTP.
   process.stderr.write(`in-process: ${concurrency} concurrent for ${seconds} s ...\n`);
@@ -110,5 +101,5 @@ try {
     ].join('\n'),
   );
 } finally {
-  server.kill('SIGTERM');
+  server.child.kill('SIGTERM');
 }
