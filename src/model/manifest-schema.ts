@@ -118,6 +118,11 @@ export interface ModelManifest {
   /** Features leave the backbone channels-last: [1, h, w, C]. */
   backbone: { file: string; input: string; featureLayout: 'NHWC'; features: { name: string; output: string }[] };
   pipelines: { rcnn?: RcnnSpec; 'fast-rcnn'?: FastRcnnSpec; 'faster-rcnn'?: FasterRcnnSpec };
+  /**
+   * The whole classification network the backbone was cut from (e.g. AlexNet
+   * on ImageNet), for layer tables only: never run.
+   */
+  classifier?: { file: string; input: string; inputSize: [number, number, number] };
 }
 
 const positiveInt = { type: 'integer', minimum: 1 } as const;
@@ -222,6 +227,11 @@ export const MANIFEST_SCHEMA = {
         featureLayout: { const: 'NHWC' },
         features: { type: 'array', minItems: 1, items: { type: 'object', ...strict, required: ['name', 'output'], properties: { name, output: name } } },
       },
+    },
+    classifier: {
+      type: 'object', ...strict,
+      required: ['file', 'input', 'inputSize'],
+      properties: { file: onnxFile, input: name, inputSize: { type: 'array', items: positiveInt, minItems: 3, maxItems: 3 } },
     },
     pipelines: {
       type: 'object', ...strict,

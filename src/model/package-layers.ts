@@ -27,6 +27,19 @@ export function graphFiles(m: ModelManifest): string[] {
 }
 
 /**
+ * The whole classification network's table (the manifest's `classifier`, e.g.
+ * AlexNet with its fc6-fc8 on a 224 x 224 image): the figures papers publish.
+ * @param input [3, H, W]; default: the classifier's own input size.
+ * @throws RangeError when the package names no classifier graph.
+ */
+export async function classifierLayers(dir: string, m: ModelManifest, input?: [number, number, number]): Promise<LayerTable & { input: [number, number, number] }> {
+  if (!m.classifier) throw new RangeError(`${m.name} names no classifier graph (models/recipes/export_backbone.py --structure-only writes one)`);
+  const size = input ?? m.classifier.inputSize;
+  const graph = parseOnnx(new Uint8Array(await readFile(join(dir, m.classifier.file))));
+  return { input: size, ...layerTable(graph, { [m.classifier.input]: [1, ...size] }) };
+}
+
+/**
  * @param input [3, H, W] of the backbone's image; default: a square at the model's minSize.
  * @throws RangeError when a graph has an op or shape the table cannot follow.
  */
