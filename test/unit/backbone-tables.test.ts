@@ -87,7 +87,7 @@ describe("the seed's tables, row by row", () => {
 });
 
 /** The seed's formula: b_i = a_i / (k + alpha * sum_{j = max(0, i - n/2)}^{min(N - 1, i + n/2)} a_j^2)^beta, per pixel. */
-function seedLrn(a: Float32Array, [channels, height, width]: number[], k = 2, n = 5, alpha = 1e-4, beta = 0.75): Float32Array {
+function seedLrn(a: Float32Array, [channels, height, width]: [number, number, number], k = 2, n = 5, alpha = 1e-4, beta = 0.75): Float32Array {
   const b = new Float32Array(a.length);
   const plane = height * width;
   const half = Math.floor(n / 2);
@@ -104,7 +104,7 @@ function seedLrn(a: Float32Array, [channels, height, width]: number[], k = 2, n 
 describe('LRN in ONNX Runtime', () => {
   it("matches the seed's formula, edges of the channel window included", async () => {
     const session = await ort.InferenceSession.create(fixturePath('onnx', 'lrn_alexnet.onnx'));
-    const dims = [9, 5, 6];
+    const dims: [number, number, number] = [9, 5, 6];
     // ReLU outputs up to ~300, so that alpha * sum is of the order of k and the normalisation shows.
     const a = Float32Array.from({ length: 9 * 5 * 6 }, (_, i) => ((i * 7919) % 301) * (i % 3 === 0 ? 1 : 0.2));
     const y = (await session.run({ x: new ort.Tensor('float32', a, [1, ...dims]) })).y!.data as Float32Array;
