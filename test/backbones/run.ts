@@ -100,7 +100,7 @@ for (const arch of archs) {
       if (both < 1 || ref.length === 0) fail(`${where}: torchvision parity ${parity}`);
     }
     const [cost] = (await pipelineCosts(dir, manifest, { image: [height!, width!], proposals: regions ?? 0, rpnProposals: [result.regions ?? 300] })).filter((c) => c.pipeline === pipeline);
-    rows.push(`| ${arch} | ${megabytes.toFixed(0)} | ${pipeline} | ${result.regions ?? ''} | ${result.detections.length} | ${(cost!.macs / 1e9).toFixed(1)} | ${(result.timings.total / 1000).toFixed(2)} | ${parity} |`);
+    rows.push(`| ${arch} | ${megabytes.toFixed(0)} | ${pipeline} | ${result.regions ?? ''} | ${result.detections.length} | ${(cost!.macs / 1e9).toFixed(1)} | ${((result.timings.total ?? NaN) / 1000).toFixed(2)} | ${parity} |`);
   }
 }
 
