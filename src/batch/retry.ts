@@ -16,7 +16,7 @@ export interface RetryPolicy {
   random?: () => number;
 }
 
-/** Ten tries span about 40 s on average (at least several seconds): long enough for a server to restart. */
+/** Ten tries wait about 40 s in all on average, seldom under 5 s: long enough for a server to restart. */
 export const DEFAULT_RETRY: RetryPolicy = Object.freeze({ retries: 10, baseMs: 250, maxMs: 15_000 });
 
 /** A Retry-After longer than this (5 minutes) is taken as this: a run should not sleep for hours on one header. */

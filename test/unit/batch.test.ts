@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectInputs, InputError } from '../../src/batch/inputs.js';
 import { JournalError, OutputJournal, readJournal } from '../../src/batch/journal.js';
+import { createProgress } from '../../src/batch/progress.js';
 import { backoffMs, parseRetryAfter } from '../../src/batch/retry.js';
 import { runBatch } from '../../src/batch/run.js';
 import { inShard, parseShard, shardOf } from '../../src/batch/shard.js';
@@ -184,5 +185,37 @@ describe('runBatch retries (a scripted server)', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('progress', () => {
+  const counts = { total: 10, skipped: 2, done: 5, failed: 1, retried: 3 };
+
+  it('draws a bar with rate, ETA, failures and retries on a terminal, then the summary', async () => {
+    const { PassThrough } = await import('node:stream');
+    const stream = Object.assign(new PassThrough(), { isTTY: true, columns: 120, cursorTo: () => true, clearLine: () => true, moveCursor: () => true });
+    let drawn = '';
+    stream.on('data', (d: Buffer) => (drawn += d));
+    const logged: string[] = [];
+    const p = createProgress({ tty: true, log: (l) => logged.push(l), stream });
+    p.update(counts);
+    p.update({ ...counts, done: 6 });
+    p.stop({ ...counts, done: 7 });
+    expect(drawn).toMatch(/\d+\/10/);
+    expect(drawn).toContain('img/s');
+    expect(drawn).toContain('ETA');
+    expect(drawn).toContain('failed 1');
+    expect(drawn).toContain('retries 3');
+    expect(logged.at(-1)).toMatch(/^batch: 7 done, 1 failed, 2 already written, 3 retries, 8 images in [\d.]+ s \([\d.]+ images\/s\)$/);
+  });
+
+  it('writes a line at most every interval elsewhere (logs, Kubernetes Jobs)', () => {
+    const logged: string[] = [];
+    const p = createProgress({ tty: false, log: (l) => logged.push(l), intervalMs: 0 });
+    p.update(counts);
+    expect(logged[0]).toMatch(/^batch: 8\/10 \(80\.0%\), [\d.]+ images\/s, ETA \S+, 1 failed, 3 retries$/);
+    const quiet = createProgress({ tty: false, log: (l) => logged.push(l), intervalMs: 60_000 });
+    quiet.update(counts);
+    expect(logged.length).toBe(1);
   });
 });
