@@ -5,7 +5,8 @@
  * R-CNN against torchvision's FasterRCNN on the same weights; and, per
  * pipeline, the estimated multiply-adds next to the measured time. Needs
  * Debian's python3-torch, python3-torchvision and python3-onnx (.ci/run
- * installs them) and about 3 GB of disk for the packages.
+ * installs them) and about 1 GB of disk: one package at a time (VGG16's),
+ * each deleted after its runs unless --keep.
  *
  *   npm run test:backbones [-- --arch alexnet,vgg16] [--out DIR] [--keep]
  *
@@ -17,7 +18,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
@@ -65,10 +66,37 @@ function checkResult(where: string, r: DetectionResult, classes: string[]): void
   }
 }
 
+/** The API on a server serving the package: each pipeline once, the same detections as the CLI, the layer tables. */
+async function checkApi(arch: string, dir: string, classes: string[]): Promise<void> {
+  const server = await startServer(freePort(), { MODELS_DIR: dirname(dir), WORKERS: '1', ORT_THREADS: '2', REQUEST_TIMEOUT_MS: '600000' }, 600_000);
+  try {
+    const info = (await (await fetch(`${server.url}/v1/models/${arch}`)).json()) as { layers?: { graphs: Record<string, unknown> } };
+    if (Object.keys(info.layers?.graphs ?? {}).length !== 4) fail(`${arch} GET /v1/models/${arch}: layers of ${Object.keys(info.layers?.graphs ?? {}).length} graphs`);
+    for (const pipeline of ['rcnn', 'fast-rcnn', 'faster-rcnn'] as const) {
+      const regions = pipeline === 'rcnn' ? RCNN_REGIONS[arch]! : pipeline === 'fast-rcnn' ? FAST_REGIONS : undefined;
+      const query = new URLSearchParams({ model: arch, pipeline, ...(regions ? { maxProposals: String(regions) } : {}) });
+      const res = await fetch(`${server.url}/v1/detect?${query}`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: readFileSync(image) });
+      const where = `${arch} ${pipeline} (API)`;
+      if (res.status !== 200) {
+        fail(`${where}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
+        continue;
+      }
+      const result = (await res.json()) as DetectionResult;
+      checkResult(where, result, classes);
+      const cli = cliResults.get(`${arch} ${pipeline}`);
+      if (cli && Math.min(matchedFraction(result.detections, cli.detections, 0.999, 1e-5), matchedFraction(cli.detections, result.detections, 0.999, 1e-5)) < 1) fail(`${where}: not the CLI's detections`);
+    }
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+  }
+}
+
 const rows: string[] = [];
 const cliResults = new Map<string, DetectionResult>();
 for (const arch of archs) {
-  const dir = join(out, 'packages', arch);
+  // The package in a folder of its own: the API's server is given that folder as MODELS_DIR.
+  const dir = join(out, arch, arch);
   if (!existsSync(join(dir, 'model.json'))) {
     process.stderr.write(`building ${arch} ...\n`);
     python('models/recipes/export_backbone.py', ['--arch', arch, '--weights', 'none', '--seed', '0', ...SIZES, '--logit-scale', LOGIT_SCALE[arch]!, '--rcnn-proposals', String(RCNN_REGIONS[arch]), '--out', dir]);
@@ -102,34 +130,9 @@ for (const arch of archs) {
     const [cost] = (await pipelineCosts(dir, manifest, { image: [height!, width!], proposals: regions ?? 0, rpnProposals: [result.regions ?? 300] })).filter((c) => c.pipeline === pipeline);
     rows.push(`| ${arch} | ${megabytes.toFixed(0)} | ${pipeline} | ${result.regions ?? ''} | ${result.detections.length} | ${(cost!.macs / 1e9).toFixed(1)} | ${((result.timings.total ?? NaN) / 1000).toFixed(2)} | ${parity} |`);
   }
-}
-
-// The API: one server with every package, each pipeline of each once; the same detections as the CLI.
-process.stderr.write('the API: one server with every package ...\n');
-const server = await startServer(freePort(), { MODELS_DIR: join(out, 'packages'), WORKERS: '1', ORT_THREADS: '2', REQUEST_TIMEOUT_MS: '600000' }, 600_000);
-try {
-  for (const arch of archs) {
-    const manifest = await readManifest(join(out, 'packages', arch));
-    const info = (await (await fetch(`${server.url}/v1/models/${arch}`)).json()) as { layers?: { graphs: Record<string, unknown> } };
-    if (Object.keys(info.layers?.graphs ?? {}).length !== 4) fail(`${arch} GET /v1/models/${arch}: layers of ${Object.keys(info.layers?.graphs ?? {}).length} graphs`);
-    for (const pipeline of ['rcnn', 'fast-rcnn', 'faster-rcnn'] as const) {
-      const regions = pipeline === 'rcnn' ? RCNN_REGIONS[arch]! : pipeline === 'fast-rcnn' ? FAST_REGIONS : undefined;
-      const query = new URLSearchParams({ model: arch, pipeline, ...(regions ? { maxProposals: String(regions) } : {}) });
-      const res = await fetch(`${server.url}/v1/detect?${query}`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: readFileSync(image) });
-      const where = `${arch} ${pipeline} (API)`;
-      if (res.status !== 200) {
-        fail(`${where}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
-        continue;
-      }
-      const result = (await res.json()) as DetectionResult;
-      checkResult(where, result, manifest.classes);
-      const cli = cliResults.get(`${arch} ${pipeline}`);
-      if (cli && Math.min(matchedFraction(result.detections, cli.detections, 0.999, 1e-5), matchedFraction(cli.detections, result.detections, 0.999, 1e-5)) < 1) fail(`${where}: not the CLI's detections`);
-    }
-  }
-} finally {
-  server.child.kill('SIGTERM');
-  await server.exited;
+  await checkApi(arch, dir, manifest.classes);
+  // One package on disk at a time (VGG16's is 1 GB), unless kept.
+  if (!values.keep) rmSync(dirname(dir), { recursive: true, force: true });
 }
 
 console.log(`Seed networks as backbones: seeded random weights, ${SIZES[1]}-${SIZES[3]} px inputs (shorter-longer side), ${width}x${height} image, ORT 2 threads, one process`);
