@@ -130,30 +130,34 @@ describe('Balancer', () => {
   });
 });
 
-describe('runBatch retries (a scripted server)', () => {
-  /** Answers each image (by its file name in the path) with the statuses listed for it, then 200. */
-  async function scriptedServer(script: Record<string, { status: number; headers?: Record<string, string> }[]>) {
-    const seen: { image: string; at: number }[] = [];
-    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const image = Buffer.concat(chunks).toString();
-        seen.push({ image, at: Date.now() });
-        const next = script[image]?.shift();
-        if (next) {
-          res.writeHead(next.status, { 'content-type': 'application/json', ...next.headers });
-          return res.end(JSON.stringify({ code: `CODE_${next.status}`, message: 'scripted', requestId: 'r' }));
-        }
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ model: 'm', pipeline: 'faster-rcnn', image: { width: 1, height: 1 }, detections: [], timings: { total: 0 } }));
-      });
+/**
+ * A scripted stand-in for the server: answers each image (by its bytes, the test writes names) with the
+ * statuses listed for it, then 200 with one detection for images whose name starts with "circle".
+ */
+async function scriptedServer(script: Record<string, { status: number; headers?: Record<string, string> }[]>) {
+  const seen: { image: string; at: number }[] = [];
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const image = Buffer.concat(chunks).toString();
+      seen.push({ image, at: Date.now() });
+      const next = script[image]?.shift();
+      if (next) {
+        res.writeHead(next.status, { 'content-type': 'application/json', ...next.headers });
+        return res.end(JSON.stringify({ code: `CODE_${next.status}`, message: 'scripted', requestId: 'r' }));
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const detections = image.startsWith('circle') ? [{ box: [1, 2, 11, 22], label: 'circle', classId: 1, score: 0.9 }] : [];
+      res.end(JSON.stringify({ model: 'm', pipeline: 'faster-rcnn', image: { width: 40, height: 40 }, detections, timings: { total: 0 } }));
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const { port } = server.address() as { port: number };
-    return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
-  }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
 
+describe('runBatch retries (a scripted server)', () => {
   it('retries 503 after Retry-After and 429 with backoff, never a 4xx for a bad image, and gives up after --retries', async () => {
     const dir = join(root, 'scripted');
     mkdirSync(dir, { recursive: true });
@@ -182,6 +186,33 @@ describe('runBatch retries (a scripted server)', () => {
       const busy = server.seen.filter((s) => s.image === 'busy');
       expect(busy[1]!.at - busy[0]!.at).toBeGreaterThanOrEqual(1000);
       expect(summary).toMatchObject({ total: 4, done: 2, failed: 2, retried: 5, failedInOutput: 2, interrupted: false });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('runBatch --coco with --gt (a scripted server)', () => {
+  it("takes image ids from the ground truth's file names and category ids from its names", async () => {
+    const dir = join(root, 'coco');
+    mkdirSync(join(dir, 'images'), { recursive: true });
+    for (const name of ['circle-a', 'circle-b', 'empty']) writeFileSync(join(dir, 'images', `${name}.png`), name);
+    const gt = join(dir, 'annotations.json');
+    writeFileSync(gt, JSON.stringify({
+      images: [{ id: 70, file_name: 'images/circle-a.png' }, { id: 71, file_name: 'images/circle-b.png' }, { id: 72, file_name: 'images/empty.png' }],
+      annotations: [],
+      categories: [{ id: 9, name: 'circle' }],
+    }));
+    const server = await scriptedServer({});
+    try {
+      const coco = join(dir, 'results.json');
+      await runBatch({ inputs: [join(dir, 'images')], out: join(dir, 'out.jsonl'), resume: false, concurrency: 2, retry: { retries: 0, baseMs: 1, maxMs: 1 },
+        targets: [new HttpTarget(server.url, {}, { timeoutMs: 5000 })], coco: { out: coco, gt } });
+      const results = JSON.parse(readFileSync(coco, 'utf8')) as { image_id: number; category_id: number; bbox: number[]; score: number }[];
+      expect(results.sort((a, b) => a.image_id - b.image_id)).toEqual([
+        { image_id: 70, category_id: 9, bbox: [1, 2, 10, 20], score: 0.9 },
+        { image_id: 71, category_id: 9, bbox: [1, 2, 10, 20], score: 0.9 },
+      ]);
     } finally {
       await server.close();
     }
