@@ -41,7 +41,6 @@ torchvision's published figures.
 """
 import argparse
 import io
-import json
 import os
 import sys
 from collections import OrderedDict
@@ -58,7 +57,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign, roi_pool
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_torchvision import OPSET, BackboneGraph, BoxHeadGraph, RpnHeadGraph, calibrate_batchnorm, manifest  # noqa: E402
+from export_torchvision import OPSET, BackboneGraph, BoxHeadGraph, RpnHeadGraph, calibrate_batchnorm, manifest, write_manifest  # noqa: E402
 
 STRIDE = 16
 WARP = 224
@@ -366,11 +365,7 @@ def main():
     ])
     if s:
         m["classifier"] = OrderedDict([("file", "classifier.onnx"), ("input", "image"), ("inputSize", [3, 224, 224])])
-    with open(out("model.json"), "w") as f:
-        json.dump(m, f, indent=2)
-        f.write("\n")
-    total = sum(os.path.getsize(out(n)) for n in os.listdir(args.out))
-    print(f"wrote {args.out}: {', '.join(sorted(os.listdir(args.out)))} ({total / 1e6:.1f} MB)")
+    write_manifest(args.out, m)
 
 
 if __name__ == "__main__":

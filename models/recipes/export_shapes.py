@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_torchvision import BackboneGraph, BoxHeadGraph, RpnHeadGraph, export, manifest  # noqa: E402
+from export_torchvision import BackboneGraph, BoxHeadGraph, RpnHeadGraph, export, manifest, write_manifest  # noqa: E402
 from shapes_common import CHANNELS, CONTEXT, POOL, STRIDE, WARP, RcnnHead, RoiHead, faster_rcnn  # noqa: E402
 
 PROPOSALS = OrderedDict([("method", "selective-search"), ("mode", "single"), ("maxProposals", 2000), ("minSize", 0), ("seed", 0)])
@@ -86,11 +86,7 @@ def main():
                                    ("head", head_spec("fast_rcnn_head.onnx")), ("boxCoder", coder), ("postprocess", post)])),
         ("faster-rcnn", m["pipelines"]["faster-rcnn"]),
     ])
-    with open(out("model.json"), "w") as f:
-        json.dump(m, f, indent=2)
-        f.write("\n")
-    total = sum(os.path.getsize(out(n)) for n in os.listdir(args.out))
-    print(f"wrote {args.out}: {', '.join(sorted(os.listdir(args.out)))} ({total / 1e6:.1f} MB)")
+    write_manifest(args.out, m)
 
 
 if __name__ == "__main__":

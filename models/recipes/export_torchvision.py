@@ -249,6 +249,16 @@ def manifest(model, arch, args, level_names):
     ])
 
 
+def write_manifest(out_dir, m):
+    """model.json beside the graphs, and a line naming what the package holds."""
+    with open(os.path.join(out_dir, "model.json"), "w") as f:
+        json.dump(m, f, indent=2)
+        f.write("\n")
+    names = sorted(os.listdir(out_dir))
+    total = sum(os.path.getsize(os.path.join(out_dir, n)) for n in names)
+    print(f"wrote {out_dir}: {', '.join(names)} ({total / 1e6:.1f} MB)")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", required=True, choices=sorted(ARCHS))
@@ -285,10 +295,7 @@ def main():
     pooled = torch.randn(3, channels, *pooler.output_size)
     export(BoxHeadGraph(model.roi_heads), (pooled,), os.path.join(args.out, "box_head.onnx"), ["pooled"],
            ["class_logits", "box_deltas"], {"pooled": {0: "rois"}, "class_logits": {0: "rois"}, "box_deltas": {0: "rois"}})
-    with open(os.path.join(args.out, "model.json"), "w") as f:
-        json.dump(manifest(model, args.arch, args, level_names), f, indent=2)
-        f.write("\n")
-    print(f"wrote {args.out}: {', '.join(sorted(os.listdir(args.out)))}")
+    write_manifest(args.out, manifest(model, args.arch, args, level_names))
 
 
 if __name__ == "__main__":
