@@ -114,14 +114,14 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
     options.progress?.stop(counts);
   }
 
-  const records = options.coco || counts.skipped ? readJournal(options.out).filter((r) => mineKeys.has(resolve(r.path))) : [];
-  if (options.coco) await writeCoco(records, all, options.coco);
+  if (options.coco) await writeCoco(readJournal(options.out).filter((r) => mineKeys.has(resolve(r.path))), all, options.coco);
+  const failedBefore = [...journal.existing].filter(([key, r]) => mineKeys.has(key) && 'error' in r).length;
   const seconds = (performance.now() - started) / 1000;
   return {
     ...counts,
     seconds,
     imagesPerSecond: (counts.done + counts.failed) / Math.max(seconds, 1e-9),
-    failedInOutput: counts.skipped ? records.filter((r) => 'error' in r).length : counts.failed,
+    failedInOutput: failedBefore + counts.failed,
     interrupted: counts.skipped + counts.done + counts.failed < counts.total,
   };
 }
