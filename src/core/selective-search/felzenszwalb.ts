@@ -210,13 +210,13 @@ function gridEdges(img: Float64Array, width: number, height: number, channels: n
 /**
  * Stable sort of non-negative doubles with a 32-bit payload.
  *
- * An LSD radix sort on the float32 image of each key (two passes of 16 bits;
- * for x >= 0 the IEEE bits order as unsigned integers, and rounding to float32
- * is monotone), carrying the exact doubles and the payloads, then an
- * insertion sort inside each run of equal float32 keys restores the exact
- * double order. Runs are short (mostly exact ties), so this is a stable sort
- * by the doubles at half the passes of a 64-bit radix sort. Every pass, and
- * every loop over the result, reads memory in order.
+ * An LSD radix sort of the positions, keyed by the float32 image of each key
+ * (three passes of 11 bits; for x >= 0 the IEEE bits order as unsigned
+ * integers, and rounding to float32 is monotone), then the doubles and
+ * payloads gathered in that order and an insertion sort inside each run of
+ * equal float32 keys to restore the exact double order. Runs are short
+ * (mostly exact ties), so this is a stable sort by the doubles. 2048 buckets
+ * per pass keep the scatter within the caches.
  * @returns new arrays: keys ascending, payloads in the same order.
  */
 export function radixSortPairs(keys: Float64Array, payload: Uint32Array): { keys: Float64Array; payload: Uint32Array } {
@@ -224,29 +224,41 @@ export function radixSortPairs(keys: Float64Array, payload: Uint32Array): { keys
   const f32 = new Float32Array(n);
   f32.set(keys);
   let digits = new Uint32Array(f32.buffer);
-  let exact = Float64Array.from(keys);
-  let load = Uint32Array.from(payload);
-  let digits2 = new Uint32Array(n), exact2 = new Float64Array(n), load2 = new Uint32Array(n);
-  const count = new Uint32Array(65536);
-  for (let shift = 0; shift < 32; shift += 16) {
-    count.fill(0);
-    for (let i = 0; i < n; i++) count[(digits[i]! >>> shift) & 0xffff]!++;
-    if (n === 0 || count[(digits[0]! >>> shift) & 0xffff] === n) continue;
+  let index = new Uint32Array(n);
+  for (let i = 0; i < n; i++) index[i] = i;
+  let digits2 = new Uint32Array(n), index2 = new Uint32Array(n);
+  const BITS = 11, BUCKETS = 1 << BITS, MASK = BUCKETS - 1;
+  const counts = new Uint32Array(3 * BUCKETS);
+  for (let i = 0; i < n; i++) {
+    const d = digits[i]!;
+    counts[d & MASK]!++;
+    counts[BUCKETS + ((d >>> BITS) & MASK)]!++;
+    counts[2 * BUCKETS + (d >>> (2 * BITS))]!++;
+  }
+  for (let pass = 0; pass < 3; pass++) {
+    const shift = pass * BITS, base = pass * BUCKETS;
+    if (n === 0 || counts[base + ((digits[0]! >>> shift) & MASK)] === n) continue;
     let sum = 0;
-    for (let d = 0; d < 65536; d++) {
-      const c = count[d]!;
-      count[d] = sum;
+    for (let d = base; d < base + BUCKETS; d++) {
+      const c = counts[d]!;
+      counts[d] = sum;
       sum += c;
     }
     for (let i = 0; i < n; i++) {
-      const at = count[(digits[i]! >>> shift) & 0xffff]!++;
-      digits2[at] = digits[i]!;
-      exact2[at] = exact[i]!;
-      load2[at] = load[i]!;
+      const d = digits[i]!;
+      const at = counts[base + ((d >>> shift) & MASK)]!++;
+      digits2[at] = d;
+      index2[at] = index[i]!;
     }
     [digits, digits2] = [digits2, digits];
-    [exact, exact2] = [exact2, exact];
-    [load, load2] = [load2, load];
+    [index, index2] = [index2, index];
+  }
+  const exact = new Float64Array(n);
+  const load = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const from = index[i]!;
+    exact[i] = keys[from]!;
+    load[i] = payload[from]!;
   }
   // Within runs of equal float32 keys, order by the double, stably.
   for (let i = 1; i < n; i++) {

@@ -26,7 +26,9 @@ function reflect(i: number, n: number): number {
 }
 
 /**
- * Smooth each channel of an HWC image along y, then x.
+ * Smooth each channel of an HWC image along y, then x. Each output value is
+ * scipy's sum (centre term, then pairs outward), computed a row at a time so
+ * that every read is sequential.
  * @param image H*W*C values.
  * @param kernel odd-length symmetric kernel, e.g. gaussianKernel(sigma).
  * @returns a new Float64Array of H*W*C.
@@ -35,23 +37,27 @@ export function smoothChannels(image: Float64Array, width: number, height: numbe
   const tmp = new Float64Array(image.length);
   const out = new Float64Array(image.length);
   const r = (kernel.length - 1) / 2;
-  const line = new Float64Array(Math.max(width, height) + 2 * r);
-  // Along y (axis 0), for each column and channel.
-  for (let x = 0; x < width; x++) {
-    for (let c = 0; c < channels; c++) {
-      for (let i = -r; i < 0; i++) line[i + r] = image[(reflect(i, height) * width + x) * channels + c]!;
-      for (let i = 0; i < height; i++) line[i + r] = image[(i * width + x) * channels + c]!;
-      for (let i = height; i < height + r; i++) line[i + r] = image[(reflect(i, height) * width + x) * channels + c]!;
-      for (let y = 0; y < height; y++) tmp[(y * width + x) * channels + c] = correlateSymmetric(line, y + r, kernel, r);
+  const rowLength = width * channels;
+  // Along y (axis 0): output row y from input rows y - r .. y + r, reflected at the borders.
+  for (let y = 0; y < height; y++) {
+    const to = y * rowLength;
+    const centre = kernel[r]!;
+    for (let i = 0; i < rowLength; i++) tmp[to + i] = image[to + i]! * centre;
+    for (let j = 1; j <= r; j++) {
+      const w = kernel[r + j]!;
+      const below = reflect(y + j, height) * rowLength, above = reflect(y - j, height) * rowLength;
+      for (let i = 0; i < rowLength; i++) tmp[to + i] += (image[below + i]! + image[above + i]!) * w;
     }
   }
-  // Along x (axis 1), for each row and channel.
+  // Along x (axis 1), for each row and channel, through a line padded by reflection.
+  const line = new Float64Array(width + 2 * r);
   for (let y = 0; y < height; y++) {
+    const row = y * rowLength;
     for (let c = 0; c < channels; c++) {
-      for (let i = -r; i < 0; i++) line[i + r] = tmp[(y * width + reflect(i, width)) * channels + c]!;
-      for (let i = 0; i < width; i++) line[i + r] = tmp[(y * width + i) * channels + c]!;
-      for (let i = width; i < width + r; i++) line[i + r] = tmp[(y * width + reflect(i, width)) * channels + c]!;
-      for (let x = 0; x < width; x++) out[(y * width + x) * channels + c] = correlateSymmetric(line, x + r, kernel, r);
+      for (let i = -r; i < 0; i++) line[i + r] = tmp[row + reflect(i, width) * channels + c]!;
+      for (let i = 0; i < width; i++) line[i + r] = tmp[row + i * channels + c]!;
+      for (let i = width; i < width + r; i++) line[i + r] = tmp[row + reflect(i, width) * channels + c]!;
+      for (let x = 0; x < width; x++) out[row + x * channels + c] = correlateSymmetric(line, x + r, kernel, r);
     }
   }
   return out;

@@ -18,7 +18,7 @@
  */
 
 import type { Segmentation } from './felzenszwalb.js';
-import { TEXTURE_BINS, TEXTURE_ORIENTATIONS, type TextureBins } from './texture.js';
+import { addImplicitZeroBins, TEXTURE_BINS, TEXTURE_DIRECTIONS, TEXTURE_ORIENTATIONS, type TextureBins } from './texture.js';
 import type { ChannelImage } from './colour-spaces.js';
 
 export const COLOUR_BINS = 25;
@@ -79,8 +79,8 @@ export function regionFeatures(seg: Segmentation, colourBins: Uint8Array, channe
   // Integer counts first, normalised once at the end.
   const colourCounts = new Uint32Array(count * colourLength);
   const textureCounts = new Uint32Array(count * textureLength);
-  const bins = texture.bins;
-  const perPixel = c * TEXTURE_ORIENTATIONS;
+  const codes = texture.codes;
+  const perPixel = c * TEXTURE_DIRECTIONS;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const i = y * width + x;
@@ -96,13 +96,14 @@ export function regionFeatures(seg: Segmentation, colourBins: Uint8Array, channe
       // The texture codes of pixel i are already indices into a region's histogram.
       const to = r * textureLength;
       const tb = i * perPixel;
-      for (let g = 0; g < perPixel; g++) textureCounts[to + bins[tb + g]!]!++;
+      for (let g = 0; g < perPixel; g++) textureCounts[to + codes[tb + g]!]!++;
     }
   }
   // L1 normalisation: every pixel adds one count per channel (and per orientation).
   const colour = new Float32Array(count * colourLength);
   const tex = new Float32Array(count * textureLength);
   for (let r = 0; r < count; r++) {
+    addImplicitZeroBins(textureCounts, r * textureLength, c);
     const cn = 1 / (size[r]! * c);
     for (let k = 0; k < colourLength; k++) colour[r * colourLength + k] = colourCounts[r * colourLength + k]! * cn;
     const tn = cn / TEXTURE_ORIENTATIONS;
