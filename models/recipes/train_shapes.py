@@ -187,13 +187,23 @@ def freeze(trunk):
         p.requires_grad_(False)
 
 
+def freeze_batchnorm(trunk):
+    """Fine-tuning with a few images per batch: the convolutions learn, BatchNorm keeps its pretrained
+    statistics and affine terms (detectron2's FrozenBatchNorm2d)."""
+    for m in trunk.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad_(False)
+
+
 def stage_faster(args, data):
     import random
     rng = random.Random(args.seed)
     model = faster_rcnn(len(data.categories) + 1, min_size=TRAIN_SIZES)
     model.backbone.trunk.load_state_dict(torch.load(args.backbone, map_location="cpu"))
     model.train()
-    freeze(model.backbone.trunk)
+    (freeze_batchnorm if args.train_backbone else freeze)(model.backbone.trunk)
     it = batches(len(data), args.batch, args.steps, args.seed)
 
     def step(_):
@@ -319,6 +329,7 @@ def main():
     p.add_argument("--batch", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-backbone", type=int, default=1)
     args = p.parse_args()
     for k, v in DEFAULTS[args.stage].items():
         if getattr(args, k) is None:

@@ -24,7 +24,6 @@
 
 import { gaussianKernel, smoothChannels } from './gaussian.js';
 
-const f32 = Math.fround;
 
 export interface FelzenszwalbOptions {
   /** Observation scale k: larger gives larger regions (skimage's `scale`). */
@@ -81,7 +80,9 @@ export function segmentGraph(graph: SortedGraph, scale: number, minSize: number)
   const forest = new Int32Array(n);
   for (let i = 0; i < n; i++) forest[i] = i;
   const size = new Int32Array(n).fill(1);
-  const internal = new Float64Array(n);
+  // Each root's Int(C) + k / |C|, rounded to float32 as skimage keeps it; kept up to date on
+  // every join (Int(C) is the weight of the edge that made C), so an edge costs no division.
+  const threshold = new Float32Array(n).fill(k);
   const m = cost.length;
   for (let e = 0; e < m; e++) {
     const q = packed[e]!;
@@ -89,14 +90,13 @@ export function segmentGraph(graph: SortedGraph, scale: number, minSize: number)
     const r0 = findRoot(forest, p + offset[q & 3]!);
     const r1 = findRoot(forest, p);
     if (r0 === r1) continue;
-    // skimage keeps these two in C floats.
-    const inner0 = f32(internal[r0]! + k / size[r0]!);
-    const inner1 = f32(internal[r1]! + k / size[r1]!);
     const w = cost[e]!;
-    if (w < Math.min(inner0, inner1)) {
+    const t0 = threshold[r0]!, t1 = threshold[r1]!;
+    if (w < (t0 < t1 ? t0 : t1)) {
       const root = joinTrees(forest, r0, r1);
-      size[root] = size[r0]! + size[r1]!;
-      internal[root] = w;
+      const joined = size[r0]! + size[r1]!;
+      size[root] = joined;
+      threshold[root] = w + k / joined;
     }
   }
   // Components still under minSize; once none is left the rest of the pass changes nothing.
