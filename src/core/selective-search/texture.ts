@@ -24,8 +24,11 @@ export const TEXTURE_DIRECTIONS = 4;
 /** The positive and negative half of each direction. */
 export const TEXTURE_ORIENTATIONS = 2 * TEXTURE_DIRECTIONS;
 export const TEXTURE_BINS = 10;
-/** Kernel radius in sigmas: 3 (7 taps at sigma 1) keeps 99.7% of the Gaussian's mass. */
-const TRUNCATE = 3;
+/** The derivatives' scale, the paper's. */
+const SIGMA = 1;
+/** Kernel radius: 3 sigmas (7 taps) keep 99.7% of the Gaussian's mass. */
+const RADIUS = 3 * SIGMA;
+const TAPS = 2 * RADIUS + 1;
 
 /**
  * Per pixel, for each channel c and direction a, the index into a region's
@@ -40,65 +43,55 @@ export interface TextureBins {
 }
 
 /** Derivative of a Gaussian, sampled, as a convolution kernel: a rising edge responds positively. */
-function gaussianDerivativeKernel(sigma: number): Float64Array {
-  const g = gaussianKernel(sigma, TRUNCATE);
-  const r = (g.length - 1) / 2;
+function gaussianDerivativeKernel(): Float64Array {
   // Convolution flips the kernel, so store -d/dx G(x) = x / sigma^2 G(x) reversed: (r - i) / sigma^2 G.
-  return g.map((v, i) => ((r - i) / (sigma * sigma)) * v);
+  return gaussianKernel(SIGMA, RADIUS / SIGMA).map((v, i) => ((RADIUS - i) / (SIGMA * SIGMA)) * v);
 }
 
 /**
- * Convolve every row of a plane with two kernels of the same length at once,
- * borders replicated: out[x] = sum_k kernel[k] * src[x + r - k], k ascending
+ * Convolve every row of a plane with two 7-tap kernels at once, borders
+ * replicated: out[x] = sum_k kernel[k] * src[x + 3 - k], k ascending
  * (descending near the borders, as first written: the sums' rounding, and so
  * the proposals, stay the same).
  */
 function convolveRows2(src: Float32Array, outA: Float32Array, outB: Float32Array, width: number, height: number, ka: Float64Array, kb: Float64Array): void {
-  const len = ka.length;
-  const r = (len - 1) >> 1;
+  const a0 = ka[0]!, a1 = ka[1]!, a2 = ka[2]!, a3 = ka[3]!, a4 = ka[4]!, a5 = ka[5]!, a6 = ka[6]!;
+  const b0 = kb[0]!, b1 = kb[1]!, b2 = kb[2]!, b3 = kb[3]!, b4 = kb[4]!, b5 = kb[5]!, b6 = kb[6]!;
   for (let y = 0; y < height; y++) {
     const row = y * width;
     for (let x = 0; x < width; x++) {
-      let a = 0, b = 0;
-      if (x >= r && x + r < width) {
-        const base = row + x + r;
-        for (let k = 0; k < len; k++) {
-          const v = src[base - k]!;
-          a += ka[k]! * v;
-          b += kb[k]! * v;
-        }
+      const i = row + x;
+      if (x >= RADIUS && x + RADIUS < width) {
+        const s0 = src[i + 3]!, s1 = src[i + 2]!, s2 = src[i + 1]!, s3 = src[i]!, s4 = src[i - 1]!, s5 = src[i - 2]!, s6 = src[i - 3]!;
+        outA[i] = a0 * s0 + a1 * s1 + a2 * s2 + a3 * s3 + a4 * s4 + a5 * s5 + a6 * s6;
+        outB[i] = b0 * s0 + b1 * s1 + b2 * s2 + b3 * s3 + b4 * s4 + b5 * s5 + b6 * s6;
       } else {
-        for (let k = len - 1; k >= 0; k--) {
-          const xi = x + r - k;
+        let a = 0, b = 0;
+        for (let k = TAPS - 1; k >= 0; k--) {
+          const xi = x + RADIUS - k;
           const v = src[row + (xi < 0 ? 0 : xi >= width ? width - 1 : xi)]!;
           a += ka[k]! * v;
           b += kb[k]! * v;
         }
+        outA[i] = a;
+        outB[i] = b;
       }
-      outA[row + x] = a;
-      outB[row + x] = b;
     }
   }
 }
 
 /**
- * Convolve every column of a plane with a 1-D kernel, borders replicated:
- * out[y] = sum_k kernel[len - 1 - k] * src[y - r + k], k ascending, summed
- * a whole row at a time (in float64, then stored as float32) so that every
- * read is sequential.
+ * Convolve every column of a plane with a 7-tap kernel, borders replicated:
+ * out[y] = sum_k kernel[6 - k] * src[y - 3 + k], k ascending.
  */
-function convolveColumns(src: Float32Array, dst: Float32Array, width: number, height: number, kernel: Float64Array, acc: Float64Array): void {
-  const len = kernel.length;
-  const r = (len - 1) >> 1;
+function convolveColumns(src: Float32Array, dst: Float32Array, width: number, height: number, kernel: Float64Array): void {
+  const k0 = kernel[6]!, k1 = kernel[5]!, k2 = kernel[4]!, k3 = kernel[3]!, k4 = kernel[2]!, k5 = kernel[1]!, k6 = kernel[0]!;
+  const rowAt = (y: number) => (y < 0 ? 0 : y >= height ? height - 1 : y) * width;
   for (let y = 0; y < height; y++) {
-    acc.fill(0, 0, width);
-    for (let k = 0; k < len; k++) {
-      const w = kernel[len - 1 - k]!;
-      const from = Math.min(height - 1, Math.max(0, y - r + k)) * width;
-      for (let x = 0; x < width; x++) acc[x] += w * src[from + x]!;
+    const r0 = rowAt(y - 3), r1 = rowAt(y - 2), r2 = rowAt(y - 1), r3 = y * width, r4 = rowAt(y + 1), r5 = rowAt(y + 2), r6 = rowAt(y + 3);
+    for (let x = 0; x < width; x++) {
+      dst[r3 + x] = k0 * src[r0 + x]! + k1 * src[r1 + x]! + k2 * src[r2 + x]! + k3 * src[r3 + x]! + k4 * src[r4 + x]! + k5 * src[r5 + x]! + k6 * src[r6 + x]!;
     }
-    const to = y * width;
-    for (let x = 0; x < width; x++) dst[to + x] = acc[x]!;
   }
 }
 
@@ -150,23 +143,22 @@ function writeCodes(gx: Float32Array, gy: Float32Array, scale: Float64Array, cod
  * Quantised orientation responses of every channel.
  * @param image channels in [0, 1].
  */
-export function textureBins(image: ChannelImage, sigma = 1): TextureBins {
+export function textureBins(image: ChannelImage): TextureBins {
   const { width, height, channels } = image;
   const n = width * height;
-  const g = gaussianKernel(sigma, TRUNCATE);
-  const dg = gaussianDerivativeKernel(sigma);
+  const g = gaussianKernel(SIGMA, RADIUS / SIGMA);
+  const dg = gaussianDerivativeKernel();
   const codes = new Uint8Array(n * channels * TEXTURE_DIRECTIONS);
   // float32 planes: texture needs no more, and half the memory traffic is faster.
   const plane = new Float32Array(n), rowsD = new Float32Array(n), rowsG = new Float32Array(n);
   const gx = new Float32Array(n), gy = new Float32Array(n);
-  const acc = new Float64Array(width);
   const maxima = new Float64Array(TEXTURE_ORIENTATIONS);
   const scale = new Float64Array(TEXTURE_ORIENTATIONS);
   for (let c = 0; c < channels; c++) {
     for (let i = 0; i < n; i++) plane[i] = image.data[i * channels + c]!;
     convolveRows2(plane, rowsD, rowsG, width, height, dg, g);
-    convolveColumns(rowsD, gx, width, height, g, acc);
-    convolveColumns(rowsG, gy, width, height, dg, acc);
+    convolveColumns(rowsD, gx, width, height, g);
+    convolveColumns(rowsG, gy, width, height, dg);
     halfMaxima(gx, gy, maxima);
     for (let o = 0; o < TEXTURE_ORIENTATIONS; o++) scale[o] = maxima[o]! > 0 ? TEXTURE_BINS / maxima[o]! : 0;
     writeCodes(gx, gy, scale, codes, c, channels);
