@@ -46,10 +46,10 @@ export interface Segmentation {
 export interface SortedGraph {
   width: number;
   height: number;
-  /** Edge weights, ascending. */
-  cost: Float64Array;
-  /** Edges in the same order, packed as (p << 2) | direction (see gridEdges). */
+  /** Edges by increasing weight, each packed as (p << 2) | direction (see gridEdges). */
   packed: Uint32Array;
+  /** Edge weights, indexed by the packed edge (4 slots per pixel, some unused). */
+  weight: Float64Array;
 }
 
 /**
@@ -62,14 +62,13 @@ export function sortedGraph(image: Float64Array, width: number, height: number, 
     throw new RangeError(`felzenszwalb: ${width}x${height}x${channels} needs ${width * height * channels} values, got ${image.length}`);
   }
   const smooth = sigma > 0 && width * height > 0 ? smoothChannels(image, width, height, channels, gaussianKernel(sigma)) : image;
-  const edges = gridEdges(smooth, width, height, channels);
-  const { keys: cost, payload: packed } = radixSortPairs(edges.cost, edges.packed);
-  return { width, height, cost, packed };
+  const { packed, weight } = gridEdges(smooth, width, height, channels);
+  return { width, height, packed: sortByWeight(weight, packed), weight };
 }
 
 /** Steps 3 and 4 on a sorted graph. */
 export function segmentGraph(graph: SortedGraph, scale: number, minSize: number): Segmentation {
-  const { width, height, cost, packed } = graph;
+  const { width, height, packed, weight } = graph;
   const n = width * height;
   if (n === 0) return { labels: new Int32Array(0), count: 0, width, height };
   // Endpoint offsets by direction: right, down, down-right, up-right (see gridEdges).
@@ -83,14 +82,14 @@ export function segmentGraph(graph: SortedGraph, scale: number, minSize: number)
   // Each root's Int(C) + k / |C|, rounded to float32 as skimage keeps it; kept up to date on
   // every join (Int(C) is the weight of the edge that made C), so an edge costs no division.
   const threshold = new Float32Array(n).fill(k);
-  const m = cost.length;
+  const m = packed.length;
   for (let e = 0; e < m; e++) {
     const q = packed[e]!;
     const p = q >>> 2;
     const r0 = findRoot(forest, p + offset[q & 3]!);
     const r1 = findRoot(forest, p);
     if (r0 === r1) continue;
-    const w = cost[e]!;
+    const w = weight[q]!;
     const t0 = threshold[r0]!, t1 = threshold[r1]!;
     if (w < (t0 < t1 ? t0 : t1)) {
       const root = joinTrees(forest, r0, r1);
@@ -183,12 +182,12 @@ function joinTrees(forest: Int32Array, r0: number, r1: number): number {
  * The 8-connected grid graph in skimage's edge order: right, down,
  * down-right, up-right neighbours, each row-major. An edge is packed as
  * (p << 2) | direction, its endpoints p and p + (1, W, W + 1, W - 1)[direction].
- * @returns the packed edges and their Euclidean colour distances.
+ * @returns the packed edges, and their Euclidean colour distances indexed by the packed edge.
  */
-function gridEdges(img: Float64Array, width: number, height: number, channels: number): { packed: Uint32Array; cost: Float64Array } {
+function gridEdges(img: Float64Array, width: number, height: number, channels: number): { packed: Uint32Array; weight: Float64Array } {
   const m = height * (width - 1) + (height - 1) * width + 2 * (height - 1) * (width - 1);
   const packed = new Uint32Array(m);
-  const cost = new Float64Array(m);
+  const weight = new Float64Array(4 * width * height);
   let e = 0;
   const add = (p: number, direction: number, q: number) => {
     let s = 0;
@@ -196,37 +195,39 @@ function gridEdges(img: Float64Array, width: number, height: number, channels: n
       const d = img[q * channels + c]! - img[p * channels + c]!;
       s += d * d;
     }
-    packed[e] = (p << 2) | direction;
-    cost[e++] = Math.sqrt(s);
+    const code = (p << 2) | direction;
+    packed[e++] = code;
+    weight[code] = Math.sqrt(s);
   };
   for (let y = 0; y < height; y++) for (let x = 0; x + 1 < width; x++) add(y * width + x, 0, y * width + x + 1);
   for (let y = 0; y + 1 < height; y++) for (let x = 0; x < width; x++) add(y * width + x, 1, (y + 1) * width + x);
   for (let y = 0; y + 1 < height; y++) for (let x = 0; x + 1 < width; x++) add(y * width + x, 2, (y + 1) * width + x + 1);
   // skimage's up-right edge joins (y, x + 1) and (y + 1, x): anchored at p = (y, x + 1), the other end is p + W - 1.
   for (let y = 0; y + 1 < height; y++) for (let x = 0; x + 1 < width; x++) add(y * width + x + 1, 3, (y + 1) * width + x);
-  return { packed, cost };
+  return { packed, weight };
 }
 
 /**
- * Stable sort of non-negative doubles with a 32-bit payload.
+ * Stable sort of items by non-negative double weights.
  *
- * An LSD radix sort of the positions, keyed by the float32 image of each key
- * (three passes of 11 bits; for x >= 0 the IEEE bits order as unsigned
- * integers, and rounding to float32 is monotone), then the doubles and
- * payloads gathered in that order and an insertion sort inside each run of
- * equal float32 keys to restore the exact double order. Runs are short
- * (mostly exact ties), so this is a stable sort by the doubles. 2048 buckets
- * per pass keep the scatter within the caches.
- * @returns new arrays: keys ascending, payloads in the same order.
+ * An LSD radix sort keyed by the float32 image of each weight (three passes
+ * of 11 bits; for x >= 0 the IEEE bits order as unsigned integers, and
+ * rounding to float32 is monotone), then an insertion sort inside each run of
+ * equal float32 keys by the exact double. Runs are short (mostly exact ties),
+ * so this is a stable sort by the doubles; the doubles are read in order
+ * once, and again only inside runs. 2048 buckets per pass keep the scatter
+ * within the caches.
+ * @param weight the weight of item i at weight[i].
+ * @param items the items, in the order ties keep.
+ * @returns a new array: the items by increasing weight.
  */
-export function radixSortPairs(keys: Float64Array, payload: Uint32Array): { keys: Float64Array; payload: Uint32Array } {
-  const n = keys.length;
+export function sortByWeight(weight: Float64Array, items: Uint32Array): Uint32Array {
+  const n = items.length;
   const f32 = new Float32Array(n);
-  f32.set(keys);
+  for (let i = 0; i < n; i++) f32[i] = weight[items[i]!]!;
   let digits = new Uint32Array(f32.buffer);
-  let index = new Uint32Array(n);
-  for (let i = 0; i < n; i++) index[i] = i;
-  let digits2 = new Uint32Array(n), index2 = new Uint32Array(n);
+  let order = Uint32Array.from(items);
+  let digits2 = new Uint32Array(n), order2 = new Uint32Array(n);
   const BITS = 11, BUCKETS = 1 << BITS, MASK = BUCKETS - 1;
   const counts = new Uint32Array(3 * BUCKETS);
   for (let i = 0; i < n; i++) {
@@ -248,30 +249,41 @@ export function radixSortPairs(keys: Float64Array, payload: Uint32Array): { keys
       const d = digits[i]!;
       const at = counts[base + ((d >>> shift) & MASK)]!++;
       digits2[at] = d;
-      index2[at] = index[i]!;
+      order2[at] = order[i]!;
     }
     [digits, digits2] = [digits2, digits];
-    [index, index2] = [index2, index];
-  }
-  const exact = new Float64Array(n);
-  const load = new Uint32Array(n);
-  for (let i = 0; i < n; i++) {
-    const from = index[i]!;
-    exact[i] = keys[from]!;
-    load[i] = payload[from]!;
+    [order, order2] = [order2, order];
   }
   // Within runs of equal float32 keys, order by the double, stably.
-  for (let i = 1; i < n; i++) {
-    if (digits[i] !== digits[i - 1]) continue;
-    const v = exact[i]!, p = load[i]!;
-    let j = i - 1;
-    while (j >= 0 && digits[j] === digits[i] && exact[j]! > v) {
-      exact[j + 1] = exact[j]!;
-      load[j + 1] = load[j]!;
-      j--;
-    }
-    exact[j + 1] = v;
-    load[j + 1] = p;
+  for (let start = 0; start < n; ) {
+    let end = start + 1;
+    while (end < n && digits[end] === digits[start]) end++;
+    if (end - start > 1) sortRun(order, start, end, weight);
+    start = end;
   }
-  return { keys: exact, payload: load };
+  return order;
+}
+
+/**
+ * Stable sort of order[start..end) by weight: insertion for the short runs
+ * that photos give, a comparison sort for long ones (a smooth gradient can
+ * put most of an image's edges in one float32 value), so time stays
+ * O(n log n) whatever the image.
+ */
+function sortRun(order: Uint32Array, start: number, end: number, weight: Float64Array): void {
+  if (end - start <= 32) {
+    for (let i = start + 1; i < end; i++) {
+      const item = order[i]!, v = weight[item]!;
+      let j = i - 1;
+      while (j >= start && weight[order[j]!]! > v) {
+        order[j + 1] = order[j]!;
+        j--;
+      }
+      order[j + 1] = item;
+    }
+    return;
+  }
+  const run = Array.from(order.subarray(start, end));
+  const positions = run.map((_, i) => i).sort((a, b) => weight[run[a]!]! - weight[run[b]!]! || a - b);
+  for (let i = 0; i < positions.length; i++) order[start + i] = run[positions[i]!]!;
 }

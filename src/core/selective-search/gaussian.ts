@@ -46,7 +46,7 @@ export function smoothChannels(image: Float64Array, width: number, height: numbe
     for (let j = 1; j <= r; j++) {
       const w = kernel[r + j]!;
       const below = reflect(y + j, height) * rowLength, above = reflect(y - j, height) * rowLength;
-      for (let i = 0; i < rowLength; i++) tmp[to + i] += (image[below + i]! + image[above + i]!) * w;
+      for (let i = 0; i < rowLength; i++) tmp[to + i]! += (image[below + i]! + image[above + i]!) * w;
     }
   }
   // Along x (axis 1), for each row and channel, through a line padded by reflection.

@@ -180,7 +180,7 @@ export function addImplicitZeroBins(counts: Uint32Array, at: number, channels: n
       inPositive += counts[positive + b]!;
       inNegative += counts[negative + b]!;
     }
-    counts[positive] += inNegative;
-    counts[negative] += inPositive;
+    counts[positive]! += inNegative;
+    counts[negative]! += inPositive;
   }
 }
