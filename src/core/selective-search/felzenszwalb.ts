@@ -268,7 +268,8 @@ export function sortByWeight(weight: Float64Array, items: Uint32Array): Uint32Ar
  * Stable sort of order[start..end) by weight: insertion for the short runs
  * that photos give, a comparison sort for long ones (a smooth gradient can
  * put most of an image's edges in one float32 value), so time stays
- * O(n log n) whatever the image.
+ * O(n log n) whatever the image; a run of equal doubles (a flat area) is
+ * left as it is.
  */
 function sortRun(order: Uint32Array, start: number, end: number, weight: Float64Array): void {
   if (end - start <= 32) {
@@ -283,6 +284,10 @@ function sortRun(order: Uint32Array, start: number, end: number, weight: Float64
     }
     return;
   }
+  const first = weight[order[start]!]!;
+  let same = start + 1;
+  while (same < end && weight[order[same]!] === first) same++;
+  if (same === end) return; // all equal (a flat area): already in order
   const run = Array.from(order.subarray(start, end));
   const positions = run.map((_, i) => i).sort((a, b) => weight[run[a]!]! - weight[run[b]!]! || a - b);
   for (let i = 0; i < positions.length; i++) order[start + i] = run[positions[i]!]!;
