@@ -2,8 +2,8 @@
  * `npm run bench:ss`: selective search against OpenCV ximgproc, same images,
  * same script, one thread each. Not a test; needs Debian's python3-opencv.
  *
- *   npm run bench:ss -- [--count N] [--seed S] [--modes single,fast,quality]
- *   npm run bench:ss -- --photos [--modes ...]    time only, on the fixture photos at 500 x 375
+ *   npm run bench:ss -- [--count N] [--seed S] [--modes single,fast,quality] [--rounds R]
+ *   npm run bench:ss -- --photos [--modes ...] [--rounds R]    time only, on the fixture photos at 500 x 375
  *
  * test/bench/selective_search_reference.py writes N seeded cluttered scenes
  * (500 x 375) with ground-truth boxes and runs OpenCV on them; this script
@@ -12,7 +12,9 @@
  * proposals per image (the smaller of the two counts), and the time ratio.
  * Our modes against OpenCV's: single -> single (ours: the paper's HSV, k 100;
  * OpenCV's: HSV, k 200), fast -> fast and opencv-fast, quality -> quality and
- * opencv-quality. Ours is timed after one untimed warm-up run per mode (JIT).
+ * opencv-quality. Each side times every image R times (default 3) and keeps
+ * the median; ours first runs every image once untimed (JIT compilation is a
+ * one-time cost of a long-running process; OpenCV is compiled ahead of time).
  */
 
 import { execFileSync } from 'node:child_process';
@@ -32,10 +34,16 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '0' },
     modes: { type: 'string', default: 'single,fast' },
     photos: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '3' },
   },
 });
 const photos = ['chelsea.png', 'coffee.png', 'astronaut.png'].map((n) => join(root, 'test/fixtures/images', n));
 const ours: Record<string, Mode[]> = { single: ['single'], fast: ['fast', 'opencv-fast'], quality: ['quality', 'opencv-quality'] };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
 
 /** Recall at 0.5 / 0.7 and ABO of the first n[i] proposals of image i (the ground truth has no classes here). */
 function quality(gt: number[][][], proposals: number[][][], n: number[]) {
@@ -48,7 +56,8 @@ try {
   const modes = values.modes!.split(',');
   process.stderr.write(`${values.photos ? 'writing the photos' : `writing ${values.count} scenes`} and running OpenCV (${modes.join(', ')}) ...\n`);
   const source = values.photos ? ['--photos', photos.join(',')] : ['--count', values.count!, '--seed', values.seed!];
-  execFileSync('/usr/bin/python3', [join(root, 'test/bench/selective_search_reference.py'), '--out', work, ...source, '--modes', modes.join(',')], {
+  const rounds = Number(values.rounds);
+  execFileSync('/usr/bin/python3', [join(root, 'test/bench/selective_search_reference.py'), '--out', work, ...source, '--modes', modes.join(','), '--rounds', String(rounds)], {
     env: { ...process.env, OMP_NUM_THREADS: '1' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -57,8 +66,8 @@ try {
   const images = await Promise.all(ref.images.map((im: { file: string }) => decodeImage(readFileSync(join(work, im.file)))));
   const lines = [
     values.photos
-      ? `OpenCV ${ref.opencv} vs rcnn-serve, photos ${ref.images.map((im: { source: string }) => im.source).join(', ')} at 500 x 375, one thread each (no ground truth: time only).`
-      : `OpenCV ${ref.opencv} vs rcnn-serve, ${gt.length} scenes of 500 x 375, ${gt.flat().length} objects, one thread each.`,
+      ? `OpenCV ${ref.opencv} vs rcnn-serve, photos ${ref.images.map((im: { source: string }) => im.source).join(', ')} at 500 x 375, one thread each, median of ${rounds} runs per image (no ground truth: time only).`
+      : `OpenCV ${ref.opencv} vs rcnn-serve, ${gt.length} scenes of 500 x 375, ${gt.flat().length} objects, one thread each, median of ${rounds} runs per image.`,
     'Recall and MABO at the same number of proposals per image (the smaller count of the pair).',
     '',
     '| ours | OpenCV | proposals | recall@0.5 ours / OpenCV | recall@0.7 ours / OpenCV | MABO ours / OpenCV | ms per image ours / OpenCV | time ratio |',
@@ -69,15 +78,18 @@ try {
     const cvMs = cv.reduce((s, r) => s + r.ms, 0) / cv.length;
     for (const m of ours[mode] ?? []) {
       process.stderr.write(`running ours (${m}) ...\n`);
-      // One untimed run first: JIT compilation is a one-time cost of a long-running process
-      // (OpenCV is compiled ahead of time).
-      selectiveSearch(images[0]!, { mode: m, seed: 0 });
+      for (const img of images) selectiveSearch(img, { mode: m, seed: 0 });
       const props: number[][][] = [];
       let ms = 0;
       for (const img of images) {
-        const t = performance.now();
-        const boxes = selectiveSearch(img, { mode: m, seed: 0 });
-        ms += performance.now() - t;
+        let boxes = new Float32Array(0);
+        const times: number[] = [];
+        for (let r = 0; r < rounds; r++) {
+          const t = performance.now();
+          boxes = selectiveSearch(img, { mode: m, seed: 0 });
+          times.push(performance.now() - t);
+        }
+        ms += median(times);
         const list: number[][] = [];
         for (let k = 0; k < boxes.length; k += 4) list.push([boxes[k]!, boxes[k + 1]!, boxes[k + 2]!, boxes[k + 3]!]);
         props.push(list);
