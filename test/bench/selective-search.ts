@@ -82,7 +82,7 @@ try {
       const props: number[][][] = [];
       let ms = 0;
       for (const img of images) {
-        let boxes = new Float32Array(0);
+        let boxes: Float32Array = new Float32Array(0);
         const times: number[] = [];
         for (let r = 0; r < rounds; r++) {
           const t = performance.now();
