@@ -28,7 +28,7 @@ from torchvision.ops import MultiScaleRoIAlign, roi_align
 
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
-MIN_SIZE, MAX_SIZE = 352, 640
+MIN_SIZE, MAX_SIZE = 480, 640
 # Multi-scale training: a short side per batch from these (objects of 16 to 250 px at more scales).
 TRAIN_SIZES = (288, 320, 352, 384, 416)
 STRIDE = 8
