@@ -35,7 +35,7 @@ export function graphFiles(m: ModelManifest): string[] {
 export async function classifierLayers(dir: string, m: ModelManifest, input?: [number, number, number]): Promise<LayerTable & { input: [number, number, number] }> {
   if (!m.classifier) throw new RangeError(`${m.name} names no classifier graph (models/recipes/export_backbone.py --structure-only writes one)`);
   const size = input ?? m.classifier.inputSize;
-  const graph = parseOnnx(new Uint8Array(await readFile(join(dir, m.classifier.file))));
+  const graph = parseOnnx(await readFile(join(dir, m.classifier.file)));
   return { input: size, ...layerTable(graph, { [m.classifier.input]: [1, ...size] }) };
 }
 
@@ -48,7 +48,7 @@ export async function packageLayers(dir: string, m: ModelManifest, input?: [numb
   const known: Record<string, number[]> = {};
   const graphs: Record<string, LayerTable> = {};
   for (const file of graphFiles(m)) {
-    const graph = parseOnnx(new Uint8Array(await readFile(join(dir, file))));
+    const graph = parseOnnx(await readFile(join(dir, file)));
     const shapes: Record<string, number[]> = {};
     for (const i of graph.inputs) {
       if (known[i.name]) shapes[i.name] = known[i.name]!;
