@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import sharp, { type PngOptions } from 'sharp';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +54,21 @@ describe('selectiveSearch', () => {
     expect(Buffer.from(a.buffer).equals(Buffer.from(c.buffer))).toBe(false);
     const key = (x: Float32Array) => [...Array(x.length / 4).keys()].map((i) => Array.from(x.subarray(4 * i, 4 * i + 4)).join()).sort();
     expect(key(a)).toEqual(key(c));
+  });
+
+  it('gives pinned proposals, so that a faster kernel that changes them is a decision (same on Node 20 and 24)', async () => {
+    const chelsea = await decodeImage(readFileSync(fixturePath('images', 'chelsea.png')));
+    const pinned = [
+      [shapes, 'single', 71, 'f326d8d2c738feb3e9fe9537c100af50c9ac4912ef1a4ddc3a051c320208705b'],
+      [shapes, 'fast', 723, '65643e3aa28b19d46a292b11f35bf831438c7bcf75f5ddf184492dfa0e2de2ed'],
+      [chelsea, 'single', 170, 'ffdb2d22941d7a2c428504bbc7c67e7d69ca83fed4fc5a009beb05751a546414'],
+      [chelsea, 'fast', 1418, 'ed3ec9176dbe1a983afce821b55aad1ebb3081fb52d4fc9bc0c5879c7ea11314'],
+    ] as const;
+    for (const [image, mode, count, sha256] of pinned) {
+      const boxes = selectiveSearch(image, { mode, seed: 0 });
+      expect(boxes.length / 4).toBe(count);
+      expect(createHash('sha256').update(Buffer.from(boxes.buffer, boxes.byteOffset, boxes.byteLength)).digest('hex')).toBe(sha256);
+    }
   });
 
   it('boxes are unique, inside the image, and honour maxBoxes and minBoxSize', () => {
