@@ -18,12 +18,13 @@
  * Equal edge weights are visited in edge order (a stable sort); numpy's
  * argsort leaves their order unspecified.
  *
- * Time O(n log n)-like (a linear radix sort of 4n edges), memory about 60
- * bytes per pixel.
+ * Time O(n log n) at worst (a linear radix sort of 4n edges, comparison
+ * sorts only inside runs of equal float32 weights); the sorted graph keeps
+ * about 48 bytes per pixel (weights 32, sorted edges 16), and sorting needs
+ * about 64 more while it runs.
  */
 
 import { gaussianKernel, smoothChannels } from './gaussian.js';
-
 
 export interface FelzenszwalbOptions {
   /** Observation scale k: larger gives larger regions (skimage's `scale`). */
@@ -212,11 +213,10 @@ function gridEdges(img: Float64Array, width: number, height: number, channels: n
  *
  * An LSD radix sort keyed by the float32 image of each weight (three passes
  * of 11 bits; for x >= 0 the IEEE bits order as unsigned integers, and
- * rounding to float32 is monotone), then an insertion sort inside each run of
- * equal float32 keys by the exact double. Runs are short (mostly exact ties),
- * so this is a stable sort by the doubles; the doubles are read in order
- * once, and again only inside runs. 2048 buckets per pass keep the scatter
- * within the caches.
+ * rounding to float32 is monotone), then each run of equal float32 keys
+ * sorted by the exact double (sortRun), so this is a stable sort by the
+ * doubles; the doubles are read once in item order, and again only inside
+ * runs. 2048 buckets per pass keep the scatter within the caches.
  * @param weight the weight of item i at weight[i].
  * @param items the items, in the order ties keep.
  * @returns a new array: the items by increasing weight.
