@@ -8,7 +8,8 @@ repository root, with the dataset written by `npm run dataset`:
     /usr/bin/python3 models/recipes/train_shapes.py pretrain --data data/train --out $W/pretrain.pth
     /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --backbone $W/pretrain.pth --out $W/faster-round1.pth
     /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --init $W/faster-round1.pth --seed 1 \\
-        --sizes 352,384,416,448,480,512,544 --steps 800 --lr 0.005 --out $W/faster.pth
+        --sizes 352,384,416,448,480,512,544 --steps 800 --lr 0.005 --out $W/faster-round2.pth
+    (rounds 3 and 4 the same, each --init the last, --seed 2 and 3, --steps 1500; the last is $W/faster.pth)
     node bin/rcnn-serve.js proposals data/train/images/*.jpg --mode single --max 2000 --json > data/train/proposals.jsonl
     /usr/bin/python3 models/recipes/train_shapes.py fast-rcnn --data data/train --backbone $W/faster.pth \\
         --proposals data/train/proposals.jsonl --out $W/fast.pth
@@ -26,7 +27,7 @@ downloaded here).
 faster-rcnn: the RPN and the RoIAlign head (torchvision's FasterRCNN losses)
 over the pretrained backbone, whose convolutions it fine-tunes (BatchNorm
 keeps its pretrained statistics: 4 images per batch), the short side drawn
-per batch from --sizes; a second round (--init) restarts the learning rate at
+per batch from --sizes; further rounds (--init) restart the learning rate at
 larger sizes. fast-rcnn and rcnn train their heads on that fine-tuned
 backbone, frozen, so that one backbone serves all three pipelines (the
 Faster R-CNN paper's shared features): fast-rcnn on RoI max-pooled
@@ -332,7 +333,7 @@ def stage_rcnn(args, data):
 
 STAGES = {"pretrain": stage_pretrain, "faster-rcnn": stage_faster, "fast-rcnn": stage_fast, "rcnn": stage_rcnn}
 DEFAULTS = {"pretrain": dict(steps=1500, batch=8, lr=0.05), "faster-rcnn": dict(steps=1500, batch=4, lr=0.01),
-            "fast-rcnn": dict(steps=2500, batch=2, lr=0.005), "rcnn": dict(steps=2000, batch=4, lr=0.01)}
+            "fast-rcnn": dict(steps=5000, batch=2, lr=0.005), "rcnn": dict(steps=3000, batch=4, lr=0.01)}
 
 
 def main():
