@@ -34,9 +34,10 @@ function reflect(i: number, n: number): number {
  * @returns a new Float64Array of H*W*C.
  */
 export function smoothChannels(image: Float64Array, width: number, height: number, channels: number, kernel: Float64Array): Float64Array {
+  const r = (kernel.length - 1) / 2;
+  if (r <= 3) return smoothChannels7(image, width, height, channels, kernel);
   const tmp = new Float64Array(image.length);
   const out = new Float64Array(image.length);
-  const r = (kernel.length - 1) / 2;
   const rowLength = width * channels;
   // Along y (axis 0): output row y from input rows y - r .. y + r, reflected at the borders.
   for (let y = 0; y < height; y++) {
@@ -58,6 +59,47 @@ export function smoothChannels(image: Float64Array, width: number, height: numbe
       for (let i = 0; i < width; i++) line[i + r] = tmp[row + i * channels + c]!;
       for (let i = width; i < width + r; i++) line[i + r] = tmp[row + reflect(i, width) * channels + c]!;
       for (let x = 0; x < width; x++) out[row + x * channels + c] = correlateSymmetric(line, x + r, kernel, r);
+    }
+  }
+  return out;
+}
+
+/**
+ * smoothChannels for kernels of up to 7 taps (sigma up to 0.87 at truncate
+ * 4; the segmentation's 0.8 has 7), unrolled: each pass reads its taps in
+ * place, with no reflected line. A shorter kernel is padded with zero taps,
+ * which add exact zeros, so the sums are those of smoothChannels' loops.
+ */
+function smoothChannels7(image: Float64Array, width: number, height: number, channels: number, kernel: Float64Array): Float64Array {
+  const k = new Float64Array(7);
+  k.set(kernel, 3 - (kernel.length - 1) / 2);
+  const centre = k[3]!, k1 = k[4]!, k2 = k[5]!, k3 = k[6]!;
+  const tmp = new Float64Array(image.length);
+  const out = new Float64Array(image.length);
+  const rowLength = width * channels;
+  for (let y = 0; y < height; y++) {
+    const to = y * rowLength;
+    const a1 = reflect(y - 1, height) * rowLength, a2 = reflect(y - 2, height) * rowLength, a3 = reflect(y - 3, height) * rowLength;
+    const b1 = reflect(y + 1, height) * rowLength, b2 = reflect(y + 2, height) * rowLength, b3 = reflect(y + 3, height) * rowLength;
+    for (let i = 0; i < rowLength; i++) {
+      tmp[to + i] = image[to + i]! * centre + (image[b1 + i]! + image[a1 + i]!) * k1 + (image[b2 + i]! + image[a2 + i]!) * k2 + (image[b3 + i]! + image[a3 + i]!) * k3;
+    }
+  }
+  const s1 = channels, s2 = 2 * channels, s3 = 3 * channels;
+  for (let y = 0; y < height; y++) {
+    const row = y * rowLength;
+    for (let x = 0; x < width; x++) {
+      if (x >= 3 && x + 3 < width) {
+        for (let at = row + x * channels, end = at + channels; at < end; at++) {
+          out[at] = tmp[at]! * centre + (tmp[at + s1]! + tmp[at - s1]!) * k1 + (tmp[at + s2]! + tmp[at - s2]!) * k2 + (tmp[at + s3]! + tmp[at - s3]!) * k3;
+        }
+      } else {
+        for (let c = 0; c < channels; c++) {
+          const at = (dx: number) => row + reflect(x + dx, width) * channels + c;
+          out[row + x * channels + c] =
+            tmp[at(0)]! * centre + (tmp[at(1)]! + tmp[at(-1)]!) * k1 + (tmp[at(2)]! + tmp[at(-2)]!) * k2 + (tmp[at(3)]! + tmp[at(-3)]!) * k3;
+        }
+      }
     }
   }
   return out;

