@@ -67,16 +67,31 @@ export function sortedGraph(image: Float64Array, width: number, height: number, 
   return { width, height, packed: sortByWeight(weight, packed), weight };
 }
 
-/** Steps 3 and 4 on a sorted graph. */
+/** Steps 3 and 4 on a sorted graph, then the labels. */
 export function segmentGraph(graph: SortedGraph, scale: number, minSize: number): Segmentation {
-  const { width, height, packed, weight } = graph;
+  const { width, height } = graph;
   const n = width * height;
   if (n === 0) return { labels: new Int32Array(0), count: 0, width, height };
-  // Endpoint offsets by direction: right, down, down-right, up-right (see gridEdges).
-  const offset = Int32Array.of(1, width, width + 1, width - 1);
-  const k = scale / 255;
+  const { forest, size } = joinByThreshold(graph, scale / 255);
+  mergeSmall(graph, forest, size, minSize);
+  const { labels, count } = labelRegions(forest);
+  return { labels, count, width, height };
+}
 
-  // Union-find as skimage's _ccomp: forest[i] <= i; a root points to itself.
+/** Endpoint offsets of an edge by direction: right, down, down-right, up-right (see gridEdges). */
+function endpointOffsets(width: number): Int32Array {
+  return Int32Array.of(1, width, width + 1, width - 1);
+}
+
+/**
+ * Step 3: the union-find as skimage's _ccomp (forest[i] <= i; a root points
+ * to itself), visiting edges by weight and joining two components when the
+ * edge is lighter than both thresholds Int(C) + k / |C|.
+ */
+function joinByThreshold(graph: SortedGraph, k: number): { forest: Int32Array; size: Int32Array } {
+  const { width, height, packed, weight } = graph;
+  const n = width * height;
+  const offset = endpointOffsets(width);
   const forest = new Int32Array(n);
   for (let i = 0; i < n; i++) forest[i] = i;
   const size = new Int32Array(n).fill(1);
@@ -99,13 +114,26 @@ export function segmentGraph(graph: SortedGraph, scale: number, minSize: number)
       threshold[root] = w + k / joined;
     }
   }
-  // Components still under minSize; once none is left the rest of the pass changes nothing.
-  // Components only grow, so a pixel that starts this pass in a big one stays in a big one,
-  // and an edge between two such pixels is skipped without looking up its roots.
+  return { forest, size };
+}
+
+/**
+ * Step 4: a second pass over the same order joins any component still
+ * under minSize with its neighbour. Once none is left the rest of the pass
+ * changes nothing. Components only grow, so a pixel that starts this pass
+ * in a big one stays in a big one, and an edge between two such pixels is
+ * skipped without looking up its roots.
+ */
+function mergeSmall(graph: SortedGraph, forest: Int32Array, size: Int32Array, minSize: number): void {
+  const { width, packed } = graph;
+  const n = forest.length;
   let small = 0;
   for (let i = 0; i < n; i++) if (forest[i] === i && size[i]! < minSize) small++;
+  if (small === 0) return;
   const startsSmall = new Uint8Array(n);
-  if (small > 0) for (let i = 0; i < n; i++) startsSmall[i] = size[findRoot(forest, i)]! < minSize ? 1 : 0;
+  for (let i = 0; i < n; i++) startsSmall[i] = size[findRoot(forest, i)]! < minSize ? 1 : 0;
+  const offset = endpointOffsets(width);
+  const m = packed.length;
   for (let e = 0; e < m && small > 0; e++) {
     const q = packed[e]!;
     const p = q >>> 2;
@@ -121,8 +149,11 @@ export function segmentGraph(graph: SortedGraph, scale: number, minSize: number)
       small -= (s0 < minSize ? 1 : 0) + (s1 < minSize ? 1 : 0) - (s0 + s1 < minSize ? 1 : 0);
     }
   }
+}
 
-  // Roots are each region's smallest pixel index: number them in raster order.
+/** Roots are each region's smallest pixel index: number the regions in raster order. */
+function labelRegions(forest: Int32Array): { labels: Int32Array; count: number } {
+  const n = forest.length;
   const labels = new Int32Array(n);
   const labelOfRoot = new Int32Array(n).fill(-1);
   let count = 0;
@@ -131,7 +162,7 @@ export function segmentGraph(graph: SortedGraph, scale: number, minSize: number)
     if (labelOfRoot[r] === -1) labelOfRoot[r] = count++;
     labels[i] = labelOfRoot[r]!;
   }
-  return { labels, count, width, height };
+  return { labels, count };
 }
 
 /**
