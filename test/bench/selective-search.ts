@@ -4,6 +4,7 @@
  *
  *   npm run bench:ss -- [--count N] [--seed S] [--modes single,fast,quality] [--rounds R]
  *   npm run bench:ss -- --photos [--modes ...] [--rounds R]    time only, on the fixture photos at 500 x 375
+ *   npm run bench:ss -- --files a.jpg,b.png [--modes ...]        time only, on your photos at 500 x 375
  *
  * test/bench/selective_search_reference.py writes N seeded cluttered scenes
  * (500 x 375) with ground-truth boxes and runs OpenCV on them; this script
@@ -13,8 +14,10 @@
  * Our modes against OpenCV's: single -> single (ours: the paper's HSV, k 100;
  * OpenCV's: HSV, k 200), fast -> fast and opencv-fast, quality -> quality and
  * opencv-quality. Each side times every image R times (default 3) and keeps
- * the median; ours first runs every image once untimed (JIT compilation is a
- * one-time cost of a long-running process; OpenCV is compiled ahead of time).
+ * the median; ours first runs every image once more before those (JIT
+ * compilation is a one-time cost of a long-running process; OpenCV is
+ * compiled ahead of time); those first runs' mean is reported in a column
+ * of its own (the first image of the first mode runs in a fresh process).
  */
 
 import { execFileSync } from 'node:child_process';
@@ -34,10 +37,12 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '0' },
     modes: { type: 'string', default: 'single,fast' },
     photos: { type: 'boolean', default: false },
+    files: { type: 'string' },
     rounds: { type: 'string', default: '3' },
   },
 });
-const photos = ['chelsea.png', 'coffee.png', 'astronaut.png'].map((n) => join(root, 'test/fixtures/images', n));
+const photos = values.files?.split(',') ?? ['chelsea.png', 'coffee.png', 'astronaut.png'].map((n) => join(root, 'test/fixtures/images', n));
+if (values.files) values.photos = true;
 const ours: Record<string, Mode[]> = { single: ['single'], fast: ['fast', 'opencv-fast'], quality: ['quality', 'opencv-quality'] };
 
 function median(xs: number[]): number {
@@ -70,15 +75,20 @@ try {
       : `OpenCV ${ref.opencv} vs rcnn-serve, ${gt.length} scenes of 500 x 375, ${gt.flat().length} objects, one thread each, median of ${rounds} runs per image.`,
     'Recall and MABO at the same number of proposals per image (the smaller count of the pair).',
     '',
-    '| ours | OpenCV | proposals | recall@0.5 ours / OpenCV | recall@0.7 ours / OpenCV | MABO ours / OpenCV | ms per image ours / OpenCV | time ratio |',
-    '|---|---|---|---|---|---|---|---|',
+    '| ours | OpenCV | proposals | recall@0.5 ours / OpenCV | recall@0.7 ours / OpenCV | MABO ours / OpenCV | ms per image ours / OpenCV | time ratio | ours, first run (ms) |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const mode of modes) {
     const cv = ref.results[mode] as { ms: number; boxes: number[][] }[];
     const cvMs = cv.reduce((s, r) => s + r.ms, 0) / cv.length;
     for (const m of ours[mode] ?? []) {
       process.stderr.write(`running ours (${m}) ...\n`);
-      for (const img of images) selectiveSearch(img, { mode: m, seed: 0 });
+      let firstMs = 0;
+      for (const img of images) {
+        const t = performance.now();
+        selectiveSearch(img, { mode: m, seed: 0 });
+        firstMs += performance.now() - t;
+      }
       const props: number[][][] = [];
       let ms = 0;
       for (const img of images) {
@@ -99,7 +109,7 @@ try {
       const a = quality(gt, props, n);
       const b = quality(gt, cv.map((r) => r.boxes), n);
       lines.push(
-        `| ${m} | ${mode} | ${a.proposals.toFixed(0)} (ours all: ${(props.flat().length / props.length).toFixed(0)}, OpenCV all: ${(cv.reduce((s, r) => s + r.boxes.length, 0) / cv.length).toFixed(0)}) | ${pct(a.r50)} / ${pct(b.r50)} | ${pct(a.r70)} / ${pct(b.r70)} | ${values.photos ? '-' : a.mabo.toFixed(3)} / ${values.photos ? '-' : b.mabo.toFixed(3)} | ${(ms / images.length).toFixed(0)} / ${cvMs.toFixed(0)} | ${(ms / images.length / cvMs).toFixed(2)} |`,
+        `| ${m} | ${mode} | ${a.proposals.toFixed(0)} (ours all: ${(props.flat().length / props.length).toFixed(0)}, OpenCV all: ${(cv.reduce((s, r) => s + r.boxes.length, 0) / cv.length).toFixed(0)}) | ${pct(a.r50)} / ${pct(b.r50)} | ${pct(a.r70)} / ${pct(b.r70)} | ${values.photos ? '-' : a.mabo.toFixed(3)} / ${values.photos ? '-' : b.mabo.toFixed(3)} | ${(ms / images.length).toFixed(0)} / ${cvMs.toFixed(0)} | ${(ms / images.length / cvMs).toFixed(2)} | ${(firstMs / images.length).toFixed(0)} |`,
       );
     }
   }
