@@ -9,7 +9,7 @@ repository root, with the dataset written by `npm run dataset`:
     /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --backbone $W/pretrain.pth --out $W/faster-round1.pth
     /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --init $W/faster-round1.pth --seed 1 \\
         --sizes 352,384,416,448,480,512,544 --steps 800 --lr 0.005 --out $W/faster-round2.pth
-    (rounds 3 and 4 the same, each --init the last, --seed 2 and 3, --steps 1500; the last is $W/faster.pth)
+    (rounds 3 to 6 the same, each --init the last, --seed 2 to 5, --steps 1500; the last is $W/faster.pth)
     node bin/rcnn-serve.js proposals data/train/images/*.jpg --mode single --max 2000 --json > data/train/proposals.jsonl
     /usr/bin/python3 models/recipes/train_shapes.py fast-rcnn --data data/train --backbone $W/faster.pth \\
         --proposals data/train/proposals.jsonl --out $W/fast.pth

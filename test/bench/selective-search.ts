@@ -41,8 +41,9 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
   },
 });
+/** Time photos (no ground truth) rather than seeded scenes: the fixture photos, or the caller's. */
+const photoMode = values.photos || values.files !== undefined;
 const photos = values.files?.split(',') ?? ['chelsea.png', 'coffee.png', 'astronaut.png'].map((n) => join(root, 'test/fixtures/images', n));
-if (values.files) values.photos = true;
 const ours: Record<string, Mode[]> = { single: ['single'], fast: ['fast', 'opencv-fast'], quality: ['quality', 'opencv-quality'] };
 
 function median(xs: number[]): number {
@@ -59,8 +60,8 @@ function quality(gt: number[][][], proposals: number[][][], n: number[]) {
 const work = mkdtempSync(join(tmpdir(), 'rcnn-serve-bench-ss-'));
 try {
   const modes = values.modes!.split(',');
-  process.stderr.write(`${values.photos ? 'writing the photos' : `writing ${values.count} scenes`} and running OpenCV (${modes.join(', ')}) ...\n`);
-  const source = values.photos ? ['--photos', photos.join(',')] : ['--count', values.count!, '--seed', values.seed!];
+  process.stderr.write(`${photoMode ? 'writing the photos' : `writing ${values.count} scenes`} and running OpenCV (${modes.join(', ')}) ...\n`);
+  const source = photoMode ? ['--photos', photos.join(',')] : ['--count', values.count!, '--seed', values.seed!];
   const rounds = Number(values.rounds);
   execFileSync('/usr/bin/python3', [join(root, 'test/bench/selective_search_reference.py'), '--out', work, ...source, '--modes', modes.join(','), '--rounds', String(rounds)], {
     env: { ...process.env, OMP_NUM_THREADS: '1' },
@@ -70,7 +71,7 @@ try {
   const gt: number[][][] = ref.images.map((im: { boxes: number[][] }) => im.boxes);
   const images = await Promise.all(ref.images.map((im: { file: string }) => decodeImage(readFileSync(join(work, im.file)))));
   const lines = [
-    values.photos
+    photoMode
       ? `OpenCV ${ref.opencv} vs rcnn-serve, photos ${ref.images.map((im: { source: string }) => im.source).join(', ')} at 500 x 375, one thread each, median of ${rounds} runs per image (no ground truth: time only).`
       : `OpenCV ${ref.opencv} vs rcnn-serve, ${gt.length} scenes of 500 x 375, ${gt.flat().length} objects, one thread each, median of ${rounds} runs per image.`,
     'Recall and MABO at the same number of proposals per image (the smaller count of the pair).',
@@ -105,11 +106,11 @@ try {
         props.push(list);
       }
       const n = props.map((p, i) => Math.min(p.length, cv[i]!.boxes.length));
-      const pct = (x: number) => (values.photos ? '-' : (100 * x).toFixed(1));
+      const pct = (x: number) => (photoMode ? '-' : (100 * x).toFixed(1));
       const a = quality(gt, props, n);
       const b = quality(gt, cv.map((r) => r.boxes), n);
       lines.push(
-        `| ${m} | ${mode} | ${a.proposals.toFixed(0)} (ours all: ${(props.flat().length / props.length).toFixed(0)}, OpenCV all: ${(cv.reduce((s, r) => s + r.boxes.length, 0) / cv.length).toFixed(0)}) | ${pct(a.r50)} / ${pct(b.r50)} | ${pct(a.r70)} / ${pct(b.r70)} | ${values.photos ? '-' : a.mabo.toFixed(3)} / ${values.photos ? '-' : b.mabo.toFixed(3)} | ${(ms / images.length).toFixed(0)} / ${cvMs.toFixed(0)} | ${(ms / images.length / cvMs).toFixed(2)} | ${(firstMs / images.length).toFixed(0)} |`,
+        `| ${m} | ${mode} | ${a.proposals.toFixed(0)} (ours all: ${(props.flat().length / props.length).toFixed(0)}, OpenCV all: ${(cv.reduce((s, r) => s + r.boxes.length, 0) / cv.length).toFixed(0)}) | ${pct(a.r50)} / ${pct(b.r50)} | ${pct(a.r70)} / ${pct(b.r70)} | ${photoMode ? '-' : a.mabo.toFixed(3)} / ${photoMode ? '-' : b.mabo.toFixed(3)} | ${(ms / images.length).toFixed(0)} / ${cvMs.toFixed(0)} | ${(ms / images.length / cvMs).toFixed(2)} | ${(firstMs / images.length).toFixed(0)} |`,
       );
     }
   }

@@ -65,7 +65,7 @@ export function smoothChannels(image: Float64Array, width: number, height: numbe
 }
 
 /**
- * smoothChannels for kernels of up to 7 taps (sigma up to 0.87 at truncate
+ * smoothChannels for kernels of up to 7 taps (sigma under 0.875 at truncate
  * 4; the segmentation's 0.8 has 7), unrolled: each pass reads its taps in
  * place, with no reflected line. A shorter kernel is padded with zero taps,
  * which add exact zeros, so the sums are those of smoothChannels' loops.
