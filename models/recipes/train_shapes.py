@@ -93,14 +93,18 @@ def batches(n, batch, steps, seed):
         yield idx
 
 
-def load_batch(data, idx, rng):
+def to_device(target, device):
+    return {k: v.to(device) for k, v in target.items()}
+
+
+def load_batch(data, idx, rng, device):
     images, targets = [], []
     for i in idx:
         pixels, target = data.pixels(i), data.targets[i]
         if rng.random() < 0.5:
             pixels, target = flip(pixels, target)
-        images.append(torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255)
-        targets.append(target)
+        images.append(torch.from_numpy(pixels.copy()).to(device).permute(2, 0, 1).float() / 255)
+        targets.append(to_device(target, device))
     return images, targets
 
 
@@ -164,7 +168,7 @@ def stage_pretrain(args, data):
     """Shape classification of warped regions (objects, jittered, and background boxes): it teaches the
     backbone shapes before detection, as ImageNet pretraining does for the papers' networks."""
     g = torch.Generator().manual_seed(args.seed)
-    model = CropClassifier(len(data.categories) + 1).train()
+    model = CropClassifier(len(data.categories) + 1).to(args.device).train()
     it = batches(len(data), args.batch, args.steps, args.seed)
 
     def step(_):
@@ -174,12 +178,12 @@ def stage_pretrain(args, data):
             gt = target["boxes"]
             bg = background_boxes(gt, pixels.shape[1], pixels.shape[0], max(2, len(gt)), g)
             boxes = torch.cat([jitter(gt, g), bg])
-            crops.append(warp_regions(normalise(pixels), boxes))
+            crops.append(warp_regions(normalise(pixels).to(args.device), boxes.to(args.device)))
             labels.append(torch.cat([target["labels"], torch.zeros(len(bg), dtype=torch.int64)]))
         x = torch.cat(crops)
-        flip_mask = torch.rand(len(x), generator=g) < 0.5
+        flip_mask = (torch.rand(len(x), generator=g) < 0.5).to(args.device)
         x[flip_mask] = x[flip_mask].flip(-1)
-        y = torch.cat(labels)
+        y = torch.cat(labels).to(args.device)
         logits = model(x)
         return {"loss_classifier": nn.functional.cross_entropy(logits, y), "error": (logits.argmax(1) != y).float().mean().detach()}
 
@@ -222,12 +226,12 @@ def stage_faster(args, data):
         model.load_state_dict(torch.load(args.init, map_location="cpu"))
     else:
         model.backbone.trunk.load_state_dict(trunk_state(args.backbone))
-    model.train()
+    model.to(args.device).train()
     (freeze if args.freeze_backbone else freeze_batchnorm)(model.backbone.trunk)
     it = batches(len(data), args.batch, args.steps, args.seed)
 
     def step(_):
-        images, targets = load_batch(data, next(it), rng)
+        images, targets = load_batch(data, next(it), rng, args.device)
         return model(images, targets)
 
     train([p for p in model.parameters() if p.requires_grad], args.steps, args.lr, 50, step)
@@ -254,8 +258,8 @@ def stage_fast(args, data):
     import random
     rng = random.Random(args.seed)
     proposals = data.load_proposals(args.proposals)
-    detector = frozen_detector(args, len(data.categories) + 1)
-    head = RoiHead(len(data.categories) + 1).train()
+    detector = frozen_detector(args, len(data.categories) + 1).to(args.device)
+    head = RoiHead(len(data.categories) + 1).to(args.device).train()
     roi_heads = RoIHeads(RoiMaxPool(), head.box_head, head.box_predictor, fg_iou_thresh=0.5, bg_iou_thresh=0.5,
                          batch_size_per_image=64, positive_fraction=0.25, bbox_reg_weights=BOX_WEIGHTS,
                          score_thresh=0.05, nms_thresh=0.5, detections_per_img=100).train()
@@ -269,9 +273,9 @@ def stage_fast(args, data):
             if rng.random() < 0.5:
                 boxes = flip_proposals(boxes, pixels.shape[1])
                 pixels, target = flip(pixels, target)
-            images.append(torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255)
-            targets.append(target)
-            props.append(boxes)
+            images.append(torch.from_numpy(pixels.copy()).to(args.device).permute(2, 0, 1).float() / 255)
+            targets.append(to_device(target, args.device))
+            props.append(boxes.to(args.device))
         with torch.no_grad():
             originals = [im.shape[-2:] for im in images]
             batch, targets = detector.transform(images, targets)
@@ -279,7 +283,7 @@ def stage_fast(args, data):
         # Proposals from original pixels to the resized input, per axis as torchvision's resize_boxes.
         scaled = []
         for boxes, (h0, w0), (h, w) in zip(props, originals, batch.image_sizes):
-            scaled.append(boxes * torch.tensor([w / w0, h / h0, w / w0, h / h0]))
+            scaled.append(boxes * torch.tensor([w / w0, h / h0, w / w0, h / h0], device=args.device))
         _, losses = roi_heads(features, scaled, batch.image_sizes, targets)
         return losses
 
@@ -293,8 +297,8 @@ def stage_rcnn(args, data):
     proposals = data.load_proposals(args.proposals)
     trunk = SmallVGG()
     trunk.load_state_dict(trunk_state(args.backbone))
-    freeze(trunk)
-    head = RcnnHead(len(data.categories) + 1).train()
+    freeze(trunk.to(args.device))
+    head = RcnnHead(len(data.categories) + 1).to(args.device).train()
     matcher = det_utils.Matcher(0.5, 0.5, allow_low_quality_matches=False)
     sampler = det_utils.BalancedPositiveNegativeSampler(args.rois_per_image, 0.25)
     coder = det_utils.BoxCoder(BOX_WEIGHTS)
@@ -307,20 +311,21 @@ def stage_rcnn(args, data):
             if rng.random() < 0.5:
                 boxes = flip_proposals(boxes, pixels.shape[1])
                 pixels, target = flip(pixels, target)
+            target = to_device(target, args.device)
             gt = target["boxes"]
-            boxes = torch.cat([boxes, gt])
+            boxes = torch.cat([boxes.to(args.device), gt])
             if len(gt):
                 matched = matcher(box_iou(gt, boxes))
                 lab = target["labels"][matched.clamp(min=0)]
                 lab[matched < 0] = 0
                 reg = coder.encode_single(gt[matched.clamp(min=0)], boxes)
             else:
-                lab = torch.zeros(len(boxes), dtype=torch.int64)
-                reg = torch.zeros(len(boxes), 4)
+                lab = torch.zeros(len(boxes), dtype=torch.int64, device=args.device)
+                reg = torch.zeros(len(boxes), 4, device=args.device)
             pos, neg = sampler([lab])
             keep = torch.where(pos[0] | neg[0])[0]
             with torch.no_grad():
-                crops.append(trunk(warp_regions(normalise(pixels), boxes[keep])).permute(0, 2, 3, 1))
+                crops.append(trunk(warp_regions(normalise(pixels).to(args.device), boxes[keep])).permute(0, 2, 3, 1))
             labels.append(lab[keep])
             deltas.append(reg[keep])
         logits, box_regression = head(torch.cat(crops))
@@ -352,6 +357,8 @@ def main():
     p.add_argument("--init", help="faster-rcnn: start from a faster-rcnn stage's .pth (a second round) instead of --backbone")
     p.add_argument("--sizes", type=lambda v: tuple(int(x) for x in v.split(",")), default=TRAIN_SIZES,
                    help="faster-rcnn, fast-rcnn: short sides to draw from per batch (default %(default)s)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda: the same steps; CUDA's kernels round differently, so its weights are "
+                   "not bitwise a CPU run's")
     p.add_argument("--freeze-backbone", action="store_true", help="faster-rcnn: train the RPN and head only (the backbone is fine-tuned by default)")
     args = p.parse_args()
     for k, v in DEFAULTS[args.stage].items():
@@ -362,9 +369,11 @@ def main():
     if args.stage in ("fast-rcnn", "rcnn") and not args.proposals:
         p.error(f"{args.stage} needs --proposals")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    if args.device.startswith("cuda"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's deterministic mode
     seed_everything(args.seed)
     data = CocoShapes(args.data)
-    state = STAGES[args.stage](args, data)
+    state = {k: v.cpu() for k, v in STAGES[args.stage](args, data).items()}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     torch.save(state, args.out)
     print("wrote", args.out)
