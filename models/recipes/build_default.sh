@@ -5,11 +5,16 @@
 #
 #     bash models/recipes/build_default.sh [SEED]
 #
-# About 3.5 hours on 2 cores (minutes: dataset 10, pretrain 7, faster-rcnn rounds 27 + 16 +
-# 30 + 30 + 30 + 30, proposals 10, fast-rcnn 20, rcnn 15; each stage prints its time, none
-# takes an hour). Everything but the package goes under data/.
+# About 4.5 hours on 2 cores (minutes: dataset 10, pretrain 7, faster-rcnn rounds 27 + 16 +
+# 30 x 6, proposals 10, fast-rcnn 20, rcnn 15; each stage prints its time, none takes an
+# hour). DEVICE=cuda runs the training stages on a GPU, with PYTHON naming a Python whose torch
+# has CUDA: the same steps (a round took 3 minutes on an H200); CUDA rounds differently, so the
+# weights are not bitwise a CPU run's.
+# Everything but the package goes under data/.
 set -euo pipefail
 seed="${1:-0}"
+device="${DEVICE:-cpu}"
+python="${PYTHON:-/usr/bin/python3}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 cli="node bin/rcnn-serve.js"
 recipes=models/recipes
@@ -18,16 +23,16 @@ weights=data/weights-seed$seed
 [ -f data/train/annotations.json ] || $cli dataset --split train --out data/train
 [ -f data/test/annotations.json ] || $cli dataset --split test --out data/test
 mkdir -p "$weights"
-/usr/bin/python3 $recipes/train_shapes.py pretrain --data data/train --seed "$seed" --out "$weights/pretrain.pth"
+$python $recipes/train_shapes.py pretrain --device "$device" --data data/train --seed "$seed" --out "$weights/pretrain.pth"
 # Faster R-CNN fine-tunes the backbone (BatchNorm frozen) under the RPN and box head: round 1 at the
 # pretraining's scales, then rounds that restart the learning rate at larger sizes (small objects),
 # each from the last (ROUND:STEPS).
-/usr/bin/python3 $recipes/train_shapes.py faster-rcnn --data data/train --backbone "$weights/pretrain.pth" --seed "$seed" \
+$python $recipes/train_shapes.py faster-rcnn --device "$device" --data data/train --backbone "$weights/pretrain.pth" --seed "$seed" \
   --out "$weights/faster-round1.pth"
 init="$weights/faster-round1.pth"
-for round in 2:800 3:1500 4:1500 5:1500 6:1500; do
+for round in 2:800 3:1500 4:1500 5:1500 6:1500 7:1500 8:1500; do
   n="${round%%:*}"
-  /usr/bin/python3 $recipes/train_shapes.py faster-rcnn --data data/train --init "$init" --seed "$((seed + n - 1))" \
+  $python $recipes/train_shapes.py faster-rcnn --device "$device" --data data/train --init "$init" --seed "$((seed + n - 1))" \
     --sizes 352,384,416,448,480,512,544 --steps "${round#*:}" --lr 0.005 --out "$weights/faster-round$n.pth"
   init="$weights/faster-round$n.pth"
 done
@@ -35,9 +40,9 @@ cp "$init" "$weights/faster.pth"
 [ -f data/train/proposals.jsonl ] || $cli proposals data/train/images/*.jpg --mode single --max 2000 --json > data/train/proposals.jsonl
 # The Fast R-CNN and R-CNN heads learn on the backbone as the faster-rcnn stage fine-tuned it (the
 # Faster R-CNN paper's shared features), frozen, so that one backbone serves all three pipelines.
-/usr/bin/python3 $recipes/train_shapes.py fast-rcnn --data data/train --proposals data/train/proposals.jsonl \
+$python $recipes/train_shapes.py fast-rcnn --device "$device" --data data/train --proposals data/train/proposals.jsonl \
   --backbone "$weights/faster.pth" --sizes 352,384,416,448,480,512,544 --seed "$seed" --out "$weights/fast.pth"
-/usr/bin/python3 $recipes/train_shapes.py rcnn --data data/train --proposals data/train/proposals.jsonl \
+$python $recipes/train_shapes.py rcnn --device "$device" --data data/train --proposals data/train/proposals.jsonl \
   --backbone "$weights/faster.pth" --seed "$seed" --out "$weights/rcnn.pth"
-/usr/bin/python3 $recipes/export_shapes.py --faster "$weights/faster.pth" --fast "$weights/fast.pth" --rcnn "$weights/rcnn.pth" \
+$python $recipes/export_shapes.py --faster "$weights/faster.pth" --fast "$weights/fast.pth" --rcnn "$weights/rcnn.pth" \
   --classes data/train/annotations.json --out "${OUT:-models/shapes-vgg}"
