@@ -221,21 +221,33 @@ function gridEdges(img: Float64Array, width: number, height: number, channels: n
   const packed = new Uint32Array(m);
   const weight = new Float64Array(4 * width * height);
   let e = 0;
-  const add = (p: number, direction: number, q: number) => {
-    let s = 0;
-    for (let c = 0; c < channels; c++) {
-      const d = img[q * channels + c]! - img[p * channels + c]!;
-      s += d * d;
+  // One pass per direction (skimage's order): edges from p to p + step, for the anchors p of rows y0..y1 and columns x0..x1.
+  const direction = (dir: number, step: number, y0: number, y1: number, x0: number, x1: number) => {
+    for (let y = y0; y < y1; y++) {
+      for (let p = y * width + x0, end = y * width + x1; p < end; p++) {
+        const a = p * channels, b = (p + step) * channels;
+        let s: number;
+        if (channels === 3) {
+          const d0 = img[b]! - img[a]!, d1 = img[b + 1]! - img[a + 1]!, d2 = img[b + 2]! - img[a + 2]!;
+          s = d0 * d0 + d1 * d1 + d2 * d2;
+        } else {
+          s = 0;
+          for (let c = 0; c < channels; c++) {
+            const d = img[b + c]! - img[a + c]!;
+            s += d * d;
+          }
+        }
+        const code = (p << 2) | dir;
+        packed[e++] = code;
+        weight[code] = Math.sqrt(s);
+      }
     }
-    const code = (p << 2) | direction;
-    packed[e++] = code;
-    weight[code] = Math.sqrt(s);
   };
-  for (let y = 0; y < height; y++) for (let x = 0; x + 1 < width; x++) add(y * width + x, 0, y * width + x + 1);
-  for (let y = 0; y + 1 < height; y++) for (let x = 0; x < width; x++) add(y * width + x, 1, (y + 1) * width + x);
-  for (let y = 0; y + 1 < height; y++) for (let x = 0; x + 1 < width; x++) add(y * width + x, 2, (y + 1) * width + x + 1);
+  direction(0, 1, 0, height, 0, width - 1);
+  direction(1, width, 0, height - 1, 0, width);
+  direction(2, width + 1, 0, height - 1, 0, width - 1);
   // skimage's up-right edge joins (y, x + 1) and (y + 1, x): anchored at p = (y, x + 1), the other end is p + W - 1.
-  for (let y = 0; y + 1 < height; y++) for (let x = 0; x + 1 < width; x++) add(y * width + x + 1, 3, (y + 1) * width + x);
+  direction(3, width - 1, 0, height - 1, 1, width);
   return { packed, weight };
 }
 

@@ -113,29 +113,29 @@ function halfMaxima(gx: Float32Array, gy: Float32Array, out: Float64Array): void
   out[0] = p0; out[1] = n0; out[2] = p1; out[3] = n1; out[4] = p2; out[5] = n2; out[6] = p3; out[7] = n3;
 }
 
-/** The code of a response d along one direction: `first` is the histogram index of its positive half's bin 0. */
-function code(d: number, first: number, positiveScale: number, negativeScale: number): number {
-  const top = TEXTURE_BINS - 1;
-  if (d >= 0) {
-    const b = Math.floor(d * positiveScale);
-    return first + (b > top ? top : b);
-  }
-  const b = Math.floor(-d * negativeScale);
-  return first + TEXTURE_BINS + (b > top ? top : b);
+/**
+ * The code of a response d along one direction: `first` is the histogram
+ * index of its positive half's bin 0, `scale` holds the positive and
+ * negative halves' scales at [at] and [at + 1]. Written without branches on
+ * the sign, which textures flip at random.
+ */
+function code(d: number, first: number, scale: Float64Array, at: number): number {
+  const negative = +(d < 0);
+  const b = Math.floor(Math.abs(d) * scale[at + negative]!);
+  return first + negative * TEXTURE_BINS + Math.min(b, TEXTURE_BINS - 1);
 }
 
 /** One channel's four codes per pixel, into codes[(i * channels + c) * 4 + a]. */
 function writeCodes(gx: Float32Array, gy: Float32Array, scale: Float64Array, codes: Uint8Array, c: number, channels: number): void {
   const h = Math.SQRT1_2;
   const first = c * TEXTURE_ORIENTATIONS * TEXTURE_BINS;
-  const s0 = scale[0]!, s1 = scale[1]!, s2 = scale[2]!, s3 = scale[3]!, s4 = scale[4]!, s5 = scale[5]!, s6 = scale[6]!, s7 = scale[7]!;
   const stride = channels * TEXTURE_DIRECTIONS;
   for (let i = 0, o = c * TEXTURE_DIRECTIONS; i < gx.length; i++, o += stride) {
     const x = gx[i]!, y = gy[i]!;
-    codes[o] = code(x, first, s0, s1);
-    codes[o + 1] = code(h * (x + y), first + 2 * TEXTURE_BINS, s2, s3);
-    codes[o + 2] = code(y, first + 4 * TEXTURE_BINS, s4, s5);
-    codes[o + 3] = code(h * (y - x), first + 6 * TEXTURE_BINS, s6, s7);
+    codes[o] = code(x, first, scale, 0);
+    codes[o + 1] = code(h * (x + y), first + 2 * TEXTURE_BINS, scale, 2);
+    codes[o + 2] = code(y, first + 4 * TEXTURE_BINS, scale, 4);
+    codes[o + 3] = code(h * (y - x), first + 6 * TEXTURE_BINS, scale, 6);
   }
 }
 
