@@ -228,6 +228,7 @@ function gridEdges(img: Float64Array, width: number, height: number, channels: n
         const a = p * channels, b = (p + step) * channels;
         let s: number;
         if (channels === 3) {
+          // Every colour space but I and H: written out, the same sum in the same order as the loop.
           const d0 = img[b]! - img[a]!, d1 = img[b + 1]! - img[a + 1]!, d2 = img[b + 2]! - img[a + 2]!;
           s = d0 * d0 + d1 * d1 + d2 * d2;
         } else {
