@@ -98,13 +98,18 @@ def to_device(target, device):
     return {k: v.to(device) for k, v in target.items()}
 
 
+def image_tensor(pixels, device):
+    """HWC uint8 RGB -> CHW float in [0, 1] on the device, as torchvision's detectors take images."""
+    return torch.from_numpy(pixels.copy()).to(device).permute(2, 0, 1).float() / 255
+
+
 def load_batch(data, idx, rng, device):
     images, targets = [], []
     for i in idx:
         pixels, target = data.pixels(i), data.targets[i]
         if rng.random() < 0.5:
             pixels, target = flip(pixels, target)
-        images.append(torch.from_numpy(pixels.copy()).to(device).permute(2, 0, 1).float() / 255)
+        images.append(image_tensor(pixels, device))
         targets.append(to_device(target, device))
     return images, targets
 
@@ -274,7 +279,7 @@ def stage_fast(args, data):
             if rng.random() < 0.5:
                 boxes = flip_proposals(boxes, pixels.shape[1])
                 pixels, target = flip(pixels, target)
-            images.append(torch.from_numpy(pixels.copy()).to(args.device).permute(2, 0, 1).float() / 255)
+            images.append(image_tensor(pixels, args.device))
             targets.append(to_device(target, args.device))
             props.append(boxes.to(args.device))
         with torch.no_grad():
