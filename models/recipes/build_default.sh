@@ -5,8 +5,8 @@
 #
 #     bash models/recipes/build_default.sh [SEED]
 #
-# About 4.5 hours on 2 cores (minutes: dataset 10, pretrain 7, faster-rcnn rounds 27 + 16 +
-# 30 x 6, proposals 10, fast-rcnn 20, rcnn 15; each stage prints its time, none takes an
+# About 6.5 hours on 2 cores (minutes: datasets 16, pretrain 7, faster-rcnn rounds 27 + 16 +
+# 30 x 9, proposals 20, fast-rcnn 20, rcnn 15; each stage prints its time, none takes an
 # hour). DEVICE=cuda runs the training stages on a GPU, with PYTHON naming a Python whose torch
 # has CUDA: the same steps (a round took 3 minutes on an H200); CUDA rounds differently, so the
 # weights are not bitwise a CPU run's.
@@ -20,29 +20,35 @@ cli="node bin/rcnn-serve.js"
 recipes=models/recipes
 weights=data/weights-seed$seed
 
-[ -f data/train/annotations.json ] || $cli dataset --split train --out data/train
-[ -f data/test/annotations.json ] || $cli dataset --split test --out data/test
+train=(data/train data/train-extra)
+proposals=(data/train/proposals.jsonl data/train-extra/proposals.jsonl)
+for split in train train-extra test; do
+  [ -f "data/$split/annotations.json" ] || $cli dataset --split "$split" --out "data/$split"
+done
 mkdir -p "$weights"
 $python $recipes/train_shapes.py pretrain --device "$device" --data data/train --seed "$seed" --out "$weights/pretrain.pth"
 # Faster R-CNN fine-tunes the backbone (BatchNorm frozen) under the RPN and box head: round 1 at the
 # pretraining's scales, then rounds that restart the learning rate at larger sizes (small objects),
-# each from the last (ROUND:STEPS).
+# each from the last: rounds 2 to 8 on the train split, 9 to 11 on train and train-extra (twice the
+# images: by round 8 the model over-fits its 1600).
 $python $recipes/train_shapes.py faster-rcnn --device "$device" --data data/train --backbone "$weights/pretrain.pth" --seed "$seed" \
   --out "$weights/faster-round1.pth"
 init="$weights/faster-round1.pth"
-for round in 2:800 3:1500 4:1500 5:1500 6:1500 7:1500 8:1500; do
-  n="${round%%:*}"
-  $python $recipes/train_shapes.py faster-rcnn --device "$device" --data data/train --init "$init" --seed "$((seed + n - 1))" \
-    --sizes 352,384,416,448,480,512,544 --steps "${round#*:}" --lr 0.005 --out "$weights/faster-round$n.pth"
+for round in 2:800:1 3:1500:1 4:1500:1 5:1500:1 6:1500:1 7:1500:1 8:1500:1 9:1500:2 10:1500:2 11:1500:2; do
+  IFS=: read -r n steps splits <<< "$round"
+  $python $recipes/train_shapes.py faster-rcnn --device "$device" --data "${train[@]:0:splits}" --init "$init" --seed "$((seed + n - 1))" \
+    --sizes 352,384,416,448,480,512,544 --steps "$steps" --lr 0.005 --out "$weights/faster-round$n.pth"
   init="$weights/faster-round$n.pth"
 done
 cp "$init" "$weights/faster.pth"
-[ -f data/train/proposals.jsonl ] || $cli proposals data/train/images/*.jpg --mode single --max 2000 --json > data/train/proposals.jsonl
+for split in "${train[@]}"; do
+  [ -f "$split/proposals.jsonl" ] || $cli proposals "$split"/images/*.jpg --mode single --max 2000 --json > "$split/proposals.jsonl"
+done
 # The Fast R-CNN and R-CNN heads learn on the backbone as the faster-rcnn stage fine-tuned it (the
 # Faster R-CNN paper's shared features), frozen, so that one backbone serves all three pipelines.
-$python $recipes/train_shapes.py fast-rcnn --device "$device" --data data/train --proposals data/train/proposals.jsonl \
+$python $recipes/train_shapes.py fast-rcnn --device "$device" --data "${train[@]}" --proposals "${proposals[@]}" \
   --backbone "$weights/faster.pth" --sizes 352,384,416,448,480,512,544 --seed "$seed" --out "$weights/fast.pth"
-$python $recipes/train_shapes.py rcnn --device "$device" --data data/train --proposals data/train/proposals.jsonl \
+$python $recipes/train_shapes.py rcnn --device "$device" --data "${train[@]}" --proposals "${proposals[@]}" \
   --backbone "$weights/faster.pth" --seed "$seed" --out "$weights/rcnn.pth"
 $python $recipes/export_shapes.py --faster "$weights/faster.pth" --fast "$weights/fast.pth" --rcnn "$weights/rcnn.pth" \
   --classes data/train/annotations.json --out "${OUT:-models/shapes-vgg}"

@@ -28,7 +28,9 @@ from torchvision.ops import MultiScaleRoIAlign, roi_align
 
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
-MIN_SIZE, MAX_SIZE = 480, 640
+# The package's inference size (short side, long side at most): on 200 validation images round 10 scored
+# AP50 0.820 at 480, 0.827 at 512 and at 544 (AP 0.591, 0.596, 0.595); 512 is the cheaper.
+MIN_SIZE, MAX_SIZE = 512, 640
 # Multi-scale training: a short side per batch from these (objects of 16 to 250 px at more scales).
 TRAIN_SIZES = (288, 320, 352, 384, 416)
 STRIDE = 8
@@ -154,41 +156,47 @@ def normalise(image_uint8):
 
 
 class CocoShapes:
-    """The generator's COCO folder: images with xyxy boxes and labels 1..K."""
+    """The generator's COCO folders, one after another: images with xyxy boxes and labels 1..K."""
 
-    def __init__(self, root):
-        self.root = root
-        with open(os.path.join(root, "annotations.json")) as f:
-            d = json.load(f)
-        self.categories = [c["name"] for c in sorted(d["categories"], key=lambda c: c["id"])]
-        self.images = sorted(d["images"], key=lambda im: im["id"])
-        by_image = {im["id"]: [] for im in self.images}
-        for a in d["annotations"]:
-            by_image[a["image_id"]].append(a)
-        self.targets = []
-        for im in self.images:
-            anns = by_image[im["id"]]
-            boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns],
-                                 dtype=torch.float32).reshape(-1, 4)
-            self.targets.append({"boxes": boxes, "labels": torch.tensor([a["category_id"] for a in anns], dtype=torch.int64)})
+    def __init__(self, roots):
+        self.categories = None
+        self.paths, self.targets = [], []
+        for root in roots:
+            with open(os.path.join(root, "annotations.json")) as f:
+                d = json.load(f)
+            categories = [c["name"] for c in sorted(d["categories"], key=lambda c: c["id"])]
+            if self.categories not in (None, categories):
+                raise SystemExit(f"{root}'s categories {categories} are not {self.categories}")
+            self.categories = categories
+            images = sorted(d["images"], key=lambda im: im["id"])
+            by_image = {im["id"]: [] for im in images}
+            for a in d["annotations"]:
+                by_image[a["image_id"]].append(a)
+            for im in images:
+                anns = by_image[im["id"]]
+                boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns],
+                                     dtype=torch.float32).reshape(-1, 4)
+                self.paths.append(os.path.abspath(os.path.join(root, im["file_name"])))
+                self.targets.append({"boxes": boxes, "labels": torch.tensor([a["category_id"] for a in anns], dtype=torch.int64)})
 
     def __len__(self):
-        return len(self.images)
+        return len(self.paths)
 
     def pixels(self, i):
-        return np.asarray(Image.open(os.path.join(self.root, self.images[i]["file_name"])).convert("RGB"))
+        return np.asarray(Image.open(self.paths[i]).convert("RGB"))
 
-    def load_proposals(self, jsonl):
+    def load_proposals(self, jsonl_files):
         """Selective-search boxes from `rcnn-serve proposals --json` lines, in image order."""
-        by_file = {}
-        with open(jsonl) as f:
-            for line in f:
-                r = json.loads(line)
-                by_file[os.path.relpath(os.path.abspath(r["path"]), os.path.abspath(self.root))] = torch.tensor(r["proposals"], dtype=torch.float32).reshape(-1, 4)
-        missing = [im["file_name"] for im in self.images if im["file_name"] not in by_file]
+        by_path = {}
+        for jsonl in jsonl_files:
+            with open(jsonl) as f:
+                for line in f:
+                    r = json.loads(line)
+                    by_path[os.path.abspath(r["path"])] = torch.tensor(r["proposals"], dtype=torch.float32).reshape(-1, 4)
+        missing = [path for path in self.paths if path not in by_path]
         if missing:
-            raise SystemExit(f"{jsonl} has no proposals for {len(missing)} images, e.g. {missing[0]}")
-        return [by_file[im["file_name"]] for im in self.images]
+            raise SystemExit(f"{', '.join(jsonl_files)} have no proposals for {len(missing)} images, e.g. {missing[0]}")
+        return [by_path[path] for path in self.paths]
 
 
 def seed_everything(seed):

@@ -4,17 +4,20 @@ stage per command (see shapes_common.py for the networks). From the
 repository root, with the dataset written by `npm run dataset`:
 
     npm run dataset -- --split train --out data/train
+    npm run dataset -- --split train-extra --out data/train-extra
     W=data/weights; export OMP_NUM_THREADS=2
     /usr/bin/python3 models/recipes/train_shapes.py pretrain --data data/train --out $W/pretrain.pth
     /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --backbone $W/pretrain.pth --out $W/faster-round1.pth
     /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --init $W/faster-round1.pth --seed 1 \\
         --sizes 352,384,416,448,480,512,544 --steps 800 --lr 0.005 --out $W/faster-round2.pth
-    (rounds 3 to 8 the same, each --init the last, --seed 2 to 7, --steps 1500; the last is $W/faster.pth)
-    node bin/rcnn-serve.js proposals data/train/images/*.jpg --mode single --max 2000 --json > data/train/proposals.jsonl
-    /usr/bin/python3 models/recipes/train_shapes.py fast-rcnn --data data/train --backbone $W/faster.pth \\
-        --proposals data/train/proposals.jsonl --out $W/fast.pth
-    /usr/bin/python3 models/recipes/train_shapes.py rcnn --data data/train --backbone $W/faster.pth \\
-        --proposals data/train/proposals.jsonl --out $W/rcnn.pth
+    (rounds 3 to 11 the same, each --init the last, --seed 2 to 10, --steps 1500; rounds 9 to 11 with
+    --data data/train data/train-extra; the last is $W/faster.pth)
+    for d in data/train data/train-extra; do
+        node bin/rcnn-serve.js proposals $d/images/*.jpg --mode single --max 2000 --json > $d/proposals.jsonl; done
+    /usr/bin/python3 models/recipes/train_shapes.py fast-rcnn --data data/train data/train-extra --backbone $W/faster.pth \\
+        --proposals data/train/proposals.jsonl data/train-extra/proposals.jsonl --out $W/fast.pth
+    /usr/bin/python3 models/recipes/train_shapes.py rcnn --data data/train data/train-extra --backbone $W/faster.pth \\
+        --proposals data/train/proposals.jsonl data/train-extra/proposals.jsonl --out $W/rcnn.pth
 
 (models/recipes/build_default.sh runs them all and exports the package.)
 
@@ -350,10 +353,11 @@ DEFAULTS = {"pretrain": dict(steps=1500, batch=8, lr=0.05), "faster-rcnn": dict(
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stage", choices=sorted(STAGES))
-    p.add_argument("--data", required=True, help="the generator's folder (annotations.json + images/)")
+    p.add_argument("--data", required=True, nargs="+", help="the generator's folders (annotations.json + images/), their images one after another")
     p.add_argument("--out", required=True, help="state_dict .pth to write")
     p.add_argument("--backbone", help="faster-rcnn: the pretrain stage's .pth; fast-rcnn and rcnn: the faster-rcnn stage's (its fine-tuned backbone, frozen)")
-    p.add_argument("--proposals", help="selective-search proposals, `rcnn-serve proposals --json` lines (fast-rcnn, rcnn)")
+    p.add_argument("--proposals", nargs="+", help="selective-search proposals, `rcnn-serve proposals --json` lines (fast-rcnn, rcnn): "
+                   "one file or more, together covering the --data images")
     p.add_argument("--max-proposals", type=int, default=2000)
     p.add_argument("--rois-per-image", type=int, default=32, help="rcnn: warped regions sampled per image")
     p.add_argument("--steps", type=int)
