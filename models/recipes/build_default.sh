@@ -21,7 +21,7 @@ recipes=models/recipes
 weights=data/weights-seed$seed
 
 train=(data/train data/train-extra)
-proposals=(data/train/proposals.jsonl data/train-extra/proposals.jsonl)
+proposals=("${train[@]/%//proposals.jsonl}") # each split's selective-search boxes
 for split in train train-extra test; do
   [ -f "data/$split/annotations.json" ] || $cli dataset --split "$split" --out "data/$split"
 done
