@@ -5,8 +5,8 @@
 #
 #     bash models/recipes/build_default.sh [SEED]
 #
-# About 6.5 hours on 2 cores (minutes: datasets 16, pretrain 7, faster-rcnn rounds 27 + 16 +
-# 30 x 9, proposals 20, fast-rcnn 20, rcnn 15; each stage prints its time, none takes an
+# About 7 hours on 2 cores (minutes: datasets 16, pretrain 7, faster-rcnn rounds 27 + 16 +
+# 30 x 10, proposals 20, fast-rcnn 20, rcnn 25; each stage prints its time, none takes an
 # hour). DEVICE=cuda runs the training stages on a GPU, with PYTHON naming a Python whose torch
 # has CUDA: the same steps (a round took 3 minutes on an H200); CUDA rounds differently, so the
 # weights are not bitwise a CPU run's.
@@ -29,12 +29,12 @@ mkdir -p "$weights"
 $python $recipes/train_shapes.py pretrain --device "$device" --data data/train --seed "$seed" --out "$weights/pretrain.pth"
 # Faster R-CNN fine-tunes the backbone (BatchNorm frozen) under the RPN and box head: round 1 at the
 # pretraining's scales, then rounds that restart the learning rate at larger sizes (small objects),
-# each from the last: rounds 2 to 8 on the train split, 9 to 11 on train and train-extra (twice the
+# each from the last: rounds 2 to 8 on the train split, 9 to 12 on train and train-extra (twice the
 # images: by round 8 the model over-fits its 1600).
 $python $recipes/train_shapes.py faster-rcnn --device "$device" --data data/train --backbone "$weights/pretrain.pth" --seed "$seed" \
   --out "$weights/faster-round1.pth"
 init="$weights/faster-round1.pth"
-for round in 2:800:1 3:1500:1 4:1500:1 5:1500:1 6:1500:1 7:1500:1 8:1500:1 9:1500:2 10:1500:2 11:1500:2; do
+for round in 2:800:1 3:1500:1 4:1500:1 5:1500:1 6:1500:1 7:1500:1 8:1500:1 9:1500:2 10:1500:2 11:1500:2 12:1500:2; do
   IFS=: read -r n steps splits <<< "$round"
   $python $recipes/train_shapes.py faster-rcnn --device "$device" --data "${train[@]:0:splits}" --init "$init" --seed "$((seed + n - 1))" \
     --sizes 352,384,416,448,480,512,544 --steps "$steps" --lr 0.005 --out "$weights/faster-round$n.pth"

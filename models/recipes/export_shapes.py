@@ -9,7 +9,7 @@ pipelines, trained by train_shapes.py (see build_default.sh).
     rpn_head.onnx        feature_0 -> objectness, deltas (Faster R-CNN)
     box_head.onnx        RoIAlign 7x7 features -> logits, deltas (Faster R-CNN)
     fast_rcnn_head.onnx  RoIPool 7x7 features -> logits, deltas (Fast R-CNN)
-    rcnn_head.onnx       per-crop features [N, 8, 8, 128] -> logits, deltas (R-CNN)
+    rcnn_head.onnx       per-crop features [N, 12, 12, 128] -> logits, deltas (R-CNN)
 """
 import argparse
 import json

@@ -10,7 +10,7 @@ repository root, with the dataset written by `npm run dataset`:
     /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --backbone $W/pretrain.pth --out $W/faster-round1.pth
     /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --init $W/faster-round1.pth --seed 1 \\
         --sizes 352,384,416,448,480,512,544 --steps 800 --lr 0.005 --out $W/faster-round2.pth
-    (rounds 3 to 11 the same, each --init the last, --seed 2 to 10, --steps 1500; rounds 9 to 11 with
+    (rounds 3 to 12 the same, each --init the last, --seed 2 to 11, --steps 1500; rounds 9 to 12 with
     --data data/train data/train-extra; the last is $W/faster.pth)
     for d in data/train data/train-extra; do
         node bin/rcnn-serve.js proposals $d/images/*.jpg --mode single --max 2000 --json > $d/proposals.jsonl; done
@@ -59,8 +59,8 @@ from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss
 from torchvision.ops import box_iou, roi_pool
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shapes_common import (BOX_WEIGHTS, POOL, STRIDE, TRAIN_SIZES, CocoShapes, RcnnHead, RoiHead, SmallVGG, faster_rcnn,  # noqa: E402
-                           normalise, seed_everything, warp_regions)
+from shapes_common import (BOX_WEIGHTS, CONTEXT, POOL, PRETRAIN_CONTEXT, PRETRAIN_WARP, STRIDE, TRAIN_SIZES, WARP, CocoShapes,  # noqa: E402
+                           RcnnHead, RoiHead, SmallVGG, faster_rcnn, normalise, seed_everything, warp_regions)
 
 
 def flip(pixels, target):
@@ -187,7 +187,7 @@ def stage_pretrain(args, data):
             gt = target["boxes"]
             bg = background_boxes(gt, pixels.shape[1], pixels.shape[0], max(2, len(gt)), g)
             boxes = torch.cat([jitter(gt, g), bg])
-            crops.append(warp_regions(normalise(pixels).to(args.device), boxes.to(args.device)))
+            crops.append(warp_regions(normalise(pixels).to(args.device), boxes.to(args.device), PRETRAIN_WARP, PRETRAIN_CONTEXT))
             labels.append(torch.cat([target["labels"], torch.zeros(len(bg), dtype=torch.int64)]))
         x = torch.cat(crops)
         flip_mask = (torch.rand(len(x), generator=g) < 0.5).to(args.device)
@@ -334,7 +334,7 @@ def stage_rcnn(args, data):
             pos, neg = sampler([lab])
             keep = torch.where(pos[0] | neg[0])[0]
             with torch.no_grad():
-                crops.append(trunk(warp_regions(normalise(pixels).to(args.device), boxes[keep])).permute(0, 2, 3, 1))
+                crops.append(trunk(warp_regions(normalise(pixels).to(args.device), boxes[keep], WARP, CONTEXT)).permute(0, 2, 3, 1))
             labels.append(lab[keep])
             deltas.append(reg[keep])
         logits, box_regression = head(torch.cat(crops))

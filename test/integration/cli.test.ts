@@ -167,14 +167,14 @@ describe('model package errors', () => {
     cpSync(join(SHIPPED_MODELS_DIR, 'shapes-vgg'), pkg, { recursive: true });
     editManifest(pkg, (m) => {
       m.pipelines['fast-rcnn'].roiPool.feature = 'conv9';
-      m.pipelines.rcnn.warp.context = 40;
+      m.pipelines.rcnn.warp.context = 48;
     });
     let r = await run('detect', shapes, '--model', pkg);
     expect(r.err[0]).toContain('pipelines.fast-rcnn.roiPool.feature "conv9" is not one of backbone.features (0)');
-    expect(r.err[0]).toContain('pipelines.rcnn.warp.context (40) leaves no room for the region in a 64x64 crop');
+    expect(r.err[0]).toContain('pipelines.rcnn.warp.context (48) leaves no room for the region in a 96x96 crop');
     editManifest(pkg, (m) => {
       m.pipelines['fast-rcnn'].roiPool.feature = '0';
-      m.pipelines.rcnn.warp.context = 4;
+      m.pipelines.rcnn.warp.context = 8;
       m.pipelines.rcnn.proposals.mode = 'edge-boxes';
     });
     r = await run('detect', shapes, '--model', pkg);
