@@ -80,6 +80,13 @@ export function roiAlign(feature: FeatureMap, rois: BoxArray, options: RoiAlignO
     const gridW = options.samplingRatio > 0 ? options.samplingRatio : Math.ceil(f32(roiW / outW));
     const samples = gridH * gridW;
     const count = Math.max(samples, 1);
+    // Sample coordinates are separable: rows depend on (ph, iy), columns on (pw, ix).
+    const ys = axisTaps(outH, gridH, startH, binH, height);
+    const xs = axisTaps(outW, gridW, startW, binW, width);
+    if (channels === 3 && !isMax) {
+      averageRgbBins(data, width, ys, xs, outH, outW, gridH, gridW, count, out, r * 3 * bins);
+      continue;
+    }
 
     // Sample table: for each bin, `samples` entries of 4 taps (position, weight).
     const taps = bins * samples * 4;
@@ -87,9 +94,6 @@ export function roiAlign(feature: FeatureMap, rois: BoxArray, options: RoiAlignO
       pos = new Int32Array(taps);
       wts = new Float32Array(taps);
     }
-    // Sample coordinates are separable: rows depend on (ph, iy), columns on (pw, ix).
-    const ys = axisTaps(outH, gridH, startH, binH, height);
-    const xs = axisTaps(outW, gridW, startW, binW, width);
     let t = 0;
     for (let ph = 0; ph < outH; ph++) {
       for (let pw = 0; pw < outW; pw++) {
@@ -153,6 +157,45 @@ export function roiAlign(feature: FeatureMap, rois: BoxArray, options: RoiAlignO
     }
   }
   return out;
+}
+
+/**
+ * The 'avg' bins of one RoI over a 3-channel map (R-CNN's region warp of the
+ * image): the taps read straight from the axis tables into three sums, with
+ * no sample table, which pays off for many channels only. The arithmetic is
+ * the general loop's, step for step (float32 corner weights, each sample's
+ * four terms summed before it is added), so the output is bit for bit the same.
+ */
+function averageRgbBins(
+  data: Float32Array, width: number, ys: AxisTaps, xs: AxisTaps,
+  outH: number, outW: number, gridH: number, gridW: number, count: number, out: Float32Array, roiOut: number,
+): void {
+  const bins = outH * outW;
+  for (let ph = 0; ph < outH; ph++) {
+    for (let pw = 0; pw < outW; pw++) {
+      let a0 = 0, a1 = 0, a2 = 0;
+      for (let iy = 0; iy < gridH; iy++) {
+        const y = ph * gridH + iy;
+        if (!ys.valid[y]) continue;
+        const r0 = ys.low[y]! * width, r1 = ys.high[y]! * width;
+        const hy = ys.hw[y]!, ly = ys.lw[y]!;
+        for (let ix = 0; ix < gridW; ix++) {
+          const x = pw * gridW + ix;
+          if (!xs.valid[x]) continue;
+          const hx = xs.hw[x]!, lx = xs.lw[x]!;
+          const w1 = f32(hy * hx), w2 = f32(hy * lx), w3 = f32(ly * hx), w4 = f32(ly * lx);
+          const p1 = 3 * (r0 + xs.low[x]!), p2 = 3 * (r0 + xs.high[x]!), p3 = 3 * (r1 + xs.low[x]!), p4 = 3 * (r1 + xs.high[x]!);
+          a0 += w1 * data[p1]! + w2 * data[p2]! + w3 * data[p3]! + w4 * data[p4]!;
+          a1 += w1 * data[p1 + 1]! + w2 * data[p2 + 1]! + w3 * data[p3 + 1]! + w4 * data[p4 + 1]!;
+          a2 += w1 * data[p1 + 2]! + w2 * data[p2 + 2]! + w3 * data[p3 + 2]! + w4 * data[p4 + 2]!;
+        }
+      }
+      const o = roiOut + ph * outW + pw;
+      out[o] = a0 / count;
+      out[o + bins] = a1 / count;
+      out[o + 2 * bins] = a2 / count;
+    }
+  }
 }
 
 /** Bilinear taps along one axis for each (bin, sample): low and high index, their weights, and whether the point reads the map at all. */

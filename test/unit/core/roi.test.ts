@@ -49,6 +49,20 @@ describe('RoIAlign invariances', () => {
     expect(maxAbsDiff(a, b)).toBeLessThanOrEqual(1e-5);
   });
 
+  it('an RGB map (the region warp) gives bit for bit what the general kernel gives on the same values and a fourth channel', () => {
+    // Three channels take their own loop; four take the general one. Boxes inside, across the border and outside the map.
+    const rgb = new Float32Array(3 * h * w).map((_, i) => Math.sin(i * 0.37) * 3);
+    const rgba = new Float32Array(4 * h * w).map((_, i) => (i % 4 === 3 ? 9 : rgb[3 * Math.floor(i / 4) + (i % 4)]!));
+    const boxes = Float32Array.of(3.2, 4.7, 30.1, 25.9, -6, -3, 12.5, 40, 35, 20, 52, 44, 50, 40, 60, 50, 7, 7, 7.4, 7.3);
+    for (const [samplingRatio, aligned] of [[2, true], [0, false]] as const) {
+      const options = { outputSize: [6, 5] as const, spatialScale: 1, samplingRatio, aligned };
+      const three = roiAlign({ channels: 3, height: h, width: w, data: rgb }, boxes, options);
+      const four = roiAlign({ channels: 4, height: h, width: w, data: rgba }, boxes, options);
+      const firstThree = four.filter((_, i) => Math.floor(i / 30) % 4 !== 3);
+      expect(three).toEqual(firstThree);
+    }
+  });
+
   it('max mode on a linear map takes the largest sample (the one nearest the bottom-right)', () => {
     const out = roiAlign(ramp, Float32Array.of(8, 8, 36, 36), { outputSize: [7, 7], spatialScale: 0.25, samplingRatio: 2, aligned: true, mode: 'max' });
     // Bin (0,0) spans 1.5..2.5; samples at 1.75 and 2.25 -> max at (2.25, 2.25).
