@@ -303,7 +303,7 @@ describe('rcnn-serve dataset, detect --coco-results, eval', () => {
 
   it('usage errors exit 2', async () => {
     expect((await run('eval', '--results', 'x.json')).status).toBe(2);
-    expect((await run('dataset', '--split', 'holdout', '--out', tmp)).err[0]).toContain('--split "holdout" is unknown; allowed: train, train-extra, val, test');
+    expect((await run('dataset', '--split', 'holdout', '--out', tmp)).err[0]).toContain('--split "holdout" is unknown; allowed: train, train-extra, train-extra2, val, test');
     expect((await run('dataset', '--seed', '1', '--out', tmp)).status).toBe(2);
   });
 });
