@@ -20,9 +20,9 @@ cli="node bin/rcnn-serve.js"
 recipes=models/recipes
 weights=data/weights-seed$seed
 
-train=(data/train data/train-extra)
+train=(data/train data/train-extra data/train-extra2)
 proposals=("${train[@]/%//proposals.jsonl}") # each split's selective-search boxes
-for split in train train-extra test; do
+for split in train train-extra train-extra2 test; do
   [ -f "data/$split/annotations.json" ] || $cli dataset --split "$split" --out "data/$split"
 done
 mkdir -p "$weights"
@@ -30,11 +30,11 @@ $python $recipes/train_shapes.py pretrain --device "$device" --data data/train -
 # Faster R-CNN fine-tunes the backbone (BatchNorm frozen) under the RPN and box head: round 1 at the
 # pretraining's scales, then rounds that restart the learning rate at larger sizes (small objects),
 # each from the last: rounds 2 to 8 on the train split, 9 to 12 on train and train-extra (twice the
-# images: by round 8 the model over-fits its 1600).
+# images: by round 8 the model over-fits its 1600), 13 on all three training splits.
 $python $recipes/train_shapes.py faster-rcnn --device "$device" --data data/train --backbone "$weights/pretrain.pth" --seed "$seed" \
   --out "$weights/faster-round1.pth"
 init="$weights/faster-round1.pth"
-for round in 2:800:1 3:1500:1 4:1500:1 5:1500:1 6:1500:1 7:1500:1 8:1500:1 9:1500:2 10:1500:2 11:1500:2 12:1500:2; do
+for round in 2:800:1 3:1500:1 4:1500:1 5:1500:1 6:1500:1 7:1500:1 8:1500:1 9:1500:2 10:1500:2 11:1500:2 12:1500:2 13:1500:3; do
   IFS=: read -r n steps splits <<< "$round"
   $python $recipes/train_shapes.py faster-rcnn --device "$device" --data "${train[@]:0:splits}" --init "$init" --seed "$((seed + n - 1))" \
     --sizes 352,384,416,448,480,512,544 --steps "$steps" --lr 0.005 --out "$weights/faster-round$n.pth"
@@ -46,8 +46,9 @@ for split in "${train[@]}"; do
 done
 # The Fast R-CNN and R-CNN heads learn on the backbone as the faster-rcnn stage fine-tuned it (the
 # Faster R-CNN paper's shared features), frozen, so that one backbone serves all three pipelines.
+# Fast R-CNN's head has Faster R-CNN's box head's layers and starts from them.
 $python $recipes/train_shapes.py fast-rcnn --device "$device" --data "${train[@]}" --proposals "${proposals[@]}" \
-  --backbone "$weights/faster.pth" --sizes 352,384,416,448,480,512,544 --seed "$seed" --out "$weights/fast.pth"
+  --backbone "$weights/faster.pth" --init "$weights/faster.pth" --sizes 352,384,416,448,480,512,544 --seed "$seed" --out "$weights/fast.pth"
 $python $recipes/train_shapes.py rcnn --device "$device" --data "${train[@]}" --proposals "${proposals[@]}" \
   --backbone "$weights/faster.pth" --seed "$seed" --out "$weights/rcnn.pth"
 $python $recipes/export_shapes.py --faster "$weights/faster.pth" --fast "$weights/fast.pth" --rcnn "$weights/rcnn.pth" \
