@@ -5,8 +5,8 @@
 #
 #     bash models/recipes/build_default.sh [SEED]
 #
-# About 7 hours on 2 cores (minutes: datasets 16, pretrain 7, faster-rcnn rounds 27 + 16 +
-# 30 x 10, proposals 20, fast-rcnn 20, rcnn 25; each stage prints its time, none takes an
+# About 8 hours on 2 cores (minutes: datasets 23, pretrain 7, faster-rcnn rounds 27 + 16 +
+# 30 x 11, proposals 25, fast-rcnn 20, rcnn 25; each stage prints its time, none takes an
 # hour). DEVICE=cuda runs the training stages on a GPU, with PYTHON naming a Python whose torch
 # has CUDA: the same steps (a round took 3 minutes on an H200); CUDA rounds differently, so the
 # weights are not bitwise a CPU run's.

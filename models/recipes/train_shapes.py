@@ -40,8 +40,9 @@ selective-search regions (the Fast R-CNN paper's sampling: 64 RoIs per
 image, 25% with IoU >= 0.5), starting from the faster-rcnn stage's box head
 (--init: the same layers; on round 12's backbone, 2500 steps from it scored
 AP50 81.2 on 100 validation images against 79.4 for 5000 steps from random
-weights; on round 13's, 5000 steps 82.3 against 81.3 for 2500), rcnn with fc6, fc7, classifier and regressor on
-warped regions (the R-CNN paper's: 25% foreground at IoU >= 0.5).
+weights; on round 13's, 5000 steps 82.3 against 81.3 for 2500); rcnn with
+fc6, fc7, classifier and regressor on warped regions (the R-CNN paper's: 25%
+foreground at IoU >= 0.5).
 
 Measured before this design: a Faster R-CNN trained end to end from scratch
 (1200 steps, lr 0.02) found the objects but could not tell the shapes apart
