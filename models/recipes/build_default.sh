@@ -22,7 +22,7 @@ weights=data/weights-seed$seed
 
 train=(data/train data/train-extra data/train-extra2)
 proposals=("${train[@]/%//proposals.jsonl}") # each split's selective-search boxes
-for split in train train-extra train-extra2 test; do
+for split in "${train[@]#data/}" test; do
   [ -f "data/$split/annotations.json" ] || $cli dataset --split "$split" --out "data/$split"
 done
 mkdir -p "$weights"

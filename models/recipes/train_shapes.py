@@ -206,14 +206,16 @@ def stage_pretrain(args, data):
     return model.trunk.state_dict()
 
 
+def sub_state(state, prefix):
+    """The entries of a state_dict under prefix (a submodule's), named as the submodule names them."""
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
 def trunk_state(path):
     """The backbone's weights from a pretrain .pth (the trunk alone) or a faster-rcnn .pth (the whole
     detector, whose stage fine-tuned the trunk)."""
     state = torch.load(path, map_location="cpu")
-    prefix = "backbone.trunk."
-    if any(k.startswith(prefix) for k in state):
-        return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    return state
+    return sub_state(state, "backbone.trunk.") or state
 
 
 def freeze(trunk):
@@ -276,7 +278,7 @@ def stage_fast(args, data):
     detector = frozen_detector(args, len(data.categories) + 1).to(args.device)
     head = RoiHead(len(data.categories) + 1)
     if args.init:
-        head.load_state_dict({k[len("roi_heads."):]: v for k, v in torch.load(args.init, map_location="cpu").items() if k.startswith("roi_heads.")})
+        head.load_state_dict(sub_state(torch.load(args.init, map_location="cpu"), "roi_heads."))
     head = head.to(args.device).train()
     roi_heads = RoIHeads(RoiMaxPool(), head.box_head, head.box_predictor, fg_iou_thresh=0.5, bg_iou_thresh=0.5,
                          batch_size_per_image=64, positive_fraction=0.25, bbox_reg_weights=BOX_WEIGHTS,
