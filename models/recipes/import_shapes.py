@@ -45,10 +45,12 @@ def initializers(path):
 def load_named(module, path):
     """A head exported from module itself: its initializers carry the module's parameter and buffer names."""
     state = module.state_dict()
-    for name, value in initializers(path):
-        if name not in state:
-            raise SystemExit(f"{path}: {name} is not a weight of {type(module).__name__}")
-        state[name] = value
+    weights = dict(initializers(path))
+    strangers = sorted(set(weights) - set(state))
+    missing = sorted(name for name in set(state) - set(weights) if not name.endswith("num_batches_tracked"))
+    if strangers or missing:
+        raise SystemExit(f"{path} does not hold {type(module).__name__}'s weights: not its own {strangers}, missing {missing}")
+    state.update(weights)
     module.load_state_dict(state)
 
 
@@ -68,11 +70,11 @@ def load_folded_trunk(trunk, path):
             norm.running_var.fill_(1.0 - norm.eps)
 
 
-def check_backbone(trunk_model, path):
+def check_backbone(detector, path):
     """Export the rebuilt backbone again (BatchNorm folded anew) and compare its weights with the package's."""
     with tempfile.TemporaryDirectory() as tmp:
         again = os.path.join(tmp, "backbone.onnx")
-        export(BackboneGraph(trunk_model.backbone), (torch.randn(1, 3, 64, 96),), again, ["image"], ["feature_0"], None)
+        export(BackboneGraph(detector.backbone), (torch.randn(1, 3, 64, 96),), again, ["image"], ["feature_0"], None)
         pairs = list(zip(initializers(again), initializers(path)))
     error = max((a - b).abs().max().item() for (_, a), (_, b) in pairs)
     print(f"backbone: max |exported again - package| = {error:.2e} over {len(pairs)} weights")
