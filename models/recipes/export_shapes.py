@@ -30,7 +30,8 @@ from shapes_common import CHANNELS, CONTEXT, POOL, STRIDE, WARP, RcnnHead, RoiHe
 PROPOSALS = OrderedDict([("method", "selective-search"), ("mode", "fast"), ("maxProposals", 2000), ("minSize", 0), ("seed", 0)])
 # The papers' per-class NMS for R-CNN and Fast R-CNN (and py-faster-rcnn's): 0.3, not torchvision's 0.5. Their ~1100
 # selective-search regions leave more near-duplicates than the RPN's 300: on the 200 validation images Fast R-CNN
-# scored AP50 83.2 at 0.5, 85.1 at 0.4, 85.3 at 0.3; Faster R-CNN 85.2, 85.2, 85.0 (it keeps torchvision's 0.5).
+# scored AP50 83.2 at 0.5, 85.1 at 0.4, 85.3 at 0.3, 85.1 at 0.25, 85.0 at 0.2; R-CNN 77.5 at 0.5, 78.0 at 0.3;
+# Faster R-CNN 85.2 at 0.5 and 0.4, 85.0 at 0.3 (it keeps torchvision's 0.5).
 CLASS_NMS = 0.3
 
 
