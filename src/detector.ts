@@ -11,7 +11,7 @@ import { loadModel, modelName, resolveModelDir, type LoadedModel } from './model
 import { FasterRcnn } from './pipelines/faster-rcnn/faster-rcnn.js';
 import { FastRcnn } from './pipelines/fast-rcnn.js';
 import { Rcnn } from './pipelines/rcnn.js';
-import type { PipelineRunner } from './pipelines/pipeline-runner.js';
+import { SCALE_MODES, type PipelineRunner, type ScaleMode } from './pipelines/pipeline-runner.js';
 import { Stopwatch } from './pipelines/stopwatch.js';
 import { parseDevice, type Device } from './runtime/session.js';
 
@@ -83,6 +83,12 @@ export interface DetectOptions {
   /** rcnn, fast-rcnn: selective search's mode and proposal count instead of the model's. */
   proposalMode?: Mode | string;
   maxProposals?: number;
+  /**
+   * faster-rcnn: 'multi' (the default where the model has test scales) runs
+   * the image at each of them and merges the detections; 'single' at the
+   * model's input size only, faster.
+   */
+  scales?: ScaleMode | string;
   /** Aborts a run between stages (R-CNN: between batches). */
   signal?: AbortSignal;
 }
@@ -177,6 +183,7 @@ export class Detector {
     if (pipeline === 'faster-rcnn' && (options.proposalMode !== undefined || options.maxProposals !== undefined)) {
       throw new DetectError('INVALID_OPTION', 'proposalMode and maxProposals set selective search for rcnn and fast-rcnn; faster-rcnn proposes with its RPN');
     }
+    this.checkScales(options.scales, pipeline);
 
     const image = await this.decode(input);
     clock.lap('decode');
@@ -189,6 +196,7 @@ export class Detector {
         proposals,
         proposalMode: options.proposalMode as Mode | undefined,
         maxProposals: options.maxProposals,
+        scales: options.scales as ScaleMode | undefined,
         signal: options.signal,
       },
       clock,
@@ -205,6 +213,17 @@ export class Detector {
       });
     }
     return { model: this.name, pipeline, image: { width: image.width, height: image.height }, detections, regions: raw.regions, timings: clock.timings() };
+  }
+
+  private checkScales(scales: string | undefined, pipeline: PipelineName): void {
+    if (scales === undefined) return;
+    if (!(SCALE_MODES as readonly string[]).includes(scales)) {
+      throw new DetectError('INVALID_OPTION', `scales ${JSON.stringify(scales)} is unknown; allowed: ${SCALE_MODES.join(', ')}`);
+    }
+    if (pipeline !== 'faster-rcnn') throw new DetectError('INVALID_OPTION', `scales is a faster-rcnn option; ${pipeline} runs at the model's input size`);
+    if (scales === 'multi' && !this.model.manifest.pipelines['faster-rcnn']?.testScales) {
+      throw new DetectError('INVALID_OPTION', `model ${this.name} has no test scales (pipelines.faster-rcnn.testScales); allowed: single`);
+    }
   }
 
   /**

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_torchvision import BackboneGraph, BoxHeadGraph, RpnHeadGraph, export, manifest, write_manifest  # noqa: E402
-from shapes_common import CHANNELS, CONTEXT, POOL, STRIDE, WARP, RcnnHead, RoiHead, faster_rcnn  # noqa: E402
+from shapes_common import CHANNELS, CONTEXT, POOL, STRIDE, TEST_SCALES, WARP, RcnnHead, RoiHead, faster_rcnn  # noqa: E402
 
 # The papers' selective search: `fast` mode, about 1100 regions per image here. On 100 validation images it
 # lifted R-CNN's AP50 from 74.8 to 79.9 and Fast R-CNN's from 82.3 to 83.8 against `single` (about 190), for
@@ -37,6 +37,15 @@ CLASS_NMS = 0.3
 
 def head_spec(file):
     return OrderedDict([("file", file), ("input", "features"), ("classLogits", "class_logits"), ("boxDeltas", "box_deltas")])
+
+
+def test_scale(min_size, max_size, low, high):
+    scale = OrderedDict([("minSize", min_size), ("maxSize", max_size)])
+    if low is not None:
+        scale["minObjectSize"] = low
+    if high is not None:
+        scale["maxObjectSize"] = high
+    return scale
 
 
 def main():
@@ -92,7 +101,7 @@ def main():
                               ("feature", "0"), ("batchSize", 128), ("head", head_spec("rcnn_head.onnx")), ("boxCoder", coder), ("postprocess", post)])),
         ("fast-rcnn", OrderedDict([("proposals", PROPOSALS), ("roiPool", OrderedDict([("feature", "0"), ("outputSize", [POOL, POOL])])),
                                    ("head", head_spec("fast_rcnn_head.onnx")), ("boxCoder", coder), ("postprocess", post)])),
-        ("faster-rcnn", m["pipelines"]["faster-rcnn"]),
+        ("faster-rcnn", OrderedDict(m["pipelines"]["faster-rcnn"], testScales=[test_scale(*s) for s in TEST_SCALES])),
     ])
     write_manifest(args.out, m)
 

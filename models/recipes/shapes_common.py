@@ -24,7 +24,7 @@ from torch import nn
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
-from torchvision.ops import MultiScaleRoIAlign, roi_align
+from torchvision.ops import MultiScaleRoIAlign, batched_nms, roi_align
 
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
@@ -34,6 +34,13 @@ STD = [0.229, 0.224, 0.225]
 MIN_SIZE, MAX_SIZE = 512, 640
 # Multi-scale training: a short side per batch from these (objects of 16 to 250 px at more scales).
 TRAIN_SIZES = (288, 320, 352, 384, 416)
+# Faster R-CNN's test scales (model.json's pipelines.faster-rcnn.testScales): (short side, long side at most,
+# object sizes kept, as sqrt(box area) in that scale's input pixels, [low, high)). Against one scale at
+# MIN_SIZE, on the 200 validation images: AP50 85.2 -> 89.2, AP 61.9 -> 66.7 (small 54.5 -> 63.8, large
+# 61.6 -> 69.5): the larger scale finds small objects, the smaller one keeps large objects inside the
+# receptive field and the anchors. 448 / 512 / 640 with no ranges scored 85.8, a fourth scale (640, under
+# 128) 89.2 again; the ranges' edges moved by 16 px cost up to 0.2.
+TEST_SCALES = ((416, 520, 112, None), (MIN_SIZE, MAX_SIZE, None, None), (768, 960, None, 96))
 STRIDE = 8
 CHANNELS = 128
 POOL = 7
@@ -110,6 +117,26 @@ def faster_rcnn(num_classes, min_size=MIN_SIZE):
                       rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=300,
                       box_roi_pool=MultiScaleRoIAlign(["0"], POOL, 2), box_head=MLPHead(CHANNELS * POOL * POOL, HIDDEN, normalize=True),
                       box_predictor=FastRCNNPredictor(HIDDEN, num_classes), box_batch_size_per_image=128)
+
+
+def detect_multi_scale(model, image01, scales=TEST_SCALES):
+    """A FasterRCNN's detections on one image [3, H, W] in [0, 1] at each test scale, each kept within its object
+    sizes, merged by per-class NMS (the model's threshold and detections per image); the reference of the
+    TypeScript pipeline's multi-scale testing (src/pipelines/faster-rcnn/test-scales.ts)."""
+    h, w = image01.shape[1:]
+    boxes, scores, labels = [], [], []
+    for min_size, max_size, low, high in scales:
+        model.transform.min_size, model.transform.max_size = (min_size,), max_size
+        det = model([image01])[0]
+        rh, rw = model.transform.resize(image01, None)[0].shape[1:]
+        b = det["boxes"]
+        side = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) * (rw / w) * (rh / h)).sqrt()
+        keep = (side >= (low or 0)) & (side < (high or float("inf")))
+        boxes.append(b[keep]), scores.append(det["scores"][keep]), labels.append(det["labels"][keep])
+    model.transform.min_size, model.transform.max_size = (MIN_SIZE,), MAX_SIZE
+    boxes, scores, labels = torch.cat(boxes), torch.cat(scores), torch.cat(labels)
+    keep = batched_nms(boxes, scores, labels, model.roi_heads.nms_thresh)[:model.roi_heads.detections_per_img]
+    return {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}
 
 
 class RoiHead(nn.Module):

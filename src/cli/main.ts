@@ -46,6 +46,8 @@ detect options:
                            [x1,y1,x2,y2] for every image, or the JSON lines of 'rcnn-serve proposals --json' (by path)
   --mode M, --max-proposals N
                            rcnn / fast-rcnn: selective search's mode and region count instead of the model's
+  --scales single|multi    faster-rcnn: 'multi' (the default where the model has test scales) runs the image at each
+                           of the model's test scales and merges the detections; 'single' at its input size, faster
   --coco-results FILE      also write the detections as COCO results (a JSON array)
   --gt FILE                with --coco-results: COCO ground truth giving image ids (by file name) and category ids
   --device D               ${Object.keys(EXECUTION_PROVIDERS).join(' | ')} (default: cpu)
@@ -122,6 +124,7 @@ const DETECT_OPTIONS = {
   proposals: { type: 'string' },
   mode: { type: 'string' },
   'max-proposals': { type: 'string' },
+  scales: { type: 'string' },
   'coco-results': { type: 'string' },
   gt: { type: 'string' },
   device: { type: 'string' },
@@ -177,6 +180,7 @@ async function detect(argv: string[], io: CliIo): Promise<number> {
     maxDetections: numberOption('max-detections', values['max-detections']),
     proposalMode: values.mode,
     maxProposals: numberOption('max-proposals', values['max-proposals']),
+    scales: values.scales,
   };
   const verbose = values.verbose ?? false;
   let detector: Detector;

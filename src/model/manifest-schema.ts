@@ -50,6 +50,27 @@ export interface FasterRcnnSpec {
   boxHead: HeadSpec;
   boxCoder: BoxCoderSpec;
   postprocess: PostprocessSpec;
+  /**
+   * Multi-scale testing: the image runs at each of these sizes, each keeps
+   * the detections of the object sizes it sees well, and the union is NMSed
+   * per class (src/pipelines/faster-rcnn/test-scales.ts). Absent: one scale,
+   * `input`'s.
+   */
+  testScales?: TestScale[];
+}
+
+/** One scale of multi-scale testing. */
+export interface TestScale {
+  /** The short side and the cap on the long side, as `input`'s. */
+  minSize: number;
+  maxSize: number;
+  /**
+   * Keep a detection at this scale when its size, the square root of its
+   * box's area in this scale's input pixels, is in [minObjectSize,
+   * maxObjectSize) (SNIP's valid range, Singh & Davis 2018). Default: all.
+   */
+  minObjectSize?: number;
+  maxObjectSize?: number;
 }
 
 /** A graph from pooled (or per-crop) features to class logits [R, K+1] and class-specific deltas [R, 4(K+1)]. */
@@ -304,6 +325,14 @@ export const MANIFEST_SCHEMA = {
             boxHead: head,
             boxCoder,
             postprocess,
+            testScales: {
+              type: 'array', minItems: 1, maxItems: 8,
+              items: {
+                type: 'object', ...strict,
+                required: ['minSize', 'maxSize'],
+                properties: { minSize: positiveInt, maxSize: positiveInt, minObjectSize: nonNegative, maxObjectSize: { type: 'number', exclusiveMinimum: 0 } },
+              },
+            },
           },
         },
       },

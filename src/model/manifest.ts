@@ -74,6 +74,12 @@ export function parseManifest(doc: unknown, where: string): ModelManifest {
     if (a.generator === 'torchvision' && a.aspectRatios.length !== a.sizes.length) {
       problems.push(`pipelines.faster-rcnn.rpn.anchors.aspectRatios has ${a.aspectRatios.length} levels but sizes has ${a.sizes.length}`);
     }
+    frcnn.testScales?.forEach((s, i) => {
+      if (s.minSize > s.maxSize) problems.push(`pipelines.faster-rcnn.testScales.${i}.minSize (${s.minSize}) is larger than its maxSize (${s.maxSize})`);
+      if ((s.minObjectSize ?? 0) >= (s.maxObjectSize ?? Infinity)) {
+        problems.push(`pipelines.faster-rcnn.testScales.${i} keeps no object size: minObjectSize (${s.minObjectSize}) is not below maxObjectSize (${s.maxObjectSize})`);
+      }
+    });
   }
   const fast = m.pipelines['fast-rcnn'];
   if (fast && !features.has(fast.roiPool.feature)) problems.push(`pipelines.fast-rcnn.roiPool.feature ${show(fast.roiPool.feature)} is not one of backbone.features (${[...features].join(', ')})`);

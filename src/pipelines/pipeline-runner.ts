@@ -3,6 +3,10 @@ import type { RgbImage } from '../image/decode.js';
 import type { RawDetections } from './postprocess.js';
 import type { Stopwatch } from './stopwatch.js';
 
+/** 'multi': a model's test scales (faster-rcnn), where it has them; 'single': its input size. */
+export const SCALE_MODES = Object.freeze(['single', 'multi'] as const);
+export type ScaleMode = (typeof SCALE_MODES)[number];
+
 /** Per-request overrides of a model's post-processing defaults. */
 export interface RunOptions {
   scoreThreshold?: number;
@@ -13,6 +17,8 @@ export interface RunOptions {
   /** Selective search's strategy set and count instead of the model's (rcnn, fast-rcnn). */
   proposalMode?: Mode;
   maxProposals?: number;
+  /** faster-rcnn: 'single' runs at the model's input size only, not at its test scales. */
+  scales?: ScaleMode;
   /** Stops a long run (R-CNN between batches) with the signal's reason. */
   signal?: AbortSignal;
 }

@@ -6,6 +6,13 @@ import { matchedFraction } from '../helpers/parity.js';
 // test/fixtures/make_pipeline_parity_fixtures.py: torch on the weights the package was exported from.
 const ref = loadFixture('parity', 'shapes-vgg-pipelines.json');
 
+/** Both sides non-empty and every detection matched by the other side's (same class, IoU >= 0.99, |score diff| <= 1e-3). */
+function expectMatched(want: any[], ours: any[]): void {
+  expect(want.length).toBeGreaterThan(0);
+  expect(matchedFraction(want, ours)).toBeGreaterThanOrEqual(0.99);
+  expect(matchedFraction(ours, want)).toBeGreaterThanOrEqual(0.99);
+}
+
 describe('the default package against torch, pipeline by pipeline (same weights, same regions)', () => {
   let detector: Detector;
   beforeAll(async () => {
@@ -18,11 +25,13 @@ describe('the default package against torch, pipeline by pipeline (same weights,
       it(`${pipeline} on ${c.image}: every detection matched both ways (same class, IoU >= 0.99, |score diff| <= 1e-3)`, async () => {
         const want = c.pipelines[pipeline];
         const ours = await detector.detect(fixturePath('images', c.image), { pipeline, proposals: pipeline === 'faster-rcnn' ? undefined : c.proposals });
-        expect(want.detections.length).toBeGreaterThan(0);
         if (want.regions !== null) expect(ours.regions).toBe(want.regions);
-        expect(matchedFraction(want.detections, ours.detections)).toBeGreaterThanOrEqual(0.99);
-        expect(matchedFraction(ours.detections, want.detections)).toBeGreaterThanOrEqual(0.99);
+        expectMatched(want.detections, ours.detections);
       });
     }
+    it(`faster-rcnn at one scale (scales=single) on ${c.image}: every detection matched both ways`, async () => {
+      const ours = await detector.detect(fixturePath('images', c.image), { pipeline: 'faster-rcnn', scales: 'single' });
+      expectMatched(c.fasterRcnnSingleScale.detections, ours.detections);
+    });
   }
 });

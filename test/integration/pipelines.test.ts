@@ -8,6 +8,7 @@ import { mixSeeds } from '../../src/core/random.js';
 import { DATASET_SPLITS } from '../../src/dataset/generate.js';
 import { renderScene } from '../../src/dataset/scene.js';
 import { SHAPE_CLASSES } from '../../src/dataset/shapes.js';
+import { resizedSize } from '../../src/image/rcnn-transform.js';
 import { DetectError, Detector, PIPELINES, type Detection } from '../../src/index.js';
 import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
 import type { GraphSession } from '../../src/runtime/session.js';
@@ -147,5 +148,68 @@ describe('R-CNN runs the CNN in bounded batches', () => {
     expect(calls).toBe(3);
     (backbone as { run: GraphSession['run'] }).run = run;
     expect((await small.detect(png, { pipeline: 'rcnn' })).detections.length).toBeGreaterThan(0);
+  });
+});
+
+describe("faster-rcnn's test scales", () => {
+  /** The backbone's input sizes during `fn`. */
+  async function backboneInputs(d: Detector, fn: () => Promise<unknown>): Promise<string[]> {
+    const backbone = d.model.graphs.get('backbone.onnx') as GraphSession;
+    const run = backbone.run;
+    const sizes: string[] = [];
+    (backbone as { run: GraphSession['run'] }).run = (feeds) => {
+      const dims = Object.values(feeds)[0]!.dims;
+      sizes.push(`${dims[2]}x${dims[3]}`);
+      return run(feeds);
+    };
+    try {
+      await fn();
+    } finally {
+      (backbone as { run: GraphSession['run'] }).run = run;
+    }
+    return sizes;
+  }
+
+  it("run the image once per scale by default, and once at the input size with scales=single", async () => {
+    const { png } = await scene(3);
+    const { width, height } = await sharp(png).metadata();
+    const { input, pipelines } = detector.model.manifest;
+    const scales = pipelines['faster-rcnn']!.testScales!;
+    expect(scales.length).toBeGreaterThan(1);
+    const padded = (s: { minSize: number; maxSize: number }) => {
+      const r = resizedSize(height!, width!, s.minSize, s.maxSize);
+      return `${Math.ceil(r.height / 32) * 32}x${Math.ceil(r.width / 32) * 32}`;
+    };
+    let multi!: Awaited<ReturnType<Detector['detect']>>, single!: typeof multi;
+    expect(await backboneInputs(detector, async () => (multi = await detector.detect(png)))).toEqual(scales.map(padded));
+    expect(await backboneInputs(detector, async () => (single = await detector.detect(png, { scales: 'single' })))).toEqual([padded(input)]);
+    expect(multi.regions).toBeGreaterThan(single.regions);
+    expect(multi.timings.merge).toBeGreaterThanOrEqual(0);
+    expect(single.timings.merge).toBeUndefined();
+  });
+
+  it('are refused with a clear error for the other pipelines, unknown values, and models without them', async () => {
+    const { png } = await scene(1);
+    const refused = (d: Detector, options: object) => d.detect(png, options).then(() => expect.unreachable(), (e: unknown) => e as DetectError);
+    expect((await refused(detector, { pipeline: 'fast-rcnn', scales: 'single' })).message).toBe("scales is a faster-rcnn option; fast-rcnn runs at the model's input size");
+    expect((await refused(detector, { scales: 'many' })).message).toBe('scales "many" is unknown; allowed: single, multi');
+    const dir = mkdtempSync(join(tmpdir(), 'rcnn-serve-one-scale-'));
+    try {
+      cpSync(join(SHIPPED_MODELS_DIR, 'shapes-vgg'), dir, { recursive: true });
+      const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+      delete manifest.pipelines['faster-rcnn'].testScales;
+      writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
+      const oneScale = await Detector.load(dir, { intraOpThreads: 1 });
+      try {
+        const e = await refused(oneScale, { scales: 'multi' });
+        expect(e.code).toBe('INVALID_OPTION');
+        expect(e.message).toMatch(/has no test scales .*allowed: single/);
+        expect(await backboneInputs(oneScale, () => oneScale.detect(png))).toHaveLength(1);
+      } finally {
+        await oneScale.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

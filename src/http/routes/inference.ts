@@ -6,9 +6,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BOX_FORMATS, convertBoxes, type BoxFormat } from '../../core/boxes.js';
 import { MODES } from '../../core/selective-search/selective-search.js';
-import { PIPELINES, type DetectionResult } from '../../detector.js';
+import { PIPELINES, type DetectionResult, type DetectOptions } from '../../detector.js';
 import { DetectError } from '../../errors.js';
 import { drawDetections } from '../../image/draw.js';
+import { SCALE_MODES } from '../../pipelines/pipeline-runner.js';
 import type { AppContext } from '../app.js';
 import { requestImages } from '../images.js';
 
@@ -23,6 +24,7 @@ interface DetectQuery {
   normalized?: boolean;
   mode?: string;
   maxProposals?: number;
+  scales?: string;
 }
 
 const detectQuery = {
@@ -39,6 +41,7 @@ const detectQuery = {
     normalized: { type: 'boolean' },
     mode: { type: 'string', enum: [...MODES] },
     maxProposals: { type: 'integer', minimum: 1, maximum: 100000 },
+    scales: { type: 'string', enum: [...SCALE_MODES] },
   },
 } as const;
 
@@ -78,6 +81,19 @@ function shape(result: DetectionResult, q: DetectQuery): DetectionResult {
   return { ...result, detections };
 }
 
+/** The detector's options a query sets. */
+function detectOptions(q: DetectQuery): DetectOptions {
+  return {
+    pipeline: q.pipeline,
+    scoreThreshold: q.scoreThreshold,
+    iouThreshold: q.iouThreshold,
+    maxDetections: q.maxDetections,
+    proposalMode: q.mode,
+    maxProposals: q.maxProposals,
+    scales: q.scales,
+  };
+}
+
 /** The multipart field `proposals`: a JSON array of [x1, y1, x2, y2] for rcnn and fast-rcnn (checked by the detector). */
 function proposalsField(fields: Record<string, string>): number[][] | undefined {
   if (fields.proposals === undefined) return undefined;
@@ -100,15 +116,7 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
     const q = request.query;
     const dir = modelDir(request, q.model);
     const { images, multipart, fields } = await requestImages(request);
-    const options = {
-      pipeline: q.pipeline,
-      scoreThreshold: q.scoreThreshold,
-      iouThreshold: q.iouThreshold,
-      maxDetections: q.maxDetections,
-      proposals: proposalsField(fields),
-      proposalMode: q.mode,
-      maxProposals: q.maxProposals,
-    };
+    const options = { ...detectOptions(q), proposals: proposalsField(fields) };
     const run = (bytes: Uint8Array) =>
       ctx.pool.detect({ modelDir: dir, bytes, options, settings: ctx.settings }).then((r) => {
         ctx.metrics.observeTimings(r.pipeline, r.timings);
@@ -129,7 +137,7 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
       const q = request.query;
       const dir = modelDir(request, q.model);
       const { images } = await requestImages(request);
-      const options = { pipeline: q.pipeline, scoreThreshold: q.scoreThreshold, iouThreshold: q.iouThreshold, maxDetections: q.maxDetections };
+      const options = detectOptions(q);
       const result = shape(await ctx.pool.detect({ modelDir: dir, bytes: images[0]!, options, settings: ctx.settings }), { ...q, boxFormat: 'xyxy', normalized: false });
       request.summary = { ...request.summary, pipeline: result.pipeline, image: `${result.image.width}x${result.image.height}`, detections: result.detections.length };
       const format = q.format ?? 'png';

@@ -3,6 +3,9 @@
  *
  *   preprocess -> backbone -> RPN head -> proposals -> RoI pooling -> box head -> post-process
  *
+ * at one scale, or at each of the package's test scales, merged
+ * (test-scales.ts).
+ *
  * The graphs with weights run in ONNX Runtime; everything between them is the
  * TypeScript in src/core.
  */
@@ -13,16 +16,16 @@ import { inferFeatureScale } from '../../core/roi/level-mapper.js';
 import { multiScaleRoiAlign } from '../../core/roi/multi-scale-roi-align.js';
 import { roiPool } from '../../core/roi/roi-pool.js';
 import type { RgbImage } from '../../image/decode.js';
-import { rcnnTransform } from '../../image/rcnn-transform.js';
+import { rcnnTransform, type InputConvention } from '../../image/rcnn-transform.js';
 import type { FasterRcnnSpec, ModelManifest } from '../../model/manifest-schema.js';
 import type { LoadedModel } from '../../model/package.js';
 import type { GraphSession, Tensor } from '../../runtime/session.js';
-import { postprocessDetections, type RawDetections } from '../postprocess.js';
+import { postprocessDetections, type PostprocessSettings, type RawDetections } from '../postprocess.js';
 import { featureMap, PostprocessDefaults, runHead } from '../stages.js';
 import type { PipelineRunner, RunOptions } from '../pipeline-runner.js';
 import type { Stopwatch } from '../stopwatch.js';
 import { ProposalGenerator } from './rpn.js';
-
+import { mergeScales, withinObjectSizes } from './test-scales.js';
 
 export class FasterRcnn implements PipelineRunner {
   private readonly spec: FasterRcnnSpec;
@@ -58,8 +61,8 @@ export class FasterRcnn implements PipelineRunner {
   }
 
   /** Preprocess, backbone and RPN: the proposals in network-input pixels, best first. */
-  private async propose(image: RgbImage, clock: Stopwatch) {
-    const input = rcnnTransform(image, this.manifest.input);
+  private async propose(image: RgbImage, clock: Stopwatch, convention: InputConvention = this.manifest.input) {
+    const input = rcnnTransform(image, convention);
     clock.lap('preprocess');
 
     const bb = this.manifest.backbone;
@@ -87,7 +90,23 @@ export class FasterRcnn implements PipelineRunner {
 
   /** Detect on upright RGB pixels; stage times (ms) are added to `clock`. */
   async run(image: RgbImage, options: RunOptions, clock: Stopwatch): Promise<RawDetections> {
-    const { input, features, proposals } = await this.propose(image, clock);
+    const settings = this.postprocess.for(options);
+    const scales = this.spec.testScales;
+    if (!scales || options.scales === 'single') return (await this.detectAt(image, this.manifest.input, settings, clock)).detections;
+    const parts: RawDetections[] = [];
+    for (const scale of scales) {
+      options.signal?.throwIfAborted();
+      const { detections, input } = await this.detectAt(image, { ...this.manifest.input, minSize: scale.minSize, maxSize: scale.maxSize }, settings, clock);
+      parts.push(withinObjectSizes(detections, scale, input, image));
+    }
+    const merged = mergeScales(parts, settings.nmsThreshold, settings.detectionsPerImage);
+    clock.lap('merge');
+    return merged;
+  }
+
+  /** Detect at one input size; also returns the resized input's size. */
+  private async detectAt(image: RgbImage, convention: InputConvention, settings: PostprocessSettings, clock: Stopwatch) {
+    const { input, features, proposals } = await this.propose(image, clock, convention);
 
     const roi = this.spec.roiOp;
     const maps = roi.features.map((name) => featureMap(features[this.featureOutput.get(name)!]!, `feature ${name}`));
@@ -110,8 +129,8 @@ export class FasterRcnn implements PipelineRunner {
     const { logits, deltas } = await runHead(this.boxHead, this.spec.boxHead, pooled, [proposals.boxes.length / 4, maps[0]!.channels, oh, ow]);
     clock.lap('boxHead');
 
-    const result = postprocessDetections(logits, deltas, proposals.boxes, input, { height: input.originalHeight, width: input.originalWidth }, this.postprocess.for(options));
+    const detections = postprocessDetections(logits, deltas, proposals.boxes, input, { height: input.originalHeight, width: input.originalWidth }, settings);
     clock.lap('postprocess');
-    return result;
+    return { detections, input };
   }
 }

@@ -1,0 +1,73 @@
+/**
+ * Multi-scale testing: one image run at several sizes, each scale trusted
+ * for the object sizes it sees well, the detections merged.
+ *
+ * The Fast R-CNN paper (section 5.2) tests on an image pyramid and takes
+ * each region from the scale at which it is closest to the network's
+ * training size; SNIP (Singh & Davis 2018) does the same at the level of
+ * detections, with a "valid range" of object sizes per scale. Here: at each
+ * scale, the detections whose size (the square root of the box's area, in
+ * that scale's input pixels) is in [minObjectSize, maxObjectSize); then the
+ * union of all scales, per-class NMS and the top k, as detectron2's
+ * test-time augmentation merges its passes (`GeneralizedRCNNWithTTA`).
+ */
+
+import { gatherBoxes } from '../../core/boxes.js';
+import { batchedNms } from '../../core/nms.js';
+import type { TestScale } from '../../model/manifest-schema.js';
+import type { RawDetections } from '../postprocess.js';
+
+interface Size {
+  width: number;
+  height: number;
+}
+
+/**
+ * The detections of one scale within its object sizes.
+ * @param d detections in original-image pixels.
+ * @param input the size the image was resized to for this scale.
+ * @param original the image's size.
+ */
+export function withinObjectSizes(d: RawDetections, scale: TestScale, input: Size, original: Size): RawDetections {
+  const lo = scale.minObjectSize ?? 0, hi = scale.maxObjectSize ?? Infinity;
+  // Original pixels to this scale's input pixels, per axis, as an area factor.
+  const areaScale = (input.width / original.width) * (input.height / original.height);
+  const keep: number[] = [];
+  for (let i = 0; i < d.scores.length; i++) {
+    const b = 4 * i;
+    const side = Math.sqrt((d.boxes[b + 2]! - d.boxes[b]!) * (d.boxes[b + 3]! - d.boxes[b + 1]!) * areaScale);
+    if (side >= lo && side < hi) keep.push(i);
+  }
+  return {
+    boxes: gatherBoxes(d.boxes, keep),
+    scores: Float32Array.from(keep, (i) => d.scores[i]!),
+    classIds: Int32Array.from(keep, (i) => d.classIds[i]!),
+    regions: d.regions,
+  };
+}
+
+/**
+ * The union of several scales' detections, NMSed per class, best first.
+ * @param limit at most this many detections.
+ * @returns `regions` is the sum of the scales' regions.
+ */
+export function mergeScales(parts: readonly RawDetections[], nmsThreshold: number, limit: number): RawDetections {
+  const n = parts.reduce((sum, p) => sum + p.scores.length, 0);
+  const boxes = new Float32Array(4 * n);
+  const scores = new Float32Array(n);
+  const classIds = new Int32Array(n);
+  let o = 0;
+  for (const p of parts) {
+    boxes.set(p.boxes, 4 * o);
+    scores.set(p.scores, o);
+    classIds.set(p.classIds, o);
+    o += p.scores.length;
+  }
+  const keep = batchedNms(boxes, scores, classIds, nmsThreshold).subarray(0, limit);
+  return {
+    boxes: gatherBoxes(boxes, keep),
+    scores: Float32Array.from(keep, (i) => scores[i]!),
+    classIds: Int32Array.from(keep, (i) => classIds[i]!),
+    regions: parts.reduce((sum, p) => sum + p.regions, 0),
+  };
+}
