@@ -39,12 +39,14 @@ def head_spec(file):
     return OrderedDict([("file", file), ("input", "features"), ("classLogits", "class_logits"), ("boxDeltas", "box_deltas")])
 
 
-def test_scale(min_size, max_size, low, high):
+def test_scale(min_size, max_size, low, high, flip):
     scale = OrderedDict([("minSize", min_size), ("maxSize", max_size)])
     if low is not None:
         scale["minObjectSize"] = low
     if high is not None:
         scale["maxObjectSize"] = high
+    if flip:
+        scale["flip"] = True
     return scale
 
 

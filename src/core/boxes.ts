@@ -172,3 +172,18 @@ export function resizeBoxes(boxes: BoxArray, from: { width: number; height: numb
   }
   return out;
 }
+
+/**
+ * Mirror xyxy boxes left to right in an image `width` wide, as boxes found on
+ * the flipped image map back: x1' = width - x2, x2' = width - x1.
+ */
+export function flipBoxes(boxes: BoxArray, width: number): Float32Array {
+  const out = new Float32Array(boxes.length);
+  for (let i = 0; i < boxes.length; i += 4) {
+    out[i] = width - boxes[i + 2]!;
+    out[i + 1] = boxes[i + 1]!;
+    out[i + 2] = width - boxes[i]!;
+    out[i + 3] = boxes[i + 3]!;
+  }
+  return out;
+}

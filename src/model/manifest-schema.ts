@@ -71,6 +71,8 @@ export interface TestScale {
    */
   minObjectSize?: number;
   maxObjectSize?: number;
+  /** Also run the image mirrored left to right at this scale (detectron2's test-time flip). */
+  flip?: boolean;
 }
 
 /** A graph from pooled (or per-crop) features to class logits [R, K+1] and class-specific deltas [R, 4(K+1)]. */
@@ -330,7 +332,7 @@ export const MANIFEST_SCHEMA = {
               items: {
                 type: 'object', ...strict,
                 required: ['minSize', 'maxSize'],
-                properties: { minSize: positiveInt, maxSize: positiveInt, minObjectSize: nonNegative, maxObjectSize: { type: 'number', exclusiveMinimum: 0 } },
+                properties: { minSize: positiveInt, maxSize: positiveInt, minObjectSize: nonNegative, maxObjectSize: { type: 'number', exclusiveMinimum: 0 }, flip: { type: 'boolean' } },
               },
             },
           },

@@ -11,11 +11,12 @@
  */
 
 import { BoxCoder } from '../../core/box-coder.js';
-import { resizeBoxes } from '../../core/boxes.js';
+import { flipBoxes, resizeBoxes } from '../../core/boxes.js';
 import { inferFeatureScale } from '../../core/roi/level-mapper.js';
 import { multiScaleRoiAlign } from '../../core/roi/multi-scale-roi-align.js';
 import { roiPool } from '../../core/roi/roi-pool.js';
 import type { RgbImage } from '../../image/decode.js';
+import { flipHorizontal } from '../../image/flip.js';
 import { rcnnTransform, type InputConvention } from '../../image/rcnn-transform.js';
 import type { FasterRcnnSpec, ModelManifest } from '../../model/manifest-schema.js';
 import type { LoadedModel } from '../../model/package.js';
@@ -94,10 +95,16 @@ export class FasterRcnn implements PipelineRunner {
     const scales = this.spec.testScales;
     if (!scales || options.scales === 'single') return (await this.detectAt(image, this.manifest.input, settings, clock)).detections;
     const parts: RawDetections[] = [];
+    let mirrored: RgbImage | undefined;
     for (const scale of scales) {
-      options.signal?.throwIfAborted();
-      const { detections, input } = await this.detectAt(image, { ...this.manifest.input, minSize: scale.minSize, maxSize: scale.maxSize }, settings, clock);
-      parts.push(withinObjectSizes(detections, scale, input, image));
+      const convention = { ...this.manifest.input, minSize: scale.minSize, maxSize: scale.maxSize };
+      for (const flip of scale.flip ? [false, true] : [false]) {
+        options.signal?.throwIfAborted();
+        const view = flip ? (mirrored ??= flipHorizontal(image)) : image;
+        const { detections, input } = await this.detectAt(view, convention, settings, clock);
+        if (flip) detections.boxes = flipBoxes(detections.boxes, image.width);
+        parts.push(withinObjectSizes(detections, scale, input, image));
+      }
     }
     const merged = mergeScales(parts, settings.nmsThreshold, settings.detectionsPerImage);
     clock.lap('merge');

@@ -7,8 +7,9 @@
  * training size; SNIP (Singh & Davis 2018) does the same at the level of
  * detections, with a "valid range" of object sizes per scale. Here: at each
  * scale, the detections whose size (the square root of the box's area, in
- * that scale's input pixels) is in [minObjectSize, maxObjectSize); then the
- * union of all scales, per-class NMS and the top k, as detectron2's
+ * that scale's input pixels) is in [minObjectSize, maxObjectSize), from the
+ * image and, where the scale says `flip`, from its mirror image too; then
+ * the union of all passes, per-class NMS and the top k, as detectron2's
  * test-time augmentation merges its passes (`GeneralizedRCNNWithTTA`).
  */
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { boxArea, boxIou, clipBoxes, convertBoxes, removeSmallBoxes } from '../../../src/core/boxes.js';
+import { boxArea, boxIou, clipBoxes, convertBoxes, flipBoxes, removeSmallBoxes } from '../../../src/core/boxes.js';
+import { flipHorizontal } from '../../../src/image/flip.js';
 import { loadFixture, maxAbsDiff } from '../../helpers/fixtures.js';
 
 const fx = loadFixture('core', 'boxes.json');
@@ -28,6 +29,17 @@ describe('boxes', () => {
     const b = Float32Array.of(-5, 3, 120, 95);
     clipBoxes(b, 100, 90, b);
     expect(Array.from(b)).toEqual([0, 3, 100, 90]);
+  });
+  it('flips boxes left to right, and a box flipped with its image still covers the same pixels', () => {
+    expect(Array.from(flipBoxes(Float32Array.of(10, 20, 50, 80, 0, 0, 100, 5), 100))).toEqual([50, 20, 90, 80, 0, 0, 100, 5]);
+    // A 4 x 2 image whose pixel (1, 0) is lit: the box [1, 0, 2, 1] around it flips to [2, 0, 3, 1], lit in the mirror image.
+    const data = new Uint8Array(4 * 2 * 3);
+    data.set([200, 100, 50], 3 * 1);
+    const mirror = flipHorizontal({ width: 4, height: 2, data });
+    expect(Array.from(mirror.data.subarray(3 * 2, 3 * 3))).toEqual([200, 100, 50]);
+    expect(mirror.data.reduce((s, v) => s + v, 0)).toBe(350);
+    expect(Array.from(flipBoxes(Float32Array.of(1, 0, 2, 1), 4))).toEqual([2, 0, 3, 1]);
+    expect(flipHorizontal(mirror).data).toEqual(data);
   });
   it('converts xyxy <-> xywh <-> cxcywh (golden)', () => {
     const xyxy = [10, 20, 50, 80];
