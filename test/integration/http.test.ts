@@ -79,6 +79,21 @@ describe('POST /v1/detect', () => {
     expect((await detect(sample, 'image/png', '?pipeline=rcnn&mode=edge-boxes')).statusCode).toBe(400);
   });
 
+  it("scales picks faster-rcnn's test scales or its one input size; unknown values and other pipelines are a 400", async () => {
+    const sample = readFileSync(fixturePath('images', 'shapes-val-000003.png'));
+    const multi = await detect(sample, 'image/png', '?scales=multi');
+    const single = await detect(sample, 'image/png', '?scales=single');
+    expect([multi.statusCode, single.statusCode]).toEqual([200, 200]);
+    expect(multi.json().regions).toBeGreaterThan(single.json().regions);
+    expect(multi.json().timings.merge).toBeGreaterThanOrEqual(0);
+    expect((await detect(sample, 'image/png', '?scales=many')).json().code).toBe('INVALID_OPTION');
+    const refused = await detect(sample, 'image/png', '?pipeline=rcnn&scales=single');
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().message).toContain('scales is a faster-rcnn option');
+    const render = await app.inject({ method: 'POST', url: '/v1/render?pipeline=fast-rcnn&scales=single', headers: { 'content-type': 'image/png' }, payload: sample });
+    expect(render.statusCode).toBe(400);
+  });
+
   it('a raw PNG body returns the CLI\'s result shape', async () => {
     const res = await detect(png, 'image/png', '?model=fixture-tiny-fpn&scoreThreshold=0.3');
     expect(res.statusCode).toBe(200);
