@@ -39,12 +39,7 @@ export function withinObjectSizes(d: RawDetections, scale: TestScale, input: Siz
     const side = Math.sqrt((d.boxes[b + 2]! - d.boxes[b]!) * (d.boxes[b + 3]! - d.boxes[b + 1]!) * areaScale);
     if (side >= lo && side < hi) keep.push(i);
   }
-  return {
-    boxes: gatherBoxes(d.boxes, keep),
-    scores: Float32Array.from(keep, (i) => d.scores[i]!),
-    classIds: Int32Array.from(keep, (i) => d.classIds[i]!),
-    regions: d.regions,
-  };
+  return select(d, keep);
 }
 
 /**
@@ -54,21 +49,24 @@ export function withinObjectSizes(d: RawDetections, scale: TestScale, input: Siz
  */
 export function mergeScales(parts: readonly RawDetections[], nmsThreshold: number, limit: number): RawDetections {
   const n = parts.reduce((sum, p) => sum + p.scores.length, 0);
-  const boxes = new Float32Array(4 * n);
-  const scores = new Float32Array(n);
-  const classIds = new Int32Array(n);
+  const union: RawDetections = { boxes: new Float32Array(4 * n), scores: new Float32Array(n), classIds: new Int32Array(n), regions: 0 };
   let o = 0;
   for (const p of parts) {
-    boxes.set(p.boxes, 4 * o);
-    scores.set(p.scores, o);
-    classIds.set(p.classIds, o);
+    union.boxes.set(p.boxes, 4 * o);
+    union.scores.set(p.scores, o);
+    union.classIds.set(p.classIds, o);
+    union.regions += p.regions;
     o += p.scores.length;
   }
-  const keep = batchedNms(boxes, scores, classIds, nmsThreshold).subarray(0, limit);
+  return select(union, batchedNms(union.boxes, union.scores, union.classIds, nmsThreshold).subarray(0, limit));
+}
+
+/** The detections at `keep`, in that order. */
+function select(d: RawDetections, keep: ArrayLike<number>): RawDetections {
   return {
-    boxes: gatherBoxes(boxes, keep),
-    scores: Float32Array.from(keep, (i) => scores[i]!),
-    classIds: Int32Array.from(keep, (i) => classIds[i]!),
-    regions: parts.reduce((sum, p) => sum + p.regions, 0),
+    boxes: gatherBoxes(d.boxes, keep),
+    scores: Float32Array.from(keep, (i) => d.scores[i]!),
+    classIds: Int32Array.from(keep, (i) => d.classIds[i]!),
+    regions: d.regions,
   };
 }
