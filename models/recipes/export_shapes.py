@@ -22,7 +22,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_torchvision import BackboneGraph, BoxHeadGraph, RpnHeadGraph, export, manifest, write_manifest  # noqa: E402
-from shapes_common import CHANNELS, CONTEXT, POOL, STRIDE, TEST_SCALES, WARP, RcnnHead, RoiHead, faster_rcnn  # noqa: E402
+from shapes_common import (CHANNELS, CONTEXT, POOL, RCNN_BOX_VOTING, RCNN_MIRROR, STRIDE, TEST_SCALES, WARP, RcnnHead, RoiHead,  # noqa: E402
+                           faster_rcnn)
 
 # The papers' selective search: `fast` mode, about 1100 regions per image here. On 100 validation images it
 # lifted R-CNN's AP50 from 74.8 to 79.9 and Fast R-CNN's from 82.3 to 83.8 against `single` (about 190), for
@@ -100,7 +101,8 @@ def main():
     m["pipelines"] = OrderedDict([
         ("rcnn", OrderedDict([("proposals", OrderedDict(PROPOSALS, maxProposals=args.rcnn_proposals)),
                               ("warp", OrderedDict([("size", [WARP, WARP]), ("context", CONTEXT), ("samplingRatio", 2)])),
-                              ("feature", "0"), ("batchSize", 128), ("head", head_spec("rcnn_head.onnx")), ("boxCoder", coder), ("postprocess", post)])),
+                              ("feature", "0"), ("batchSize", 128), ("mirror", RCNN_MIRROR), ("head", head_spec("rcnn_head.onnx")),
+                              ("boxCoder", coder), ("postprocess", OrderedDict(post, boxVoting=RCNN_BOX_VOTING))])),
         ("fast-rcnn", OrderedDict([("proposals", PROPOSALS), ("roiPool", OrderedDict([("feature", "0"), ("outputSize", [POOL, POOL])])),
                                    ("head", head_spec("fast_rcnn_head.onnx")), ("boxCoder", coder), ("postprocess", post)])),
         ("faster-rcnn", OrderedDict(m["pipelines"]["faster-rcnn"], testScales=[test_scale(*s) for s in TEST_SCALES])),

@@ -1,3 +1,5 @@
+/** Left-right mirror images: of a decoded image, and of a batch of network crops. */
+
 import type { RgbImage } from './decode.js';
 
 /** The image mirrored left to right. */
@@ -14,4 +16,17 @@ export function flipHorizontal(image: RgbImage): RgbImage {
     }
   }
   return { width, height, data: out };
+}
+
+/**
+ * Planar crops ([n, channels, height, width], rows `width` long) followed by
+ * the same crops mirrored left to right: [2n, channels, height, width].
+ */
+export function withMirroredCrops(crops: Float32Array, width: number): Float32Array {
+  const out = new Float32Array(2 * crops.length);
+  out.set(crops);
+  for (let from = 0, to = crops.length; from < crops.length; from += width, to += width) {
+    for (let x = 0; x < width; x++) out[to + width - 1 - x] = crops[from + x]!;
+  }
+  return out;
 }

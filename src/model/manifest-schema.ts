@@ -116,6 +116,13 @@ export interface RcnnSpec {
   feature: string;
   /** Crops per backbone run: memory stays bounded whatever the proposal count. */
   batchSize: number;
+  /**
+   * Also run each crop mirrored left to right and average the two
+   * predictions: class probabilities, and box deltas with the mirrored
+   * crop's dx negated (AlexNet's test-time reflections). Twice the backbone
+   * runs; a batch then holds batchSize / 2 regions.
+   */
+  mirror?: boolean;
   head: HeadSpec;
   boxCoder: BoxCoderSpec;
   postprocess: PostprocessSpec;
@@ -127,6 +134,12 @@ export interface PostprocessSpec {
   detectionsPerImage: number;
   /** Detections narrower or shorter than this (network-input pixels) are dropped. */
   minSize: number;
+  /**
+   * Box voting after NMS (Gidaris & Komodakis 2015): each detection's box
+   * becomes the score-weighted mean of the candidates of its class that
+   * overlap it by at least this IoU. Absent: off.
+   */
+  boxVoting?: number;
 }
 
 export interface ModelManifest {
@@ -176,7 +189,7 @@ const head = {
 const postprocess = {
   type: 'object', ...strict,
   required: ['scoreThreshold', 'nmsThreshold', 'detectionsPerImage', 'minSize'],
-  properties: { scoreThreshold: unit, nmsThreshold: unit, detectionsPerImage: positiveInt, minSize: nonNegative },
+  properties: { scoreThreshold: unit, nmsThreshold: unit, detectionsPerImage: positiveInt, minSize: nonNegative, boxVoting: unit },
 } as const;
 
 const proposals = {
@@ -272,6 +285,7 @@ export const MANIFEST_SCHEMA = {
             },
             feature: name,
             batchSize: positiveInt,
+            mirror: { type: 'boolean' },
             head,
             boxCoder,
             postprocess,

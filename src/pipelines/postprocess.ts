@@ -4,12 +4,13 @@
  *
  *   softmax -> class-specific decode against the proposals -> clip -> drop the
  *   background column -> score > threshold -> drop boxes under minSize ->
- *   NMS per class -> top k -> scale boxes back to original-image pixels.
+ *   NMS per class -> top k -> [box voting] -> scale boxes back to original-image pixels.
  */
 
 import type { BoxCoder } from '../core/box-coder.js';
 import { clipBoxes, gatherBoxes, resizeBoxes } from '../core/boxes.js';
 import { batchedNms } from '../core/nms.js';
+import { voteBoxes } from './box-voting.js';
 
 const f32 = Math.fround;
 
@@ -23,6 +24,8 @@ export interface PostprocessSettings {
   detectionsPerImage: number;
   /** Drop boxes narrower or shorter than this, in network-input pixels. */
   minSize: number;
+  /** IoU of box voting after NMS (`box-voting.ts`); absent: no voting. */
+  boxVoting?: number;
 }
 
 export interface RawDetections {
@@ -65,8 +68,20 @@ export function postprocessDetections(
   s: PostprocessSettings,
 ): RawDetections {
   const rows = proposals.length / 4;
-  const cols = rows === 0 ? 0 : logits.length / rows;
-  const probs = softmax(logits, rows, cols);
+  return postprocessProbabilities(softmax(logits, rows, rows === 0 ? 0 : logits.length / rows), deltas, proposals, image, original, s);
+}
+
+/** `postprocessDetections` from class probabilities (R x C, rows summing to 1) instead of logits. */
+export function postprocessProbabilities(
+  probs: Float32Array,
+  deltas: Float32Array,
+  proposals: Float32Array,
+  image: { height: number; width: number },
+  original: { height: number; width: number },
+  s: PostprocessSettings,
+): RawDetections {
+  const rows = proposals.length / 4;
+  const cols = rows === 0 ? 0 : probs.length / rows;
   const decoded = clipBoxes(s.coder.decode(deltas, proposals), image.width, image.height);
 
   // Candidates: every (proposal, foreground class) above the threshold and not tiny.
@@ -87,10 +102,11 @@ export function postprocessDetections(
   }
   const boxes = Float32Array.from(candBoxes);
   const keep = batchedNms(boxes, candScores, candClasses, s.nmsThreshold).subarray(0, s.detectionsPerImage);
+  const kept = s.boxVoting === undefined ? gatherBoxes(boxes, keep) : voteBoxes(boxes, candScores, candClasses, keep, s.boxVoting);
 
   return {
     // Back to original pixels, as torchvision's transform.postprocess.
-    boxes: resizeBoxes(gatherBoxes(boxes, keep), image, original),
+    boxes: resizeBoxes(kept, image, original),
     scores: Float32Array.from(keep, (i) => candScores[i]!),
     classIds: Int32Array.from(keep, (i) => candClasses[i]!),
     regions: rows,

@@ -5,18 +5,24 @@
  *
  *   regions -> crop with context -> warp -> backbone (in batches) -> head -> post-process
  *
- * Crops go through the backbone `batchSize` at a time, so memory is bounded
- * by the batch, not by the number of regions; an abort between batches stops
- * the work and leaves nothing behind (every buffer is local to the call).
+ * With the package's `mirror`, each crop also runs mirrored left to right and
+ * the two predictions are averaged, as AlexNet (R-CNN's network) averaged its
+ * softmax over reflected crops at test time: the class probabilities, and the
+ * box deltas with the mirrored crop's dx negated (its x axis runs the other
+ * way). Crops go through the backbone `batchSize` at a time (mirrored ones
+ * included), so memory is bounded by the batch, not by the number of
+ * regions; an abort between batches stops the work and leaves nothing behind
+ * (every buffer is local to the call).
  */
 
 import type { RgbImage } from '../image/decode.js';
+import { withMirroredCrops } from '../image/flip.js';
 import { normalizedPixels } from '../image/rcnn-transform.js';
 import { warpRegions } from '../image/warp-regions.js';
 import type { ModelManifest, RcnnSpec } from '../model/manifest-schema.js';
 import type { LoadedModel } from '../model/package.js';
 import type { PipelineRunner, RunOptions } from './pipeline-runner.js';
-import { postprocessDetections, type RawDetections } from './postprocess.js';
+import { postprocessProbabilities, softmax, type RawDetections } from './postprocess.js';
 import { regionHeadGraphs, regionsOf, runHead, type RegionHeadGraphs } from './stages.js';
 import type { Stopwatch } from './stopwatch.js';
 
@@ -40,28 +46,49 @@ export class Rcnn implements PipelineRunner {
     const pixels = normalizedPixels(image, this.manifest.input);
     const n = regions.length / 4;
     const [wh, ww] = this.spec.warp.size;
-    let logits = new Float32Array(0), deltas = new Float32Array(0);
+    const mirror = this.spec.mirror === true;
+    const regionsPerBatch = mirror ? Math.max(1, Math.floor(this.spec.batchSize / 2)) : this.spec.batchSize;
+    let probs = new Float32Array(0), deltas = new Float32Array(0);
     const bb = this.manifest.backbone;
-    for (let start = 0; start < n; start += this.spec.batchSize) {
+    for (let start = 0; start < n; start += regionsPerBatch) {
       options.signal?.throwIfAborted();
-      const count = Math.min(this.spec.batchSize, n - start);
-      const crops = warpRegions(pixels, regions.subarray(4 * start, 4 * (start + count)), this.spec.warp);
+      const count = Math.min(regionsPerBatch, n - start);
+      const warped = warpRegions(pixels, regions.subarray(4 * start, 4 * (start + count)), this.spec.warp);
+      const crops = mirror ? withMirroredCrops(warped, ww) : warped;
+      const runs = mirror ? 2 * count : count;
       clock.lap('warp');
-      const features = (await this.graphs.backbone.run({ [bb.input]: { data: crops, dims: [count, 3, wh, ww] } }))[this.graphs.featureOutput]!;
+      const features = (await this.graphs.backbone.run({ [bb.input]: { data: crops, dims: [runs, 3, wh, ww] } }))[this.graphs.featureOutput]!;
       clock.lap('backbone');
       const out = await runHead(this.graphs.head, this.spec.head, features.data, [...features.dims]);
+      const classes = out.logits.length / runs;
+      const p = softmax(out.logits, runs, classes);
+      if (mirror) averageMirrored(p, out.deltas, count, classes);
       if (start === 0) {
-        logits = new Float32Array((n * out.logits.length) / count);
-        deltas = new Float32Array((n * out.deltas.length) / count);
+        probs = new Float32Array(n * classes);
+        deltas = new Float32Array(n * 4 * classes);
       }
-      logits.set(out.logits, (start * out.logits.length) / count);
-      deltas.set(out.deltas, (start * out.deltas.length) / count);
+      probs.set(p.subarray(0, count * classes), start * classes);
+      deltas.set(out.deltas.subarray(0, count * 4 * classes), start * 4 * classes);
       clock.lap('head');
     }
 
     const size = { height: image.height, width: image.width };
-    const result = postprocessDetections(logits, deltas, regions, size, size, this.graphs.postprocess.for(options));
+    const result = postprocessProbabilities(probs, deltas, regions, size, size, this.graphs.postprocess.for(options));
     clock.lap('postprocess');
     return result;
+  }
+}
+
+/**
+ * Average, in place into the first `count` rows, each crop's prediction with
+ * its mirror image's (rows count..2count-1): probabilities as they are, box
+ * deltas with the mirrored dx negated.
+ */
+function averageMirrored(probs: Float32Array, deltas: Float32Array, count: number, classes: number): void {
+  const half = count * classes;
+  for (let i = 0; i < half; i++) probs[i] = (probs[i]! + probs[half + i]!) / 2;
+  for (let i = 0; i < 4 * half; i++) {
+    const mirrored = i % 4 === 0 ? -deltas[4 * half + i]! : deltas[4 * half + i]!;
+    deltas[i] = (deltas[i]! + mirrored) / 2;
   }
 }

@@ -101,10 +101,11 @@ describe('R-CNN runs the CNN in bounded batches', () => {
   let dir: string;
   let small: Detector;
   beforeAll(async () => {
-    // The same package with batches of 7 crops instead of 128.
+    // The same package with batches of 7 crops instead of 128: 3 regions and their mirror images.
     dir = mkdtempSync(join(tmpdir(), 'rcnn-serve-batches-'));
     cpSync(join(SHIPPED_MODELS_DIR, 'shapes-vgg'), dir, { recursive: true });
     const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+    expect(manifest.pipelines.rcnn.mirror).toBe(true);
     manifest.pipelines.rcnn.batchSize = 7;
     writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
     small = await Detector.load(dir, { intraOpThreads: 1 });
@@ -125,13 +126,58 @@ describe('R-CNN runs the CNN in bounded batches', () => {
     const { png } = await scene(2);
     const a = await small.detect(png, { pipeline: 'rcnn' });
     const b = await detector.detect(png, { pipeline: 'rcnn' });
-    expect(Math.max(...batches)).toBe(7);
-    expect(batches.reduce((s, n) => s + n, 0)).toBe(a.regions);
+    expect(Math.max(...batches)).toBe(6);
+    expect(batches.reduce((s, n) => s + n, 0)).toBe(2 * a.regions);
     expect(a.detections.map((d) => d.label)).toEqual(b.detections.map((d) => d.label));
     a.detections.forEach((d, i) => {
       expect(d.score).toBeCloseTo(b.detections[i]!.score, 4);
       d.box.forEach((v, k) => expect(v).toBeCloseTo(b.detections[i]!.box[k]!, 2));
     });
+  });
+
+  it('each crop runs beside its mirror image; without mirror, once', async () => {
+    const backbone = detector.model.graphs.get('backbone.onnx') as GraphSession;
+    const run = backbone.run;
+    const first: Float32Array[] = [];
+    (backbone as { run: GraphSession['run'] }).run = (feeds) => {
+      if (first.length === 0) first.push(Float32Array.from(Object.values(feeds)[0]!.data as Float32Array));
+      return run(feeds);
+    };
+    const { png } = await scene(2);
+    try {
+      await detector.detect(png, { pipeline: 'rcnn' });
+    } finally {
+      (backbone as { run: GraphSession['run'] }).run = run;
+    }
+    // The first batch: 64 crops of 3 x 96 x 96, then the same mirrored.
+    const [h, w] = detector.model.manifest.pipelines.rcnn!.warp.size;
+    const crop = 3 * h * w, crops = first[0]!;
+    expect(crops.length).toBe(2 * 64 * crop);
+    for (const [i, y, x] of [[0, 0, 0], [5, 40, 17], [63, 95, 95]] as const) {
+      for (let c = 0; c < 3; c++) expect(crops[64 * crop + i * crop + c * h * w + y * w + (w - 1 - x)]).toBe(crops[i * crop + c * h * w + y * w + x]);
+    }
+
+    const dir = mkdtempSync(join(tmpdir(), 'rcnn-serve-no-mirror-'));
+    try {
+      cpSync(join(SHIPPED_MODELS_DIR, 'shapes-vgg'), dir, { recursive: true });
+      const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+      manifest.pipelines.rcnn.mirror = false;
+      writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
+      const once = await Detector.load(dir, { intraOpThreads: 1 });
+      const inputs: number[] = [];
+      const plain = once.model.graphs.get('backbone.onnx') as GraphSession;
+      const plainRun = plain.run.bind(plain);
+      (plain as { run: GraphSession['run'] }).run = (feeds) => {
+        inputs.push(Object.values(feeds)[0]!.dims[0]!);
+        return plainRun(feeds);
+      };
+      const a = await once.detect(png, { pipeline: 'rcnn' });
+      await once.close();
+      expect(inputs.reduce((s, n) => s + n, 0)).toBe(a.regions);
+      expect(Math.max(...inputs)).toBe(128);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an abort between batches stops the run, and the detector carries on', async () => {
