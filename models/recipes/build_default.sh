@@ -5,8 +5,8 @@
 #
 #     bash models/recipes/build_default.sh [SEED]
 #
-# About 8 hours on 2 cores (minutes: datasets 23, pretrain 7, faster-rcnn rounds 27 + 16 +
-# 30 x 11, proposals 25, fast-rcnn 20, rcnn 25; each stage prints its time, none takes an
+# About 8.5 hours on 2 cores (minutes: datasets 23, pretrain 7, faster-rcnn rounds 27 + 16 +
+# 30 x 11, proposals 45, fast-rcnn 20, rcnn 35; each stage prints its time, none takes an
 # hour). DEVICE=cuda runs the training stages on a GPU, with PYTHON naming a Python whose torch
 # has CUDA: the same steps (a round took 3 minutes on an H200); CUDA rounds differently, so the
 # weights are not bitwise a CPU run's.
@@ -21,7 +21,9 @@ recipes=models/recipes
 weights=data/weights-seed$seed
 
 train=(data/train data/train-extra data/train-extra2)
-proposals=("${train[@]/%//proposals.jsonl}") # each split's selective-search boxes
+# Each split's selective-search boxes: `single` mode for Fast R-CNN's head, `fast` (as it tests) for R-CNN's.
+proposals=("${train[@]/%//proposals.jsonl}")
+proposals_fast=("${train[@]/%//proposals-fast.jsonl}")
 for split in "${train[@]#data/}" test; do
   [ -f "data/$split/annotations.json" ] || $cli dataset --split "$split" --out "data/$split"
 done
@@ -43,13 +45,14 @@ done
 cp "$init" "$weights/faster.pth"
 for split in "${train[@]}"; do
   [ -f "$split/proposals.jsonl" ] || $cli proposals "$split"/images/*.jpg --mode single --max 2000 --json > "$split/proposals.jsonl"
+  [ -f "$split/proposals-fast.jsonl" ] || $cli proposals "$split"/images/*.jpg --mode fast --max 2000 --json > "$split/proposals-fast.jsonl"
 done
 # The Fast R-CNN and R-CNN heads learn on the backbone as the faster-rcnn stage fine-tuned it (the
 # Faster R-CNN paper's shared features), frozen, so that one backbone serves all three pipelines.
 # Fast R-CNN's head has Faster R-CNN's box head's layers and starts from them.
 $python $recipes/train_shapes.py fast-rcnn --device "$device" --data "${train[@]}" --proposals "${proposals[@]}" \
   --backbone "$weights/faster.pth" --init "$weights/faster.pth" --sizes 352,384,416,448,480,512,544 --seed "$seed" --out "$weights/fast.pth"
-$python $recipes/train_shapes.py rcnn --device "$device" --data "${train[@]}" --proposals "${proposals[@]}" \
+$python $recipes/train_shapes.py rcnn --device "$device" --data "${train[@]}" --proposals "${proposals_fast[@]}" \
   --backbone "$weights/faster.pth" --seed "$seed" --out "$weights/rcnn.pth"
 $python $recipes/export_shapes.py --faster "$weights/faster.pth" --fast "$weights/fast.pth" --rcnn "$weights/rcnn.pth" \
   --classes data/train/annotations.json --out "${OUT:-models/shapes-vgg}"
