@@ -10,8 +10,9 @@ import { renderScene } from '../../src/dataset/scene.js';
 import { SHAPE_CLASSES } from '../../src/dataset/shapes.js';
 import { resizedSize } from '../../src/image/rcnn-transform.js';
 import { DetectError, Detector, PIPELINES, type Detection } from '../../src/index.js';
+import type { ModelManifest } from '../../src/model/manifest-schema.js';
 import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
-import type { GraphSession } from '../../src/runtime/session.js';
+import type { GraphSession, Tensor } from '../../src/runtime/session.js';
 
 /** A validation-split scene (the model never trained on it) as PNG bytes, with its true objects. */
 async function scene(index: number) {
@@ -26,6 +27,33 @@ function found(objects: { box: number[]; label: string }[], detections: Detectio
     detections.some((d) => d.label === o.label && d.score >= 0.3 && boxIou(Float64Array.from(o.box), Float64Array.from(d.box))[0]! >= 0.5),
   );
   return hits.length / objects.length;
+}
+
+/** The backbone's input tensor of every run during `fn`. */
+async function backboneInputs(d: Detector, fn: () => Promise<unknown>): Promise<Tensor[]> {
+  const backbone = d.model.graphs.get('backbone.onnx') as GraphSession;
+  const run = backbone.run;
+  const inputs: Tensor[] = [];
+  (backbone as { run: GraphSession['run'] }).run = (feeds) => {
+    inputs.push(Object.values(feeds)[0]!);
+    return run(feeds);
+  };
+  try {
+    await fn();
+  } finally {
+    (backbone as { run: GraphSession['run'] }).run = run;
+  }
+  return inputs;
+}
+
+/** A copy of the shipped package in a temporary folder, its model.json changed by `edit`. */
+function editedPackage(edit: (manifest: ModelManifest) => void): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rcnn-serve-edited-'));
+  cpSync(join(SHIPPED_MODELS_DIR, 'shapes-vgg'), dir, { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as ModelManifest;
+  edit(manifest);
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
+  return dir;
 }
 
 /**
@@ -102,12 +130,10 @@ describe('R-CNN runs the CNN in bounded batches', () => {
   let small: Detector;
   beforeAll(async () => {
     // The same package with batches of 7 crops instead of 128: 3 regions and their mirror images.
-    dir = mkdtempSync(join(tmpdir(), 'rcnn-serve-batches-'));
-    cpSync(join(SHIPPED_MODELS_DIR, 'shapes-vgg'), dir, { recursive: true });
-    const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
-    expect(manifest.pipelines.rcnn.mirror).toBe(true);
-    manifest.pipelines.rcnn.batchSize = 7;
-    writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
+    dir = editedPackage((manifest) => {
+      expect(manifest.pipelines.rcnn!.mirror).toBe(true);
+      manifest.pipelines.rcnn!.batchSize = 7;
+    });
     small = await Detector.load(dir, { intraOpThreads: 1 });
   });
   afterAll(async () => {
@@ -116,15 +142,9 @@ describe('R-CNN runs the CNN in bounded batches', () => {
   });
 
   it('no backbone run sees more than batchSize crops, and the batch size does not change the result', async () => {
-    const backbone = small.model.graphs.get('backbone.onnx') as GraphSession;
-    const run = backbone.run.bind(backbone);
-    const batches: number[] = [];
-    (backbone as { run: GraphSession['run'] }).run = (feeds) => {
-      batches.push(Object.values(feeds)[0]!.dims[0]!);
-      return run(feeds);
-    };
     const { png } = await scene(2);
-    const a = await small.detect(png, { pipeline: 'rcnn' });
+    let a!: Awaited<ReturnType<Detector['detect']>>;
+    const batches = (await backboneInputs(small, async () => (a = await small.detect(png, { pipeline: 'rcnn' })))).map((t) => t.dims[0]!);
     const b = await detector.detect(png, { pipeline: 'rcnn' });
     expect(Math.max(...batches)).toBe(6);
     expect(batches.reduce((s, n) => s + n, 0)).toBe(2 * a.regions);
@@ -136,45 +156,26 @@ describe('R-CNN runs the CNN in bounded batches', () => {
   });
 
   it('each crop runs beside its mirror image; without mirror, once', async () => {
-    const backbone = detector.model.graphs.get('backbone.onnx') as GraphSession;
-    const run = backbone.run;
-    const first: Float32Array[] = [];
-    (backbone as { run: GraphSession['run'] }).run = (feeds) => {
-      if (first.length === 0) first.push(Float32Array.from(Object.values(feeds)[0]!.data as Float32Array));
-      return run(feeds);
-    };
     const { png } = await scene(2);
-    try {
-      await detector.detect(png, { pipeline: 'rcnn' });
-    } finally {
-      (backbone as { run: GraphSession['run'] }).run = run;
-    }
+    const inputs = await backboneInputs(detector, () => detector.detect(png, { pipeline: 'rcnn' }));
     // The first batch: 64 crops of 3 x 96 x 96, then the same mirrored.
     const [h, w] = detector.model.manifest.pipelines.rcnn!.warp.size;
-    const crop = 3 * h * w, crops = first[0]!;
+    const crop = 3 * h * w, crops = inputs[0]!.data as Float32Array;
     expect(crops.length).toBe(2 * 64 * crop);
     for (const [i, y, x] of [[0, 0, 0], [5, 40, 17], [63, 95, 95]] as const) {
       for (let c = 0; c < 3; c++) expect(crops[64 * crop + i * crop + c * h * w + y * w + (w - 1 - x)]).toBe(crops[i * crop + c * h * w + y * w + x]);
     }
 
-    const dir = mkdtempSync(join(tmpdir(), 'rcnn-serve-no-mirror-'));
+    const dir = editedPackage((manifest) => {
+      manifest.pipelines.rcnn!.mirror = false;
+    });
     try {
-      cpSync(join(SHIPPED_MODELS_DIR, 'shapes-vgg'), dir, { recursive: true });
-      const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
-      manifest.pipelines.rcnn.mirror = false;
-      writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
       const once = await Detector.load(dir, { intraOpThreads: 1 });
-      const inputs: number[] = [];
-      const plain = once.model.graphs.get('backbone.onnx') as GraphSession;
-      const plainRun = plain.run.bind(plain);
-      (plain as { run: GraphSession['run'] }).run = (feeds) => {
-        inputs.push(Object.values(feeds)[0]!.dims[0]!);
-        return plainRun(feeds);
-      };
-      const a = await once.detect(png, { pipeline: 'rcnn' });
+      let a!: Awaited<ReturnType<Detector['detect']>>;
+      const batches = (await backboneInputs(once, async () => (a = await once.detect(png, { pipeline: 'rcnn' })))).map((t) => t.dims[0]!);
       await once.close();
-      expect(inputs.reduce((s, n) => s + n, 0)).toBe(a.regions);
-      expect(Math.max(...inputs)).toBe(128);
+      expect(batches.reduce((s, n) => s + n, 0)).toBe(a.regions);
+      expect(Math.max(...batches)).toBe(128);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -199,22 +200,7 @@ describe('R-CNN runs the CNN in bounded batches', () => {
 
 describe("faster-rcnn's test scales", () => {
   /** The backbone's input sizes during `fn`. */
-  async function backboneInputs(d: Detector, fn: () => Promise<unknown>): Promise<string[]> {
-    const backbone = d.model.graphs.get('backbone.onnx') as GraphSession;
-    const run = backbone.run;
-    const sizes: string[] = [];
-    (backbone as { run: GraphSession['run'] }).run = (feeds) => {
-      const dims = Object.values(feeds)[0]!.dims;
-      sizes.push(`${dims[2]}x${dims[3]}`);
-      return run(feeds);
-    };
-    try {
-      await fn();
-    } finally {
-      (backbone as { run: GraphSession['run'] }).run = run;
-    }
-    return sizes;
-  }
+  const backboneSizes = async (d: Detector, fn: () => Promise<unknown>) => (await backboneInputs(d, fn)).map((t) => `${t.dims[2]}x${t.dims[3]}`);
 
   it('run the image once per scale (twice where it flips) by default, and once at the input size with scales=single', async () => {
     const { png } = await scene(3);
@@ -227,8 +213,8 @@ describe("faster-rcnn's test scales", () => {
       return `${Math.ceil(r.height / 32) * 32}x${Math.ceil(r.width / 32) * 32}`;
     };
     let multi!: Awaited<ReturnType<Detector['detect']>>, single!: typeof multi;
-    expect(await backboneInputs(detector, async () => (multi = await detector.detect(png)))).toEqual(scales.flatMap((s) => (s.flip ? [padded(s), padded(s)] : [padded(s)])));
-    expect(await backboneInputs(detector, async () => (single = await detector.detect(png, { scales: 'single' })))).toEqual([padded(input)]);
+    expect(await backboneSizes(detector, async () => (multi = await detector.detect(png)))).toEqual(scales.flatMap((s) => (s.flip ? [padded(s), padded(s)] : [padded(s)])));
+    expect(await backboneSizes(detector, async () => (single = await detector.detect(png, { scales: 'single' })))).toEqual([padded(input)]);
     expect(multi.regions).toBeGreaterThan(single.regions);
     expect(multi.timings.merge).toBeGreaterThanOrEqual(0);
     expect(single.timings.merge).toBeUndefined();
@@ -239,18 +225,16 @@ describe("faster-rcnn's test scales", () => {
     const refused = (d: Detector, options: object) => d.detect(png, options).then(() => expect.unreachable(), (e: unknown) => e as DetectError);
     expect((await refused(detector, { pipeline: 'fast-rcnn', scales: 'single' })).message).toBe("scales is a faster-rcnn option; fast-rcnn runs at the model's input size");
     expect((await refused(detector, { scales: 'many' })).message).toBe('scales "many" is unknown; allowed: single, multi');
-    const dir = mkdtempSync(join(tmpdir(), 'rcnn-serve-one-scale-'));
+    const dir = editedPackage((manifest) => {
+      delete manifest.pipelines['faster-rcnn']!.testScales;
+    });
     try {
-      cpSync(join(SHIPPED_MODELS_DIR, 'shapes-vgg'), dir, { recursive: true });
-      const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
-      delete manifest.pipelines['faster-rcnn'].testScales;
-      writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
       const oneScale = await Detector.load(dir, { intraOpThreads: 1 });
       try {
         const e = await refused(oneScale, { scales: 'multi' });
         expect(e.code).toBe('INVALID_OPTION');
         expect(e.message).toMatch(/has no test scales .*allowed: single/);
-        expect(await backboneInputs(oneScale, () => oneScale.detect(png))).toHaveLength(1);
+        expect(await backboneSizes(oneScale, () => oneScale.detect(png))).toHaveLength(1);
       } finally {
         await oneScale.close();
       }
