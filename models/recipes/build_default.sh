@@ -5,9 +5,9 @@
 #
 #     bash models/recipes/build_default.sh [SEED]
 #
-# About 8.5 hours on 2 cores (minutes: datasets 23, pretrain 7, faster-rcnn rounds 27 + 16 +
-# 30 x 11, proposals 45, fast-rcnn 20, rcnn 35; each stage prints its time, none takes an
-# hour). DEVICE=cuda runs the training stages on a GPU, with PYTHON naming a Python whose torch
+# About 9 hours on 2 cores (minutes: datasets 23, pretrain 7, faster-rcnn rounds 27 + 16 +
+# 30 x 11, proposals 45, fast-rcnn 20, rcnn about 60 (5000 steps: 62 at one thread); each
+# stage prints its time). DEVICE=cuda runs the training stages on a GPU, with PYTHON naming a Python whose torch
 # has CUDA: the same steps (a round took 3 minutes on an H200); CUDA rounds differently, so the
 # weights are not bitwise a CPU run's.
 # Everything but the package goes under data/.
