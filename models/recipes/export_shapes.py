@@ -57,7 +57,7 @@ def main():
     p.add_argument("--fast", required=True)
     p.add_argument("--rcnn", required=True)
     p.add_argument("--classes", required=True, help="the dataset's annotations.json (category names, in id order)")
-    # On the 200 validation images (torch, the shipped heads, mirror and voting) R-CNN's AP50 at the first 700, 750, 800,
+    # On the 200 validation images (torch, the 3000-step R-CNN head, mirror and voting) AP50 at the first 700, 750, 800,
     # 850, 900, 1000, 1200 and 2000 regions: 80.26, 80.43, 80.65, 80.50, 80.34, 80.32, 80.03 and 79.92.
     p.add_argument("--rcnn-proposals", type=int, default=800, help="R-CNN's default proposal count (it runs the CNN once per region)")
     p.add_argument("--out", required=True)
