@@ -13,8 +13,9 @@
  */
 
 import { channelCount, convertColour, type ColourSpace } from './colour-spaces.js';
-import { segmentGraph, sortedGraph, type SortedGraph } from './felzenszwalb.js';
+import { SortedGraph } from './felzenszwalb.js';
 import { colourBins, groupRegions, regionFeatures, type Hierarchy, type Similarities } from './grouping.js';
+import { withKernelMemory } from './kernels.js';
 import { textureBins } from './texture.js';
 import { mulberry32 } from '../random.js';
 
@@ -86,22 +87,26 @@ export function runStrategies(image: RgbPixels, strategies: readonly Strategy[],
     list.push(i);
     byImage.set(s.colourSpace, list);
   }
-  for (const [space, members] of byImage) {
-    const converted = convertColour(image.data, image.width, image.height, space);
-    const texture = textureBins(converted);
-    const colours = colourBins(converted);
-    // The sorted graph depends on the image and sigma only: one per colour space and sigma.
-    const graphs = new Map<number, SortedGraph>();
-    const byK = new Map<number, number[]>();
-    for (const i of members) byK.set(strategies[i]!.k, [...(byK.get(strategies[i]!.k) ?? []), i]);
-    for (const [k, group] of byK) {
-      const { sigma, minSize } = segmentationFor(mode, k);
-      let graph = graphs.get(sigma);
-      if (!graph) graphs.set(sigma, (graph = sortedGraph(converted.data, image.width, image.height, channelCount(space), sigma)));
-      const features = regionFeatures(segmentGraph(graph, k, minSize), colours, converted.channels, texture);
-      for (const i of group) out.set(i, groupRegions(features, strategies[i]!.similarities));
+  // The kernels' memory serves every colour space's texture and graph in turn (kernels.ts).
+  withKernelMemory(() => {
+    for (const [space, members] of byImage) {
+      const converted = convertColour(image.data, image.width, image.height, space);
+      const texture = textureBins(converted);
+      const colours = colourBins(converted);
+      // The sorted graph depends on the image and sigma only: one per colour space and sigma.
+      const graphs = new Map<number, SortedGraph>();
+      const byK = new Map<number, number[]>();
+      for (const i of members) byK.set(strategies[i]!.k, [...(byK.get(strategies[i]!.k) ?? []), i]);
+      for (const [k, group] of byK) {
+        const { sigma, minSize } = segmentationFor(mode, k);
+        let graph = graphs.get(sigma);
+        if (!graph) graphs.set(sigma, (graph = SortedGraph.build(converted.data, image.width, image.height, channelCount(space), sigma)));
+        const features = regionFeatures(graph.segment(k, minSize), colours, converted.channels, texture);
+        for (const i of group) out.set(i, groupRegions(features, strategies[i]!.similarities));
+      }
+      for (const graph of graphs.values()) graph.release();
     }
-  }
+  });
   return indices.map((i) => out.get(i)!);
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { felzenszwalb, sortByWeight } from '../../../../src/core/selective-search/felzenszwalb.js';
+import { felzenszwalb } from '../../../../src/core/selective-search/felzenszwalb.js';
 import { decodeImage } from '../../../../src/image/decode.js';
 import { adjustedRandIndex } from '../../../helpers/ari.js';
 import { fixturePath, loadFixture } from '../../../helpers/fixtures.js';
@@ -32,22 +32,5 @@ describe('felzenszwalb against skimage.segmentation.felzenszwalb', () => {
     expect(seg.count).toBe(2);
     expect(Array.from(seg.labels.subarray(0, 8))).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
     expect(felzenszwalb(Float64Array.of(0.5, 0.5, 0.5), 1, 1, 3, { scale: 100, sigma: 0.8, minSize: 20 }).count).toBe(1);
-  });
-});
-
-describe('sortByWeight', () => {
-  it('sorts items by non-negative double weights, stably, down to the last bit', () => {
-    const weight = Float64Array.of(3.5, 0, 1e-300, 2, 3.5, 1e300, 0, 2.0000000001, 2);
-    expect(Array.from(sortByWeight(weight, Uint32Array.of(0, 1, 2, 3, 4, 5, 6, 7, 8)))).toEqual([1, 6, 2, 3, 8, 7, 0, 4, 5]);
-    // Ties keep the order the items come in.
-    expect(Array.from(sortByWeight(weight, Uint32Array.of(8, 4, 3, 0)))).toEqual([8, 3, 4, 0]);
-  });
-
-  it('agrees with a comparison sort on many near-equal weights', () => {
-    const n = 5000;
-    const weight = Float64Array.from({ length: n }, (_, i) => 0.25 + ((i * 7919) % 97) * 1e-12 + ((i * 31) % 5) * 1e-3);
-    const items = Uint32Array.from({ length: n }, (_, i) => (i * 2654435761) % n);
-    const expected = Array.from(items).sort((a, b) => weight[a]! - weight[b]!); // stable since ES2019
-    expect(Array.from(sortByWeight(weight, items))).toEqual(expected);
   });
 });
