@@ -71,7 +71,7 @@ proposals options:
   --workers N              worker threads for the strategies (default: ${defaultWorkers()}); output does not depend on it
   --json                   one JSON object per line:
                            {"path","image":{"width","height"},"method","mode","proposals":[[x1,y1,x2,y2],...],"timings":{...,"total"}}
-  --max-pixels N           refuse images over N pixels (default: 4000000: about 2.4 GB peak per worker)
+  --max-pixels N           refuse images over N pixels (default: 4000000: under 1 GB peak per worker)
   --max-bytes, --verbose   as for detect
 
 dataset options:

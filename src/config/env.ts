@@ -6,6 +6,7 @@
 
 import { availableParallelism } from 'node:os';
 import { SHIPPED_MODELS_DIR } from '../model/package.js';
+import { DEFAULT_PROPOSAL_MAX_PIXELS } from '../proposals.js';
 import { parseDevice, type Device } from '../runtime/session.js';
 
 export interface ServerConfig {
@@ -18,6 +19,8 @@ export interface ServerConfig {
   maxQueue: number;
   maxBodyBytes: number;
   maxPixels: number;
+  /** Pixel limit of selective search's proposals (POST /v1/proposals), at most maxPixels. */
+  proposalMaxPixels: number;
   /** Per-request deadline, ms; 0 for none. */
   requestTimeoutMs: number;
   /** When set, every route but health, readiness and the OpenAPI document needs it. */
@@ -63,6 +66,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     maxQueue: integer(env, 'MAX_QUEUE', 4 * workers, 0, 100000),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxPixels: integer(env, 'MAX_PIXELS', 40_000_000, 1, 1_000_000_000),
+    proposalMaxPixels: integer(env, 'PROPOSALS_MAX_PIXELS', DEFAULT_PROPOSAL_MAX_PIXELS, 1, 1_000_000_000),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 0, 3_600_000),
     apiKey: env.API_KEY === undefined || env.API_KEY === '' ? undefined : env.API_KEY,
     corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),

@@ -32,7 +32,12 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
   const registry = defaultFirst(await scanModels(config.modelsDir));
   let ready = false;
   const pool = new InferencePool({ workers: config.workers, maxQueue: Math.max(config.maxQueue, config.workers), deadlineMs: config.requestTimeoutMs });
-  const settings = { device: config.device, intraOpThreads: config.ortThreads, limits: { maxBytes: config.maxBodyBytes, maxPixels: config.maxPixels } };
+  const settings = {
+    device: config.device,
+    intraOpThreads: config.ortThreads,
+    limits: { maxBytes: config.maxBodyBytes, maxPixels: config.maxPixels },
+    proposalMaxPixels: config.proposalMaxPixels,
+  };
   const app = await buildApp({ registry, pool, settings, maxBodyBytes: config.maxBodyBytes, apiKey: config.apiKey, corsOrigins: config.corsOrigins, ready: () => ready, logger: { level: config.logLevel } });
   for (const b of registry.broken) app.log.warn({ dir: b.dir }, `skipping model package: ${b.reason}`);
 

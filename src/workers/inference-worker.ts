@@ -9,13 +9,19 @@
 import { Detector, type DetectionResult, type DetectOptions, type RpnProposalResult } from '../detector.js';
 import { DetectError } from '../errors.js';
 import type { DecodeLimits } from '../image/decode.js';
-import { RegionProposer, type ProposalResult, type ProposeOptions } from '../proposals.js';
+import { DEFAULT_PROPOSAL_MAX_PIXELS, RegionProposer, type ProposalResult, type ProposeOptions } from '../proposals.js';
 import type { Device } from '../runtime/session.js';
 
 export interface WorkerSettings {
   device: Device;
   intraOpThreads: number;
   limits: DecodeLimits;
+  /**
+   * Selective search's pixel limit, under limits.maxPixels (default
+   * DEFAULT_PROPOSAL_MAX_PIXELS): it runs at the image's own size, its time and
+   * memory grow with the pixels, and a deadline cannot stop it.
+   */
+  proposalMaxPixels?: number;
 }
 
 export type InferenceTask =
@@ -55,7 +61,8 @@ export default async function run(task: InferenceTask): Promise<InferenceReply<D
       return { result: await detector.detect(task.bytes, { ...task.options, signal }) };
     }
     // Strategies run on this worker's thread: the pool is the parallelism.
-    proposer ??= new RegionProposer({ workers: 0, limits: task.settings.limits });
+    const { limits, proposalMaxPixels = DEFAULT_PROPOSAL_MAX_PIXELS } = task.settings;
+    proposer ??= new RegionProposer({ workers: 0, limits: { ...limits, maxPixels: Math.min(limits.maxPixels, proposalMaxPixels) } });
     return { result: await proposer.propose(task.bytes, task.options) };
   } catch (err) {
     if (err instanceof DetectError) return { error: { code: err.code, message: err.message } };

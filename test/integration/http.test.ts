@@ -17,7 +17,8 @@ let ready = true;
 
 beforeAll(async () => {
   pool = new InferencePool({ workers: 1, maxQueue: 8 });
-  const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 4_000_000 } };
+  // Selective search's own pixel limit under the images': shapes.png (480 x 360) passes it.
+  const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 4_000_000 }, proposalMaxPixels: 200_000 };
   app = await buildApp({ registry: await scanModels(SHIPPED_MODELS_DIR), pool, settings, maxBodyBytes: 5 * 1024 * 1024, ready: () => ready });
   // Record every response the app sends, for the contract check at the end.
   app.addHook('onSend', async (request, reply, payload) => {
@@ -178,6 +179,14 @@ describe('other routes', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ method: 'selective-search', mode: 'single', image: { width: 480, height: 360 } });
     expect(res.json().proposals).toHaveLength(10);
+  });
+
+  it('POST /v1/proposals refuses images over selective search\'s pixel limit (413) that detection still takes', async () => {
+    const big = await sharp(png).resize(640, 480).png().toBuffer();
+    const res = await app.inject({ method: 'POST', url: '/v1/proposals?mode=single', headers: { 'content-type': 'image/png' }, payload: big });
+    expect(res.statusCode).toBe(413);
+    expect(res.json()).toMatchObject({ code: 'IMAGE_TOO_LARGE', message: 'the image is 640x480 = 307200 pixels; at most 200000 are allowed' });
+    expect((await detect(big, 'image/png', '?scales=single')).statusCode).toBe(200);
   });
 
   it('models, health and readiness', async () => {
