@@ -6,8 +6,9 @@
 #     bash models/recipes/build_default.sh [SEED]
 #
 # About 9 hours on 2 cores (minutes: datasets 23, pretrain 7, faster-rcnn rounds 27 + 16 +
-# 30 x 11, proposals 45, fast-rcnn 20, rcnn about 60 (5000 steps: 62 at one thread); each
-# stage prints its time). DEVICE=cuda runs the training stages on a GPU, with PYTHON naming a Python whose torch
+# 30 x 11, proposals 45 measured before selective search's WebAssembly kernels, about 28 with
+# them (60 training images, both modes: 0.62-0.64x the time, the same boxes), fast-rcnn 20,
+# rcnn about 60 (5000 steps: 62 at one thread); each stage prints its time). DEVICE=cuda runs the training stages on a GPU, with PYTHON naming a Python whose torch
 # has CUDA: the same steps (a round took 3 minutes on an H200); CUDA rounds differently, so the
 # weights are not bitwise a CPU run's.
 # Everything but the package goes under data/.
