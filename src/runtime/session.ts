@@ -60,6 +60,12 @@ function ortOptions(providers: readonly string[], intraOpThreads: number): ort.I
     intraOpNumThreads: intraOpThreads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    // ONNX Runtime's intra-op threads spin-wait after each run by default; between runs the
+    // pipelines do their own work (preprocessing, RoI ops, selective search) on the calling
+    // thread, and so do the next graph's threads (each session has a pool of its own). Off, on
+    // this project's 2-core machine: Faster R-CNN 0.653 -> 0.426 s per image on the test split,
+    // Fast R-CNN 0.613 -> 0.683 (docs/pipelines.md: one run before, two after).
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
 }
 
