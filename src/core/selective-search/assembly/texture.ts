@@ -31,6 +31,17 @@ const BINS = 10;
   v128.store64_lane(base + (<usize>i << 2), f32x4.demote_f64x2_zero(v), 0);
 }
 
+/** k0 s0 + k1 s1 + ... + k6 s6 in two lanes, summed left to right as the scalar loops do. */
+@inline function dot7(k0: v128, k1: v128, k2: v128, k3: v128, k4: v128, k5: v128, k6: v128, s0: v128, s1: v128, s2: v128, s3: v128, s4: v128, s5: v128, s6: v128): v128 {
+  let acc = f64x2.mul(k0, s0);
+  acc = f64x2.add(acc, f64x2.mul(k1, s1));
+  acc = f64x2.add(acc, f64x2.mul(k2, s2));
+  acc = f64x2.add(acc, f64x2.mul(k3, s3));
+  acc = f64x2.add(acc, f64x2.mul(k4, s4));
+  acc = f64x2.add(acc, f64x2.mul(k5, s5));
+  return f64x2.add(acc, f64x2.mul(k6, s6));
+}
+
 @inline function tap(kernel: usize, k: i32): f64 {
   return load<f64>(kernel + (<usize>k << 3));
 }
@@ -53,22 +64,8 @@ function convolveRows2(src: usize, outA: usize, outB: usize, width: i32, height:
     for (; x + 2 <= inner1; x += 2) {
       const i = row + x;
       const s0 = load2(src, i + 3), s1 = load2(src, i + 2), s2 = load2(src, i + 1), s3 = load2(src, i), s4 = load2(src, i - 1), s5 = load2(src, i - 2), s6 = load2(src, i - 3);
-      let a = f64x2.mul(va0, s0);
-      a = f64x2.add(a, f64x2.mul(va1, s1));
-      a = f64x2.add(a, f64x2.mul(va2, s2));
-      a = f64x2.add(a, f64x2.mul(va3, s3));
-      a = f64x2.add(a, f64x2.mul(va4, s4));
-      a = f64x2.add(a, f64x2.mul(va5, s5));
-      a = f64x2.add(a, f64x2.mul(va6, s6));
-      let b = f64x2.mul(vb0, s0);
-      b = f64x2.add(b, f64x2.mul(vb1, s1));
-      b = f64x2.add(b, f64x2.mul(vb2, s2));
-      b = f64x2.add(b, f64x2.mul(vb3, s3));
-      b = f64x2.add(b, f64x2.mul(vb4, s4));
-      b = f64x2.add(b, f64x2.mul(vb5, s5));
-      b = f64x2.add(b, f64x2.mul(vb6, s6));
-      store2(outA, i, a);
-      store2(outB, i, b);
+      store2(outA, i, dot7(va0, va1, va2, va3, va4, va5, va6, s0, s1, s2, s3, s4, s5, s6));
+      store2(outB, i, dot7(vb0, vb1, vb2, vb3, vb4, vb5, vb6, s0, s1, s2, s3, s4, s5, s6));
     }
     for (; x < inner1; x++) {
       const i = row + x;
@@ -103,14 +100,9 @@ function convolveColumns(src: usize, dst: usize, width: i32, height: i32, kernel
     const r4 = clampRow(y + 1, height) * width, r5 = clampRow(y + 2, height) * width, r6 = clampRow(y + 3, height) * width;
     let x = 0;
     for (; x + 2 <= width; x += 2) {
-      let acc = f64x2.mul(v0, load2(src, r0 + x));
-      acc = f64x2.add(acc, f64x2.mul(v1, load2(src, r1 + x)));
-      acc = f64x2.add(acc, f64x2.mul(v2, load2(src, r2 + x)));
-      acc = f64x2.add(acc, f64x2.mul(v3, load2(src, r3 + x)));
-      acc = f64x2.add(acc, f64x2.mul(v4, load2(src, r4 + x)));
-      acc = f64x2.add(acc, f64x2.mul(v5, load2(src, r5 + x)));
-      acc = f64x2.add(acc, f64x2.mul(v6, load2(src, r6 + x)));
-      store2(dst, r3 + x, acc);
+      const s0 = load2(src, r0 + x), s1 = load2(src, r1 + x), s2 = load2(src, r2 + x), s3 = load2(src, r3 + x);
+      const s4 = load2(src, r4 + x), s5 = load2(src, r5 + x), s6 = load2(src, r6 + x);
+      store2(dst, r3 + x, dot7(v0, v1, v2, v3, v4, v5, v6, s0, s1, s2, s3, s4, s5, s6));
     }
     for (; x < width; x++) {
       setF32(dst, r3 + x, k0 * f32At(src, r0 + x) + k1 * f32At(src, r1 + x) + k2 * f32At(src, r2 + x) + k3 * f32At(src, r3 + x) + k4 * f32At(src, r4 + x) + k5 * f32At(src, r5 + x) + k6 * f32At(src, r6 + x));
