@@ -28,7 +28,7 @@
  * pixel for a three-channel image, held while the sorted graph is.
  */
 
-import { KernelLayout, type KernelInstance } from './kernels.js';
+import { KernelLayout, SORT_COUNTS_BYTES, type KernelInstance } from './kernels.js';
 import { gaussianKernel } from './gaussian.js';
 
 export interface FelzenszwalbOptions {
@@ -47,9 +47,6 @@ export interface Segmentation {
   width: number;
   height: number;
 }
-
-/** Radix sort digits: three passes of 11 bits over a float32 key. */
-const SORT_COUNTS_BYTES = 3 * 2048 * 4;
 
 /**
  * Steps 1 and 2 done, the edges sorted: the smoothed image's 8-connected

@@ -23,6 +23,9 @@ export interface SelectiveSearchKernels {
   textureCodes(image: number, width: number, height: number, channels: number, codes: number, g: number, dg: number, plane: number, rowsD: number, rowsG: number, gx: number, gy: number): void;
 }
 
+/** sortByWeight's `counts` buffer: its radix digits, three passes of 11 bits over a float32 key. */
+export const SORT_COUNTS_BYTES = 3 * 2048 * 4;
+
 const PAGE = 65536;
 /** WebAssembly's 32-bit memories: 65536 pages of 64 KiB. */
 const MAX_BYTES = 65536 * PAGE;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compileModule, WASM_MODULES } from '../../../../scripts/build-wasm.js';
-import { KernelLayout, withKernelMemory } from '../../../../src/core/selective-search/kernels.js';
+import { KernelLayout, SORT_COUNTS_BYTES, withKernelMemory } from '../../../../src/core/selective-search/kernels.js';
 import { gaussianKernel } from '../../../../src/core/selective-search/gaussian.js';
 
 /** The smooth kernel on one image, in a memory of its own. */
@@ -20,7 +20,7 @@ function sortByWeight(weight: Float64Array, items: Uint32Array): Uint32Array {
   const n = items.length;
   const layout = new KernelLayout();
   const w = layout.reserve(8 * weight.length), a = layout.reserve(4 * n), b = layout.reserve(4 * n);
-  const keys = layout.reserve(4 * n), keys2 = layout.reserve(4 * n), counts = layout.reserve(3 * 2048 * 4);
+  const keys = layout.reserve(4 * n), keys2 = layout.reserve(4 * n), counts = layout.reserve(SORT_COUNTS_BYTES);
   const instance = layout.instantiate('sortByWeight');
   instance.f64(w, weight.length).set(weight);
   instance.u32(a, n).set(items);
