@@ -242,6 +242,17 @@ describe('the installed command', () => {
     expect(code).toBe(0);
     expect(JSON.parse(stdout).proposals).toHaveLength(5);
   });
+
+  it('a reader that closes the pipe early (| head) ends the command quietly with status 0', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [fixturePath('..', '..', 'bin', 'rcnn-serve.js'), 'models', 'inspect', 'shapes-vgg'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // before the command's first write, so that every write meets EPIPE
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
 });
 
 describe('rcnn-serve dataset, detect --coco-results, eval', () => {
