@@ -5,12 +5,12 @@
 #
 #     bash models/recipes/build_default.sh [SEED]
 #
-# About 9 hours on 2 cores (minutes: datasets 23, pretrain 7, faster-rcnn rounds 27 + 16 +
-# 30 x 11, proposals 45 measured before selective search's WebAssembly kernels, about 28 with
-# them (60 training images, both modes: 0.62-0.64x the time, the same boxes), fast-rcnn 20,
-# rcnn about 60 (5000 steps: 62 at one thread); each stage prints its time). DEVICE=cuda runs the training stages on a GPU, with PYTHON naming a Python whose torch
-# has CUDA: the same steps (a round took 3 minutes on an H200); CUDA rounds differently, so the
-# weights are not bitwise a CPU run's.
+# About 8 hours on 2 cores, minutes: datasets 9, pretrain 7, faster-rcnn rounds 27 + 16 + 30 x 11,
+# selective search 24, the two heads side by side 50 (the first, and the last two, as
+# rerun_heads.sh measured them on 2026-12-01 with benchmarks running alongside). Each training
+# stage logs its steps' times. DEVICE=cuda runs the training stages on a GPU, with PYTHON naming a
+# Python whose torch has CUDA: the same steps (a round took 3 minutes on an H200); CUDA rounds
+# differently, so the weights are not bitwise a CPU run's.
 # Everything but the package goes under data/.
 set -euo pipefail
 seed="${1:-0}"
@@ -20,14 +20,9 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 cli="node bin/rcnn-serve.js"
 recipes=models/recipes
 weights=data/weights-seed$seed
+source $recipes/steps.sh
 
-train=(data/train data/train-extra data/train-extra2)
-# Each split's selective-search boxes: `single` mode for Fast R-CNN's head, `fast` (as it tests) for R-CNN's.
-proposals=("${train[@]/%//proposals.jsonl}")
-proposals_fast=("${train[@]/%//proposals-fast.jsonl}")
-for split in "${train[@]#data/}" test; do
-  [ -f "data/$split/annotations.json" ] || $cli dataset --split "$split" --out "data/$split"
-done
+write_splits
 mkdir -p "$weights"
 $python $recipes/train_shapes.py pretrain --device "$device" --data data/train --seed "$seed" --out "$weights/pretrain.pth"
 # Faster R-CNN fine-tunes the backbone (BatchNorm frozen) under the RPN and box head: round 1 at the
@@ -44,16 +39,9 @@ for round in 2:800:1 3:1500:1 4:1500:1 5:1500:1 6:1500:1 7:1500:1 8:1500:1 9:150
   init="$weights/faster-round$n.pth"
 done
 cp "$init" "$weights/faster.pth"
-for split in "${train[@]}"; do
-  [ -f "$split/proposals.jsonl" ] || $cli proposals "$split"/images/*.jpg --mode single --max 2000 --json > "$split/proposals.jsonl"
-  [ -f "$split/proposals-fast.jsonl" ] || $cli proposals "$split"/images/*.jpg --mode fast --max 2000 --json > "$split/proposals-fast.jsonl"
-done
+selective_search_boxes
 # The Fast R-CNN and R-CNN heads learn on the backbone as the faster-rcnn stage fine-tuned it (the
 # Faster R-CNN paper's shared features), frozen, so that one backbone serves all three pipelines.
-# Fast R-CNN's head has Faster R-CNN's box head's layers and starts from them.
-$python $recipes/train_shapes.py fast-rcnn --device "$device" --data "${train[@]}" --proposals "${proposals[@]}" \
-  --backbone "$weights/faster.pth" --init "$weights/faster.pth" --sizes 352,384,416,448,480,512,544 --seed "$seed" --out "$weights/fast.pth"
-$python $recipes/train_shapes.py rcnn --device "$device" --data "${train[@]}" --proposals "${proposals_fast[@]}" \
-  --backbone "$weights/faster.pth" --seed "$seed" --out "$weights/rcnn.pth"
+train_heads "$weights/faster.pth" "$weights"
 $python $recipes/export_shapes.py --faster "$weights/faster.pth" --fast "$weights/fast.pth" --rcnn "$weights/rcnn.pth" \
   --classes data/train/annotations.json --out "${OUT:-models/shapes-vgg}"
