@@ -13,7 +13,7 @@
 # fails if its AP50 moved by more than 0.02. A run that finds both heads in data/rerun-heads goes
 # straight to the comparison. About two hours on 2 cores (seed 0, 2026-12-01, benchmarks running
 # alongside for much of it): the splits 9 minutes, the boxes 24, the heads side by side 50, then a
-# head that differs is tested in about 3 minutes a package (Fast R-CNN) or 14 (R-CNN).
+# head that differs is tested in about 3 minutes a package (Fast R-CNN) or 10 to 12 (R-CNN).
 #
 # What it cannot check: the hours before the heads (pretrain and the 13 faster-rcnn rounds). The
 # import gives the backbone with BatchNorm folded into its convolutions, the same function as the
