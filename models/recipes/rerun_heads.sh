@@ -7,7 +7,7 @@
 #     bash models/recipes/rerun_heads.sh [SEED]
 #
 # The splits and selective-search boxes as build_default.sh makes them (under data/, reused when
-# there), import_shapes.py's .pth files from models/shapes-vgg, build_default.sh's train_heads, then
+# there), import_shapes.py's .pth files from models/shapes-vgg, steps.sh's train_heads, then
 # data/rerun-heads/shapes-vgg: the shipped package with the two new heads. A head that is not byte for
 # byte the shipped one is scored on the test split, in both packages, with its pipeline; the script
 # fails if its AP50 moved by more than 0.02. A run that finds both heads in data/rerun-heads goes
@@ -53,7 +53,7 @@ ap50() { # package label pipeline -> AP50 on the test split
   $cli detect data/test/images/*.jpg --model "$1" --pipeline "$3" --coco-results "$results" \
     --gt data/test/annotations.json > /dev/null
   $cli eval --gt data/test/annotations.json --results "$results" --json |
-    node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).detection.ap50))'
+    node -p 'JSON.parse(require("fs").readFileSync(0, "utf8")).detection.ap50'
 }
 moved=0
 for head in fast-rcnn:fast_rcnn_head.onnx rcnn:rcnn_head.onnx; do
