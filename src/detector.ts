@@ -13,6 +13,7 @@ import { FastRcnn } from './pipelines/fast-rcnn.js';
 import { Rcnn } from './pipelines/rcnn.js';
 import { SCALE_MODES, type PipelineRunner, type ScaleMode } from './pipelines/pipeline-runner.js';
 import { Stopwatch } from './pipelines/stopwatch.js';
+import { DEFAULT_PROPOSAL_MAX_PIXELS } from './proposals.js';
 import { parseDevice, type Device } from './runtime/session.js';
 
 /** The R-CNN generations, oldest first. */
@@ -61,6 +62,14 @@ export interface DetectorOptions {
   intraOpThreads?: number;
   /** Byte and pixel limits on inputs. */
   limits?: Partial<DecodeLimits>;
+  /**
+   * rcnn and fast-rcnn: the largest image selective search runs on, in pixels
+   * (default DEFAULT_PROPOSAL_MAX_PIXELS); a larger one is refused with
+   * IMAGE_TOO_LARGE unless the caller gives its own proposals. Selective
+   * search runs at the image's own size, its time and memory grow with the
+   * pixels, and no deadline can stop it.
+   */
+  proposalMaxPixels?: number;
   /** Folder of packages that bare model names resolve in (default: the shipped models/). */
   modelsDir?: string;
   onWarning?: (message: string) => void;
@@ -121,15 +130,14 @@ function checkRange(name: string, v: number | undefined, lo: number, hi: number,
 
 export class Detector {
   private readonly runners: Partial<Record<PipelineName, PipelineRunner>> = {};
-  private readonly limits: DecodeLimits;
   /** The pipelines this model has heads for, oldest generation first. */
   readonly pipelines: readonly PipelineName[];
 
   private constructor(
     readonly model: LoadedModel,
-    limits: DecodeLimits,
+    private readonly limits: DecodeLimits,
+    private readonly proposalMaxPixels: number,
   ) {
-    this.limits = limits;
     const p = model.manifest.pipelines;
     if (p.rcnn) this.runners.rcnn = new Rcnn(model);
     if (p['fast-rcnn']) this.runners['fast-rcnn'] = new FastRcnn(model);
@@ -146,9 +154,10 @@ export class Detector {
     checkRange('intraOpThreads', options.intraOpThreads, 0, 1024, true);
     checkRange('limits.maxPixels', options.limits?.maxPixels, 1, 1e10, true);
     checkRange('limits.maxBytes', options.limits?.maxBytes, 1, 2 ** 31, true);
+    checkRange('proposalMaxPixels', options.proposalMaxPixels, 1, 1e10, true);
     const dir = await resolveModelDir(model, options.modelsDir);
     const loaded = await loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, onFallback: options.onWarning });
-    return new Detector(loaded, { ...DEFAULT_DECODE_LIMITS, ...options.limits });
+    return new Detector(loaded, { ...DEFAULT_DECODE_LIMITS, ...options.limits }, options.proposalMaxPixels ?? DEFAULT_PROPOSAL_MAX_PIXELS);
   }
 
   get name(): string {
@@ -186,6 +195,13 @@ export class Detector {
     this.checkScales(options.scales, pipeline);
 
     const image = await this.decode(input);
+    if (pipeline !== 'faster-rcnn' && proposals === undefined && image.width * image.height > this.proposalMaxPixels) {
+      throw new DetectError(
+        'IMAGE_TOO_LARGE',
+        `the image is ${image.width}x${image.height} = ${image.width * image.height} pixels; ${pipeline} runs selective search on at most ${this.proposalMaxPixels}: ` +
+          'send a smaller image, your own proposals, or use faster-rcnn',
+      );
+    }
     clock.lap('decode');
     const raw = await runner.run(
       image,

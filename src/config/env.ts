@@ -5,6 +5,7 @@
  */
 
 import { availableParallelism } from 'node:os';
+import { RECEIVE_TIMEOUT_MS } from '../http/app.js';
 import { SHIPPED_MODELS_DIR } from '../model/package.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS } from '../proposals.js';
 import { parseDevice, type Device } from '../runtime/session.js';
@@ -19,8 +20,12 @@ export interface ServerConfig {
   maxQueue: number;
   maxBodyBytes: number;
   maxPixels: number;
-  /** Pixel limit of selective search's proposals (POST /v1/proposals), at most maxPixels. */
+  /** Pixel limit of selective search (POST /v1/proposals, and detection with rcnn and fast-rcnn), at most maxPixels. */
   proposalMaxPixels: number;
+  /** How long a client may take to send a request, headers and body, ms. */
+  bodyTimeoutMs: number;
+  /** Images of one multipart request in the worker pool at once. */
+  requestConcurrency: number;
   /** Per-request deadline, ms; 0 for none. */
   requestTimeoutMs: number;
   /** When set, every route but health, readiness and the OpenAPI document needs it. */
@@ -66,7 +71,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     maxQueue: integer(env, 'MAX_QUEUE', 4 * workers, 0, 100000),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxPixels: integer(env, 'MAX_PIXELS', 40_000_000, 1, 1_000_000_000),
-    proposalMaxPixels: integer(env, 'PROPOSALS_MAX_PIXELS', DEFAULT_PROPOSAL_MAX_PIXELS, 1, 1_000_000_000),
+    // At most 30 MP: selective search's kernels need about 112 bytes per pixel of WebAssembly
+    // memory, whose 4 GiB end at about 38 MP.
+    proposalMaxPixels: integer(env, 'PROPOSALS_MAX_PIXELS', DEFAULT_PROPOSAL_MAX_PIXELS, 1, 30_000_000),
+    bodyTimeoutMs: integer(env, 'BODY_TIMEOUT_MS', RECEIVE_TIMEOUT_MS, 1000, 3_600_000),
+    requestConcurrency: integer(env, 'REQUEST_CONCURRENCY', workers, 1, 64),
     requestTimeoutMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 0, 3_600_000),
     apiKey: env.API_KEY === undefined || env.API_KEY === '' ? undefined : env.API_KEY,
     corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),

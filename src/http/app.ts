@@ -3,7 +3,7 @@
  * app.inject(); `rcnn-serve serve` listens.
  */
 
-import { timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import underPressure from '@fastify/under-pressure';
@@ -11,10 +11,11 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { DetectError } from '../errors.js';
 import type { Registry } from '../model/registry.js';
 import type { WorkerSettings } from '../workers/inference-worker.js';
-import { DeadlineError, PoolBusyError, type InferencePool } from '../workers/inference-pool.js';
-import { HTTP_ERRORS, STATUS_OF, type ErrorBody, type HttpErrorCode } from './error-catalog.js';
-import { IMAGE_TYPES, MalformedMultipartError, NoImageError } from './images.js';
+import { DeadlineError, PoolBusyError, ShuttingDownError, type InferencePool } from '../workers/inference-pool.js';
+import { HTTP_ERRORS, publicMessage5xx, STATUS_OF, type ErrorBody, type HttpErrorCode } from './error-catalog.js';
+import { BodyTooLargeError, IMAGE_TYPES, MalformedMultipartError, MULTIPART_LIMITS, NoImageError } from './images.js';
 import { Metrics } from './metrics.js';
+import { answerFailedExpectation, clientErrorHandler, frameworkErrors } from './protocol-errors.js';
 import { docsRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
 import { inferenceRoutes } from './routes/inference.js';
@@ -24,11 +25,21 @@ export interface AppOptions {
   registry: Registry;
   pool: InferencePool;
   settings: WorkerSettings;
-  /** Largest accepted request body, in bytes. */
+  /** Largest accepted request body, in bytes: a raw image, or all the parts of a multipart body together. */
   maxBodyBytes: number;
+  /**
+   * How long a client may take to send a request, headers and body, in ms
+   * (default RECEIVE_TIMEOUT_MS); past it, 408 REQUEST_TIMEOUT and the
+   * connection is closed. Checked about every second.
+   */
+  receiveTimeoutMs?: number;
+  /** At most this many images of one multipart request are in the pool at once (default: the pool's workers); the rest wait their turn. */
+  requestConcurrency?: number;
   /** Ready once models are loaded and warm. */
   ready: () => boolean;
-  /** When set, every route but health, readiness and the OpenAPI document needs it (Authorization: Bearer, or x-api-key). */
+  /** True once shutdown has begun: API requests get 503 SHUTTING_DOWN and `Connection: close`. */
+  draining?: () => boolean;
+  /** When set, every route but the open ones (OPEN_PATHS) needs it (Authorization: Bearer, or x-api-key). */
   apiKey?: string;
   /** Origins allowed by CORS; empty: no CORS headers. */
   corsOrigins?: string[];
@@ -37,6 +48,22 @@ export interface AppOptions {
   /** pino options, or false for no logging. */
   logger?: boolean | Record<string, unknown>;
 }
+
+/** Default of AppOptions.receiveTimeoutMs: 20 MiB in 60 s needs about 3 Mbit/s. */
+export const RECEIVE_TIMEOUT_MS = 60_000;
+
+/** Longest path segment (a model name in /v1/models/{name}); longer gets 414 URI_TOO_LONG. */
+const MAX_PARAM_LENGTH = 200;
+
+/**
+ * Routes open without the API key: liveness, readiness and metrics (probes and
+ * scrapers carry no key), the contract, and the static pages (the demo page
+ * and Swagger UI hold no model data; the API calls they make need the key).
+ * `/v2/models/{name}/ready` is not open: it tells which model names exist,
+ * as `GET /v1/models` does.
+ */
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/v2/health/live', '/v2/health/ready', '/metrics', '/openapi.yaml', '/', '/docs']);
+const isOpen = (path: string) => OPEN_PATHS.has(path) || path.startsWith('/docs/');
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -48,43 +75,68 @@ declare module 'fastify' {
 /** What routes need: the options, the error helpers and the metrics. */
 export interface AppContext extends AppOptions {
   metrics: Metrics;
-  /** The status and body of any error, as the error handler sends it. */
+  requestConcurrency: number;
+  /** The status and body of any error, as the error handler sends it; a 5xx is logged with its details here. */
   errorOf(request: FastifyRequest, err: unknown): ErrorBody & { status: number };
+  /** An HTTP-layer error: its catalogue status, and its message or the catalogue's. */
+  httpError(request: FastifyRequest, code: HttpErrorCode, message?: string): ErrorBody & { status: number };
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const receiveTimeoutMs = options.receiveTimeoutMs ?? RECEIVE_TIMEOUT_MS;
+  const logger = options.logger ?? false;
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger,
     // One log line per request, written in onResponse below, instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.maxBodyBytes,
-    routerOptions: { maxParamLength: 200 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    // Node's timers for a slow client: the whole request (headers and body) within receiveTimeoutMs,
+    // the headers within at most 30 s of it; checked every second (Node's default is every 30 s).
+    requestTimeout: receiveTimeoutMs,
+    http: { headersTimeout: Math.min(30_000, receiveTimeoutMs), connectionsCheckingInterval: Math.min(1000, receiveTimeoutMs) },
+    // Draining is answered by the hook below, in the envelope.
+    return503OnClosing: false,
+    frameworkErrors: frameworkErrors(MAX_PARAM_LENGTH),
+    clientErrorHandler: (err, socket) => onClientError(err as NodeJS.ErrnoException, socket),
     // Unknown query parameters are refused (fastify's default strips them silently).
     ajv: { customOptions: { coerceTypes: true, allErrors: false, removeAdditional: false } },
   });
+  const onClientError = clientErrorHandler(app.log);
+  answerFailedExpectation(app.server, app.log);
 
   const errorBody = (request: FastifyRequest, code: string, message: string): ErrorBody => ({ code, message, requestId: String(request.id) });
-  /** An HTTP-layer error: its catalogue status, and its message or the catalogue's. */
   const httpError = (request: FastifyRequest, code: HttpErrorCode, message: string = HTTP_ERRORS[code].message) => ({
     status: HTTP_ERRORS[code].status,
     ...errorBody(request, code, message),
   });
-  const errorOf = (request: FastifyRequest, err: unknown): ErrorBody & { status: number } => {
+  /** The envelope of any error; never the text of a 5xx, which goes to the log. */
+  const classify = (request: FastifyRequest, err: unknown): ErrorBody & { status: number } => {
     if (err instanceof DetectError) return { status: STATUS_OF[err.code], ...errorBody(request, err.code, err.message) };
     if (err instanceof PoolBusyError) return httpError(request, 'BUSY');
+    if (err instanceof ShuttingDownError) return httpError(request, 'SHUTTING_DOWN');
     if (err instanceof DeadlineError) return httpError(request, 'DEADLINE_EXCEEDED', `${err.message}; retry, or send a smaller image`);
     if (err instanceof NoImageError) return { status: STATUS_OF.EMPTY_IMAGE, ...errorBody(request, 'EMPTY_IMAGE', err.message) };
     if (err instanceof MalformedMultipartError) return httpError(request, 'MALFORMED_MULTIPART', err.message);
+    if (err instanceof BodyTooLargeError) return httpError(request, 'BODY_TOO_LARGE', err.message);
     const e = err as { statusCode?: number; code?: string; validation?: unknown; message?: string };
     if (e.validation) return { status: STATUS_OF.INVALID_OPTION, ...errorBody(request, 'INVALID_OPTION', `query ${e.message ?? 'is invalid'}`) };
     if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return httpError(request, 'BODY_TOO_LARGE', `${HTTP_ERRORS.BODY_TOO_LARGE.message} (${options.maxBodyBytes} bytes)`);
     if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return httpError(request, 'UNSUPPORTED_MEDIA_TYPE');
+    if (e.code === 'FST_ERR_CTP_EMPTY_TYPE') return httpError(request, 'UNSUPPORTED_MEDIA_TYPE', `the Content-Type header is empty; ${HTTP_ERRORS.UNSUPPORTED_MEDIA_TYPE.message}`);
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return { ...httpError(request, 'BAD_REQUEST', e.message), status: e.statusCode };
     return httpError(request, 'INTERNAL_ERROR');
   };
+  const errorOf = (request: FastifyRequest, err: unknown): ErrorBody & { status: number } => {
+    const error = classify(request, err);
+    if (error.status < 500 || error.code === 'BUSY' || error.code === 'SHUTTING_DOWN' || error.code === 'DEADLINE_EXCEEDED') return error;
+    request.log.error({ err, code: error.code }, 'request failed');
+    return { ...error, message: publicMessage5xx(error.code as HttpErrorCode) };
+  };
   const metrics = new Metrics(options.pool, () => options.registry.models.length);
-  const ctx: AppContext = { ...options, errorOf, metrics };
+  const ctx: AppContext = { ...options, requestConcurrency: options.requestConcurrency ?? options.pool.options.workers, errorOf, httpError, metrics };
 
   // What a request did, for its log line: filled in by the routes.
   app.decorateRequest('summary', null);
@@ -102,21 +154,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   if (options.corsOrigins?.length) await app.register(cors, { origin: options.corsOrigins });
-  // Raw image bodies arrive as bytes; anything else that is not multipart is refused with 415.
+  // Raw image bodies arrive as bytes; anything else that is not multipart is refused with 415
+  // (fastify's own JSON and text parsers are removed: no route takes either).
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser([...IMAGE_TYPES], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  await app.register(multipart, { limits: { fileSize: options.maxBodyBytes, files: 64, fields: 64, parts: 128 } });
+  await app.register(multipart, {
+    limits: { fileSize: options.maxBodyBytes, files: MULTIPART_LIMITS.files, fields: MULTIPART_LIMITS.fields, parts: MULTIPART_LIMITS.parts, fieldSize: MULTIPART_LIMITS.fieldBytes, headerPairs: 16 },
+  });
 
   app.setErrorHandler((err, request, reply: FastifyReply) => {
     const { status, ...body } = errorOf(request, err);
-    if (status >= 500) request.log.error({ err }, 'request failed');
     if (status === 503) reply.header('retry-after', '1');
     return reply.code(status).send(body);
   });
   if (options.apiKey !== undefined) {
     const key = Buffer.from(options.apiKey);
-    const open = /^\/(healthz|readyz|metrics|openapi\.yaml|docs|v2\/health\/|v2\/models\/[^/]+\/ready|$|\?)/;
     app.addHook('onRequest', async (request, reply) => {
-      if (open.test(request.url)) return;
+      if (isOpen(request.url.split('?')[0]!)) return;
       const auth = request.headers.authorization;
       const given = Buffer.from(auth?.startsWith('Bearer ') ? auth.slice(7) : String(request.headers['x-api-key'] ?? ''));
       // Constant-time comparison, so the key cannot be guessed byte by byte from timings.
@@ -127,7 +181,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
   }
   app.setNotFoundHandler((request, reply) => {
-    const { status, ...body } = httpError(request, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
+    const { status, ...body } = httpError(request, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`);
     return reply.code(status).send(body);
   });
 
@@ -137,6 +191,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // pressure never fails liveness, readiness or metrics (an orchestrator would
   // restart a pod for being busy).
   await app.register(async (api) => {
+    api.addHook('onRequest', async (request, reply) => {
+      if (!options.draining?.()) return;
+      const { status, ...body } = httpError(request, 'SHUTTING_DOWN');
+      return reply.code(status).header('retry-after', '1').header('connection', 'close').send(body);
+    });
     await api.register(underPressure, {
       maxEventLoopDelay: options.pressure?.maxEventLoopDelayMs ?? 1000,
       maxHeapUsedBytes: options.pressure?.maxHeapUsedBytes ?? 0,

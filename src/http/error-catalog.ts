@@ -1,9 +1,11 @@
 /**
  * HTTP status of every error code, and the body every 4xx/5xx carries:
- * `{ code, message, requestId }`. Details of a 5xx stay in the log.
+ * `{ code, message, requestId }`. Details of a 5xx stay in the log: a 5xx body
+ * carries its code's public message (publicMessage5xx), never the error's own
+ * text (which may name files, graph nodes or stack frames).
  */
 
-import type { ErrorCode } from '../errors.js';
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
 
 export const STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
   EMPTY_IMAGE: 400,
@@ -27,12 +29,24 @@ export const HTTP_ERRORS = Object.freeze({
   BAD_REQUEST: { status: 400, message: 'the request is malformed' },
   UNAUTHORIZED: { status: 401, message: 'this route needs the API key: send Authorization: Bearer KEY or x-api-key: KEY' },
   NOT_FOUND: { status: 404, message: 'no such route' },
+  REQUEST_TIMEOUT: { status: 408, message: 'the request (headers and body) was not received in time; send it faster, or a smaller image' },
+  URI_TOO_LONG: { status: 414, message: 'a path segment is too long' },
+  EXPECTATION_FAILED: { status: 417, message: 'the only Expect value supported is 100-continue' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are over the limit (16 KiB in all)' },
   BUSY: { status: 503, message: 'all workers are busy and the queue is full; retry after the time in Retry-After' },
+  NOT_READY: { status: 503, message: 'the server is not ready: models are loading or it is shutting down; retry after the time in Retry-After' },
+  SHUTTING_DOWN: { status: 503, message: 'the server is shutting down; retry after the time in Retry-After, on another replica if there is one' },
   DEADLINE_EXCEEDED: { status: 504, message: 'the request took longer than its deadline' },
   INTERNAL_ERROR: { status: 500, message: 'internal error; the details are in the server log under this request id' },
 });
 
 export type HttpErrorCode = keyof typeof HTTP_ERRORS;
+
+/** What a 5xx body says for each code: what failed, never how (that is in the log under the request id). */
+export function publicMessage5xx(code: ErrorCode | HttpErrorCode): string {
+  const what = (ERROR_CODES as Record<string, string>)[code];
+  return what === undefined ? HTTP_ERRORS.INTERNAL_ERROR.message : `${what}; the details are in the server log under this request id`;
+}
 
 export interface ErrorBody {
   code: string;

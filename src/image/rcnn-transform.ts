@@ -4,7 +4,7 @@
  *   1. pixels -> float, scaled to [0, pixelRange], channel order as the model wants;
  *   2. normalise per channel: (x - mean) / std;
  *   3. resize by s = min(minSize / short side, maxSize / long side) to
- *      floor(h * s) x floor(w * s), bilinear with align_corners = false, the
+ *      floor(h * s) x floor(w * s) (at least 1 x 1), bilinear with align_corners = false, the
  *      source step being in / out (torch's recompute_scale_factor = True);
  *   4. pad with zeros at the bottom and right to a multiple of sizeDivisible.
  *
@@ -55,7 +55,11 @@ export function resizedSize(height: number, width: number, minSize: number, maxS
   // torch evaluates `scalar / tensor` as reciprocal(tensor) * scalar in float32, which is
   // not the correctly rounded quotient: 320 / 400 gives 0.79999995, so 400 rows resize to 319.
   const scale = Math.min(f32(f32(1 / short) * minSize), f32(f32(1 / long) * maxSize));
-  return { scale, height: Math.floor(height * scale), width: Math.floor(width * scale) };
+  // At least one pixel a side. Where the long side is over maxSize times the short one (640 for the
+  // default model: a 641 x 1 strip), floor() gives the short side 0 and torch's interpolate refuses
+  // the empty output; here it stays one pixel, and padding brings it to sizeDivisible. Every size
+  // torch accepts is unchanged.
+  return { scale, height: Math.max(1, Math.floor(height * scale)), width: Math.max(1, Math.floor(width * scale)) };
 }
 
 /**

@@ -41,14 +41,14 @@ export class FastRcnn implements PipelineRunner {
 
     const bb = this.manifest.backbone;
     const features = await this.graphs.backbone.run({ [bb.input]: { data: input.tensor, dims: [1, 3, input.paddedHeight, input.paddedWidth] } });
-    const map = featureMap(features[this.graphs.featureOutput]!, `feature ${this.spec.roiPool.feature}`);
+    const map = featureMap(this.graphs.backbone, features, this.graphs.featureOutput);
     clock.lap('backbone');
 
     const [oh, ow] = this.spec.roiPool.outputSize;
     const pooled = roiPool(map, boxes, { outputSize: [oh, ow], spatialScale: inferFeatureScale(map.height, input.height) });
     clock.lap('roi');
 
-    const { logits, deltas } = await runHead(this.graphs.head, this.spec.head, pooled, [boxes.length / 4, map.channels, oh, ow]);
+    const { logits, deltas } = await runHead(this.graphs.head, this.spec.head, pooled, [boxes.length / 4, map.channels, oh, ow], this.manifest.classes.length);
     clock.lap('head');
 
     const result = postprocessDetections(logits, deltas, boxes, input, { height: input.originalHeight, width: input.originalWidth }, this.graphs.postprocess.for(options));

@@ -23,7 +23,7 @@ import type { ModelManifest, RcnnSpec } from '../model/manifest-schema.js';
 import type { LoadedModel } from '../model/package.js';
 import type { PipelineRunner, RunOptions } from './pipeline-runner.js';
 import { postprocessProbabilities, softmax, type RawDetections } from './postprocess.js';
-import { regionHeadGraphs, regionsOf, runHead, type RegionHeadGraphs } from './stages.js';
+import { graphOutput, regionHeadGraphs, regionsOf, runHead, type RegionHeadGraphs } from './stages.js';
 import type { Stopwatch } from './stopwatch.js';
 
 export class Rcnn implements PipelineRunner {
@@ -57,9 +57,10 @@ export class Rcnn implements PipelineRunner {
       const crops = mirror ? withMirroredCrops(warped, ww) : warped;
       const runs = mirror ? 2 * count : count;
       clock.lap('warp');
-      const features = (await this.graphs.backbone.run({ [bb.input]: { data: crops, dims: [runs, 3, wh, ww] } }))[this.graphs.featureOutput]!;
+      const outputs = await this.graphs.backbone.run({ [bb.input]: { data: crops, dims: [runs, 3, wh, ww] } });
+      const features = graphOutput(this.graphs.backbone, outputs, this.graphs.featureOutput, [runs, null, null, null]);
       clock.lap('backbone');
-      const out = await runHead(this.graphs.head, this.spec.head, features.data, [...features.dims]);
+      const out = await runHead(this.graphs.head, this.spec.head, features.data, [...features.dims], this.manifest.classes.length);
       const classes = out.logits.length / runs;
       const p = softmax(out.logits, runs, classes);
       if (mirror) averageMirrored(p, out.deltas, count, classes);

@@ -8,6 +8,7 @@ import { BoxCoder, type BoxCoderOptions } from '../core/box-coder.js';
 import { clipBoxes } from '../core/boxes.js';
 import type { FeatureMap } from '../core/roi/feature-map.js';
 import { selectiveSearch } from '../core/selective-search/selective-search.js';
+import { DetectError } from '../errors.js';
 import type { RgbImage } from '../image/decode.js';
 import type { BoxCoderSpec, HeadSpec, PostprocessSpec, ProposalSpec } from '../model/manifest-schema.js';
 import type { LoadedModel } from '../model/package.js';
@@ -15,9 +16,25 @@ import type { GraphSession, Tensor } from '../runtime/session.js';
 import type { RunOptions } from './pipeline-runner.js';
 import type { PostprocessSettings } from './postprocess.js';
 
+/**
+ * A graph's output, checked against the dims the pipeline reads (null: any
+ * size, at least 1), so that a package whose graphs do not fit its manifest
+ * fails with a stable code instead of reading past the end of an array.
+ * @throws DetectError INVALID_MODEL naming the graph, the output, its dims and those expected.
+ */
+export function graphOutput(graph: GraphSession, outputs: Record<string, Tensor>, name: string, expected: readonly (number | null)[]): Tensor {
+  const t = outputs[name];
+  if (!t) throw new DetectError('INVALID_MODEL', `graph ${graph.name} has no output ${JSON.stringify(name)}; it has: ${Object.keys(outputs).join(', ')}`);
+  if (t.dims.length !== expected.length || expected.some((d, i) => (d === null ? t.dims[i]! < 1 : t.dims[i] !== d))) {
+    const want = expected.map((d) => (d === null ? '*' : String(d))).join(', ');
+    throw new DetectError('INVALID_MODEL', `graph ${graph.name} output ${JSON.stringify(name)} has dims [${t.dims.join(', ')}]; the pipeline reads [${want}]`);
+  }
+  return t;
+}
+
 /** A backbone output, [1, H, W, C] (NHWC), as a feature map. */
-export function featureMap(t: Tensor, what: string): FeatureMap {
-  if (t.dims.length !== 4 || t.dims[0] !== 1) throw new RangeError(`${what}: expected a [1, H, W, C] tensor, got [${t.dims.join(', ')}]`);
+export function featureMap(graph: GraphSession, outputs: Record<string, Tensor>, name: string): FeatureMap {
+  const t = graphOutput(graph, outputs, name, [1, null, null, null]);
   return { data: t.data, height: t.dims[1]!, width: t.dims[2]!, channels: t.dims[3]! };
 }
 
@@ -30,11 +47,16 @@ export function regionsOf(image: RgbImage, spec: ProposalSpec, options: RunOptio
   return selectiveSearch(image, { mode: options.proposalMode ?? spec.mode, seed: spec.seed, maxBoxes: options.maxProposals ?? spec.maxProposals, minBoxSize: spec.minSize });
 }
 
-/** Run a box head on R pooled (or per-crop) features of shape `dims`. */
-export async function runHead(graph: GraphSession, spec: HeadSpec, features: Float32Array, dims: number[]): Promise<{ logits: Float32Array; deltas: Float32Array }> {
-  if (dims[0] === 0) return { logits: new Float32Array(0), deltas: new Float32Array(0) };
+/**
+ * Run a box head on R pooled (or per-crop) features of shape `dims`.
+ * @param classes K + 1, the model's classes with the background.
+ * @returns logits R x (K+1) and class-specific deltas R x 4(K+1).
+ */
+export async function runHead(graph: GraphSession, spec: HeadSpec, features: Float32Array, dims: number[], classes: number): Promise<{ logits: Float32Array; deltas: Float32Array }> {
+  const r = dims[0]!;
+  if (r === 0) return { logits: new Float32Array(0), deltas: new Float32Array(0) };
   const out = await graph.run({ [spec.input]: { data: features, dims } });
-  return { logits: out[spec.classLogits]!.data, deltas: out[spec.boxDeltas]!.data };
+  return { logits: graphOutput(graph, out, spec.classLogits, [r, classes]).data, deltas: graphOutput(graph, out, spec.boxDeltas, [r, 4 * classes]).data };
 }
 
 /** A package's post-processing, with the request's overrides. */

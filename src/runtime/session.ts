@@ -6,6 +6,7 @@
  * whole run, so a server must call it from worker threads (DESIGN.md).
  */
 
+import { basename } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DetectError } from '../errors.js';
 
@@ -45,6 +46,8 @@ export interface Tensor {
 }
 
 export interface GraphSession {
+  /** The graph's file name in its package, for messages. */
+  readonly name: string;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   /** Actual device the graph runs on. */
@@ -92,7 +95,9 @@ export async function openGraph(path: string, options: SessionOptions): Promise<
       throw new DetectError('INVALID_MODEL', `cannot load ONNX graph ${path}: ${(err2 as Error).message}`, { cause: err2 });
     }
   }
+  const name = basename(path);
   return {
+    name,
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     device,
@@ -106,9 +111,10 @@ export async function openGraph(path: string, options: SessionOptions): Promise<
         throw new DetectError('INFERENCE_FAILED', `ONNX Runtime failed on ${path}: ${(err as Error).message}`, { cause: err });
       }
       const out: Record<string, Tensor> = {};
-      for (const [name, value] of Object.entries(results)) {
+      for (const [output, value] of Object.entries(results)) {
         const t = value as ort.Tensor;
-        out[name] = { data: t.data as Float32Array, dims: t.dims };
+        if (t.type !== 'float32') throw new DetectError('INVALID_MODEL', `graph ${name} output ${JSON.stringify(output)} is ${t.type}; the pipelines read float32 outputs`);
+        out[output] = { data: t.data as Float32Array, dims: t.dims };
       }
       return out;
     },

@@ -24,6 +24,13 @@ export class DeadlineError extends Error {
   }
 }
 
+/** The pool is shutting down: its callers get this instead of a result (HTTP 503 SHUTTING_DOWN). */
+export class ShuttingDownError extends Error {
+  constructor() {
+    super('the server is shutting down');
+  }
+}
+
 export interface InferencePoolOptions {
   /** Worker threads. */
   workers: number;
@@ -41,6 +48,8 @@ export class InferencePool {
   private readonly piscina: Piscina;
 
   constructor(readonly options: InferencePoolOptions) {
+    this.abandoned = new Promise<never>((_, reject) => (this.rejectAbandoned = reject));
+    this.abandoned.catch(() => undefined);
     this.piscina = new Piscina({
       filename: fileURLToPath(workerEntry('inference-worker')),
       minThreads: options.workers,
@@ -61,9 +70,18 @@ export class InferencePool {
     return Math.min(this.options.workers, this.inFlight);
   }
 
+  /** Tasks queued or running in a worker, including those whose caller has given up. */
+  get unfinished(): number {
+    return this.running.size;
+  }
+
   private inFlight = 0;
   /** Every task still running in a worker, including those whose caller has given up. */
   private readonly running = new Set<Promise<unknown>>();
+  /** Rejects with ShuttingDownError when abandon() is called: every waiting caller races it. */
+  private readonly abandoned: Promise<never>;
+  private rejectAbandoned!: (err: ShuttingDownError) => void;
+  private shuttingDown = false;
 
   async detect(task: Omit<Extract<InferenceTask, { kind: 'detect' }>, 'kind'>): Promise<DetectionResult> {
     return this.run<DetectionResult>({ kind: 'detect', ...task });
@@ -78,6 +96,7 @@ export class InferencePool {
   }
 
   private async run<T>(task: InferenceTask): Promise<T> {
+    if (this.shuttingDown) throw new ShuttingDownError();
     if (this.piscina.queueSize >= this.options.maxQueue) throw new PoolBusyError(this.piscina.queueSize);
     this.inFlight++;
     let timer: NodeJS.Timeout | undefined;
@@ -87,15 +106,9 @@ export class InferencePool {
       const work = this.piscina.run(task) as Promise<InferenceReply<T>>;
       const tracked = work.catch(() => undefined).finally(() => this.running.delete(tracked));
       this.running.add(tracked);
-      const reply =
-        deadline > 0
-          ? await Promise.race([
-              work,
-              new Promise<never>((_, reject) => {
-                timer = setTimeout(() => reject(new DeadlineError(deadline)), deadline);
-              }),
-            ])
-          : await work;
+      const waits: Promise<InferenceReply<T>>[] = [work, this.abandoned];
+      if (deadline > 0) waits.push(new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new DeadlineError(deadline)), deadline))));
+      const reply = await Promise.race(waits);
       if ('error' in reply) throw new DetectError(reply.error.code as ErrorCode, reply.error.message);
       return reply.result;
     } finally {
@@ -105,8 +118,21 @@ export class InferencePool {
   }
 
   /**
+   * Shutdown's cut-off: every caller still waiting, queued or running, gets
+   * ShuttingDownError now, and later calls get it at once. Tasks go on in
+   * their workers, their results dropped (stopping a thread inside ONNX
+   * Runtime is not safe), until close() or the process ends.
+   */
+  abandon(): void {
+    this.shuttingDown = true;
+    this.rejectAbandoned(new ShuttingDownError());
+  }
+
+  /**
    * Let running tasks finish (at most `drainMs`), then stop the workers.
-   * Terminating a thread in the middle of an ONNX Runtime call is not safe.
+   * Terminating a thread in the middle of an ONNX Runtime call is not safe:
+   * after abandon(), a process that must exit at once exits rather than
+   * waiting for close().
    */
   async close(drainMs = 30_000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;

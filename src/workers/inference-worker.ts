@@ -18,8 +18,9 @@ export interface WorkerSettings {
   limits: DecodeLimits;
   /**
    * Selective search's pixel limit, under limits.maxPixels (default
-   * DEFAULT_PROPOSAL_MAX_PIXELS): it runs at the image's own size, its time and
-   * memory grow with the pixels, and a deadline cannot stop it.
+   * DEFAULT_PROPOSAL_MAX_PIXELS), for POST /v1/proposals and for the rcnn and
+   * fast-rcnn pipelines: it runs at the image's own size, its time and memory
+   * grow with the pixels, and a deadline cannot stop it.
    */
   proposalMaxPixels?: number;
 }
@@ -45,11 +46,16 @@ let proposer: RegionProposer | undefined;
 function detectorFor(modelDir: string, settings: WorkerSettings): Promise<Detector> {
   let d = detectors.get(modelDir);
   if (!d) {
-    d = Detector.load(modelDir, { device: settings.device, intraOpThreads: settings.intraOpThreads, limits: settings.limits });
+    d = Detector.load(modelDir, { device: settings.device, intraOpThreads: settings.intraOpThreads, limits: settings.limits, proposalMaxPixels: proposalMaxPixels(settings) });
     d.catch(() => detectors.delete(modelDir));
     detectors.set(modelDir, d);
   }
   return d;
+}
+
+/** The lower of selective search's own limit and the images'. */
+function proposalMaxPixels(settings: WorkerSettings): number {
+  return Math.min(settings.limits.maxPixels, settings.proposalMaxPixels ?? DEFAULT_PROPOSAL_MAX_PIXELS);
 }
 
 export default async function run(task: InferenceTask): Promise<InferenceReply<DetectionResult | ProposalResult | RpnProposalResult>> {
@@ -61,8 +67,7 @@ export default async function run(task: InferenceTask): Promise<InferenceReply<D
       return { result: await detector.detect(task.bytes, { ...task.options, signal }) };
     }
     // Strategies run on this worker's thread: the pool is the parallelism.
-    const { limits, proposalMaxPixels = DEFAULT_PROPOSAL_MAX_PIXELS } = task.settings;
-    proposer ??= new RegionProposer({ workers: 0, limits: { ...limits, maxPixels: Math.min(limits.maxPixels, proposalMaxPixels) } });
+    proposer ??= new RegionProposer({ workers: 0, limits: { ...task.settings.limits, maxPixels: proposalMaxPixels(task.settings) } });
     return { result: await proposer.propose(task.bytes, task.options) };
   } catch (err) {
     if (err instanceof DetectError) return { error: { code: err.code, message: err.message } };

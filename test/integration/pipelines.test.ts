@@ -1,6 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boxIou } from '../../src/core/boxes.js';
@@ -10,9 +8,8 @@ import { renderScene } from '../../src/dataset/scene.js';
 import { SHAPE_CLASSES } from '../../src/dataset/shapes.js';
 import { resizedSize } from '../../src/image/rcnn-transform.js';
 import { DetectError, Detector, PIPELINES, type Detection } from '../../src/index.js';
-import type { ModelManifest } from '../../src/model/manifest-schema.js';
-import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
 import type { GraphSession, Tensor } from '../../src/runtime/session.js';
+import { editedPackage } from '../helpers/packages.js';
 
 /** A validation-split scene (the model never trained on it) as PNG bytes, with its true objects. */
 async function scene(index: number) {
@@ -44,16 +41,6 @@ async function backboneInputs(d: Detector, fn: () => Promise<unknown>): Promise<
     (backbone as { run: GraphSession['run'] }).run = run;
   }
   return inputs;
-}
-
-/** A copy of the shipped package in a temporary folder, its model.json changed by `edit`. */
-function editedPackage(edit: (manifest: ModelManifest) => void): string {
-  const dir = mkdtempSync(join(tmpdir(), 'rcnn-serve-edited-'));
-  cpSync(join(SHIPPED_MODELS_DIR, 'shapes-vgg'), dir, { recursive: true });
-  const manifest = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as ModelManifest;
-  edit(manifest);
-  writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest));
-  return dir;
 }
 
 /**

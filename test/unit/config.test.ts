@@ -9,6 +9,6 @@ describe('configFromEnv', () => {
 
   it('stops the start on a bad value, naming the variable, the value and what is allowed', () => {
     expect(() => configFromEnv({ PROPOSALS_MAX_PIXELS: '0' })).toThrow(ConfigError);
-    expect(() => configFromEnv({ PROPOSALS_MAX_PIXELS: '1.5' })).toThrow('PROPOSALS_MAX_PIXELS="1.5" is invalid; allowed: an integer from 1 to 1000000000');
+    expect(() => configFromEnv({ PROPOSALS_MAX_PIXELS: '1.5' })).toThrow('PROPOSALS_MAX_PIXELS="1.5" is invalid; allowed: an integer from 1 to 30000000');
   });
 });

@@ -1,20 +1,27 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DetectError } from '../../errors.js';
 import type { AppContext } from '../app.js';
 
-/** Liveness and readiness, plain and as the Open Inference Protocol's paths. */
+/**
+ * Liveness and readiness, plain and as the Open Inference Protocol's paths.
+ * Not ready is a 503 in the error envelope (code NOT_READY) that also keeps
+ * the `status` word probes read.
+ */
 export async function healthRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const live = async () => ({ status: 'ok' });
-  const ready = async (_: unknown, reply: import('fastify').FastifyReply) => {
-    if (!ctx.ready()) return reply.code(503).send({ status: 'not ready' });
-    return { status: 'ready' };
+  const notReady = (request: FastifyRequest, reply: FastifyReply) => {
+    const { status, ...body } = ctx.httpError(request, 'NOT_READY');
+    return reply.code(status).header('retry-after', '1').send({ status: 'not ready', ...body });
   };
+  const ready = async (request: FastifyRequest, reply: FastifyReply) => (ctx.ready() ? { status: 'ready' } : notReady(request, reply));
   app.get('/healthz', live);
   app.get('/v2/health/live', live);
   app.get('/readyz', ready);
   app.get('/v2/health/ready', ready);
   app.get<{ Params: { name: string } }>('/v2/models/:name/ready', async (request, reply) => {
-    if (!ctx.registry.models.some((m) => m.name === request.params.name)) return reply.code(404).send({ status: 'unknown model' });
-    if (!ctx.ready()) return reply.code(503).send({ status: 'not ready' });
-    return { status: 'ready' };
+    if (!ctx.registry.models.some((m) => m.name === request.params.name)) {
+      throw new DetectError('MODEL_NOT_FOUND', `no model ${JSON.stringify(request.params.name)}; available: ${ctx.registry.models.map((m) => m.name).join(', ')}`);
+    }
+    return ready(request, reply);
   });
 }

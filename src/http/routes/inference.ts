@@ -11,6 +11,7 @@ import { DetectError } from '../../errors.js';
 import { drawDetections } from '../../image/draw.js';
 import { SCALE_MODES } from '../../pipelines/pipeline-runner.js';
 import type { AppContext } from '../app.js';
+import { mapWithConcurrency } from '../concurrency.js';
 import { requestImages } from '../images.js';
 
 interface DetectQuery {
@@ -105,6 +106,16 @@ function proposalsField(fields: Record<string, string>): number[][] | undefined 
 }
 
 export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  /**
+   * A raw body's one result, or a multipart body's `{ results }`: one result or error per image, in
+   * order, at most ctx.requestConcurrency of them in the pool at once.
+   */
+  const perImage = async <R>(request: FastifyRequest, images: Uint8Array[], multipart: boolean, run: (bytes: Uint8Array) => Promise<R>) => {
+    if (!multipart) return run(images[0]!);
+    const results = await mapWithConcurrency(images, ctx.requestConcurrency, (bytes) => run(bytes).catch((err: unknown) => ({ error: ctx.errorOf(request, err) })));
+    return { results };
+  };
+
   const modelDir = (request: FastifyRequest, name: string | undefined): string => {
     const m = name === undefined ? ctx.registry.models[0] : ctx.registry.models.find((x) => x.name === name);
     if (!m) throw new DetectError('MODEL_NOT_FOUND', `no model ${JSON.stringify(name)}; available: ${ctx.registry.models.map((x) => x.name).join(', ')}`);
@@ -115,7 +126,7 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
   app.post<{ Querystring: DetectQuery }>('/v1/detect', { schema: { querystring: detectQuery } }, async (request) => {
     const q = request.query;
     const dir = modelDir(request, q.model);
-    const { images, multipart, fields } = await requestImages(request);
+    const { images, multipart, fields } = await requestImages(request, ctx.maxBodyBytes);
     const options = { ...detectOptions(q), proposals: proposalsField(fields) };
     const run = (bytes: Uint8Array) =>
       ctx.pool.detect({ modelDir: dir, bytes, options, settings: ctx.settings }).then((r) => {
@@ -123,10 +134,7 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
         request.summary = { ...request.summary, pipeline: r.pipeline, image: `${r.image.width}x${r.image.height}`, detections: r.detections.length };
         return shape(r, q);
       });
-    if (!multipart) return run(images[0]!);
-    // Several images: one result (or error) each, in order.
-    const results = await Promise.all(images.map((bytes) => run(bytes).catch((err: unknown) => ({ error: ctx.errorOf(request, err) }))));
-    return { results };
+    return perImage(request, images, multipart, run);
   });
 
   // The detections drawn on the image (one image, raw body or the first multipart field "image").
@@ -136,7 +144,7 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
     async (request, reply) => {
       const q = request.query;
       const dir = modelDir(request, q.model);
-      const { images } = await requestImages(request);
+      const { images } = await requestImages(request, ctx.maxBodyBytes);
       const options = detectOptions(q);
       const result = shape(await ctx.pool.detect({ modelDir: dir, bytes: images[0]!, options, settings: ctx.settings }), { ...q, boxFormat: 'xyxy', normalized: false });
       request.summary = { ...request.summary, pipeline: result.pipeline, image: `${result.image.width}x${result.image.height}`, detections: result.detections.length };
@@ -147,7 +155,7 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
 
   app.post<{ Querystring: ProposalsQuery }>('/v1/proposals', { schema: { querystring: proposalsQuery } }, async (request) => {
     const q = request.query;
-    const { images, multipart } = await requestImages(request);
+    const { images, multipart } = await requestImages(request, ctx.maxBodyBytes);
     if (q.method === 'rpn') {
       if (q.mode !== undefined || q.minSize !== undefined || q.seed !== undefined) {
         throw new DetectError('INVALID_OPTION', 'mode, minSize and seed are selective-search options; method=rpn takes model and maxProposals');
@@ -159,8 +167,7 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
           request.summary = { ...request.summary, mode: 'rpn', image: `${r.image.width}x${r.image.height}`, proposals: r.proposals.length };
           return r;
         });
-      if (!multipart) return rpn(images[0]!);
-      return { results: await Promise.all(images.map((bytes) => rpn(bytes).catch((err: unknown) => ({ error: ctx.errorOf(request, err) })))) };
+      return perImage(request, images, multipart, rpn);
     }
     if (q.model !== undefined) throw new DetectError('INVALID_OPTION', 'model goes with method=rpn; selective search needs no model');
     const run = (bytes: Uint8Array) =>
@@ -169,7 +176,6 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
         request.summary = { ...request.summary, mode: r.mode, image: `${r.image.width}x${r.image.height}`, proposals: r.proposals.length };
         return r;
       });
-    if (!multipart) return run(images[0]!);
-    return { results: await Promise.all(images.map((bytes) => run(bytes).catch((err: unknown) => ({ error: ctx.errorOf(request, err) })))) };
+    return perImage(request, images, multipart, run);
   });
 }

@@ -22,7 +22,7 @@ import type { FasterRcnnSpec, ModelManifest } from '../../model/manifest-schema.
 import type { LoadedModel } from '../../model/package.js';
 import type { GraphSession, Tensor } from '../../runtime/session.js';
 import { postprocessDetections, type PostprocessSettings, type RawDetections } from '../postprocess.js';
-import { featureMap, PostprocessDefaults, runHead } from '../stages.js';
+import { featureMap, graphOutput, PostprocessDefaults, runHead } from '../stages.js';
 import type { PipelineRunner, RunOptions } from '../pipeline-runner.js';
 import type { Stopwatch } from '../stopwatch.js';
 import { ProposalGenerator } from './rpn.js';
@@ -72,11 +72,13 @@ export class FasterRcnn implements PipelineRunner {
 
     const rpn = this.spec.rpn;
     const headIn: Record<string, Tensor> = {};
-    rpn.features.forEach((name, l) => (headIn[rpn.head.inputs[l]!] = features[this.featureOutput.get(name)!]!));
+    rpn.features.forEach((name, l) => (headIn[rpn.head.inputs[l]!] = graphOutput(this.backbone, features, this.featureOutput.get(name)!, [1, null, null, null])));
     const headOut = await this.rpnHead.run(headIn);
     const levels = rpn.head.objectness.map((objectnessName, l) => {
-      const obj = headOut[objectnessName]!;
-      return { objectness: obj.data, deltas: headOut[rpn.head.deltas[l]!]!.data, height: obj.dims[2]!, width: obj.dims[3]! };
+      const a = this.proposals.anchorsPerLocation(l);
+      const obj = graphOutput(this.rpnHead, headOut, objectnessName, [1, a, null, null]);
+      const [height, width] = [obj.dims[2]!, obj.dims[3]!];
+      return { objectness: obj.data, deltas: graphOutput(this.rpnHead, headOut, rpn.head.deltas[l]!, [1, 4 * a, height, width]).data, height, width };
     });
     const proposals = this.proposals.propose(levels, input, { height: input.paddedHeight, width: input.paddedWidth });
     clock.lap('rpn');
@@ -116,7 +118,7 @@ export class FasterRcnn implements PipelineRunner {
     const { input, features, proposals } = await this.propose(image, clock, convention);
 
     const roi = this.spec.roiOp;
-    const maps = roi.features.map((name) => featureMap(features[this.featureOutput.get(name)!]!, `feature ${name}`));
+    const maps = roi.features.map((name) => featureMap(this.backbone, features, this.featureOutput.get(name)!));
     // Scales as torchvision infers them: feature height / resized image height, to a power of two.
     const scales = maps.map((m) => inferFeatureScale(m.height, input.height));
     const [oh, ow] = roi.outputSize;
@@ -133,7 +135,7 @@ export class FasterRcnn implements PipelineRunner {
         : roiPool(maps[0]!, proposals.boxes, { outputSize: [oh, ow], spatialScale: scales[0]! });
     clock.lap('roi');
 
-    const { logits, deltas } = await runHead(this.boxHead, this.spec.boxHead, pooled, [proposals.boxes.length / 4, maps[0]!.channels, oh, ow]);
+    const { logits, deltas } = await runHead(this.boxHead, this.spec.boxHead, pooled, [proposals.boxes.length / 4, maps[0]!.channels, oh, ow], this.manifest.classes.length);
     clock.lap('boxHead');
 
     const detections = postprocessDetections(logits, deltas, proposals.boxes, input, { height: input.originalHeight, width: input.originalWidth }, settings);

@@ -57,6 +57,11 @@ export class ProposalGenerator {
     this.cellAnchors = cellAnchorsFor(settings.anchors);
   }
 
+  /** A: the anchors at each location of level l (sizes x aspect ratios). */
+  anchorsPerLocation(level: number): number {
+    return this.cellAnchors[level]!.length / 4;
+  }
+
   /** Anchors of level l for a grid, as torchvision: stride = padded size // grid size per axis. */
   anchorsFor(level: number, gridH: number, gridW: number, paddedH: number, paddedW: number): Float32Array {
     const key = `${level}:${gridH}x${gridW}:${paddedH}x${paddedW}`;
