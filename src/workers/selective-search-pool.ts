@@ -26,45 +26,64 @@ export function partitionStrategies(mode: Mode, n: number): number[][] {
   return parts.filter((p) => p.length > 0);
 }
 
+/** One worker thread and the jobs it has been sent. */
+interface Slot {
+  worker: Worker;
+  alive: boolean;
+  pending: Map<number, { resolve: (b: Int32Array[]) => void; reject: (e: Error) => void }>;
+}
+
 export class SelectiveSearchPool {
-  private readonly workers: Worker[] = [];
+  private readonly slots: Slot[] = [];
   private next = 0;
-  private readonly pending = new Map<number, { resolve: (b: Int32Array[]) => void; reject: (e: Error) => void }>();
+  private closing = false;
 
   /** @param size worker threads; 0 or 1 runs on the calling thread. */
   constructor(readonly size: number) {
-    if (size > 1) {
-      const entry = workerEntry('selective-search-worker');
-      for (let i = 0; i < size; i++) {
-        const w = new Worker(entry);
-        w.on('message', (msg: { id: number; boxes?: Int32Array[]; error?: string }) => {
-          const p = this.pending.get(msg.id);
-          if (!p) return;
-          this.pending.delete(msg.id);
-          if (msg.error !== undefined) p.reject(new Error(msg.error));
-          else p.resolve(msg.boxes!);
-        });
-        w.on('error', (err) => {
-          for (const p of this.pending.values()) p.reject(err);
-          this.pending.clear();
-        });
-        this.workers.push(w);
-      }
-    }
+    if (size > 1) for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  }
+
+  /**
+   * A worker in a slot of its own. A worker that dies (an out-of-memory
+   * crash, an uncaught error, an exit) fails the jobs it had and is replaced,
+   * so the next job runs on a live thread instead of waiting forever.
+   */
+  private spawn(): Slot {
+    const slot: Slot = { worker: new Worker(workerEntry('selective-search-worker')), alive: true, pending: new Map() };
+    slot.worker.on('message', (msg: { id: number; boxes?: Int32Array[]; error?: string }) => {
+      const p = slot.pending.get(msg.id);
+      if (!p) return;
+      slot.pending.delete(msg.id);
+      if (msg.error !== undefined) p.reject(new Error(msg.error));
+      else p.resolve(msg.boxes!);
+    });
+    const fail = (why: string) => {
+      if (!slot.alive) return;
+      slot.alive = false;
+      for (const p of slot.pending.values()) p.reject(new Error(`a selective-search worker stopped (${why}) before finishing its job`));
+      slot.pending.clear();
+      const at = this.slots.indexOf(slot);
+      if (!this.closing && at >= 0) this.slots[at] = this.spawn();
+    };
+    slot.worker.on('error', (err) => fail(err.message));
+    slot.worker.on('exit', (code) => fail(`exit code ${code}`));
+    return slot;
   }
 
   /** Ranked proposals, K*4 xyxy in pixels, best first. */
   async run(image: RgbPixels, mode: Mode, rank: RankOptions): Promise<Float32Array> {
     const strategies = strategiesFor(mode);
-    if (this.workers.length === 0) return selectiveSearch(image, { mode, ...rank });
-    const parts = partitionStrategies(mode, this.workers.length);
+    if (this.slots.length === 0) return selectiveSearch(image, { mode, ...rank });
+    const parts = partitionStrategies(mode, this.slots.length);
     const hierarchies: Hierarchy[] = new Array(strategies.length);
     await Promise.all(
       parts.map(async (indices, w) => {
         const id = this.next++;
+        const slot = this.slots[w]!;
         const boxes = await new Promise<Int32Array[]>((resolve, reject) => {
-          this.pending.set(id, { resolve, reject });
-          this.workers[w]!.postMessage({ id, image: { data: image.data, width: image.width, height: image.height }, mode, indices });
+          if (!slot.alive) return reject(new Error('a selective-search worker stopped before its job was sent'));
+          slot.pending.set(id, { resolve, reject });
+          slot.worker.postMessage({ id, image: { data: image.data, width: image.width, height: image.height }, mode, indices });
         });
         indices.forEach((s, k) => (hierarchies[s] = { boxes: boxes[k]! }));
       }),
@@ -73,7 +92,8 @@ export class SelectiveSearchPool {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
-    this.workers.length = 0;
+    this.closing = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.slots.length = 0;
   }
 }
