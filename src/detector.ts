@@ -11,7 +11,7 @@ import { loadModel, modelName, resolveModelDir, type LoadedModel } from './model
 import { FasterRcnn } from './pipelines/faster-rcnn/faster-rcnn.js';
 import { FastRcnn } from './pipelines/fast-rcnn.js';
 import { Rcnn } from './pipelines/rcnn.js';
-import { SCALE_MODES, type PipelineRunner, type ScaleMode } from './pipelines/pipeline-runner.js';
+import { SCALE_MODES, type Cancellation, type PipelineRunner, type ScaleMode } from './pipelines/pipeline-runner.js';
 import { Stopwatch } from './pipelines/stopwatch.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS } from './proposals.js';
 import { parseDevice, type Device } from './runtime/session.js';
@@ -98,8 +98,8 @@ export interface DetectOptions {
    * model's input size only, faster.
    */
   scales?: ScaleMode | string;
-  /** Aborts a run between stages (R-CNN: between batches). */
-  signal?: AbortSignal;
+  /** Aborts a run between stages (R-CNN: between batches): an AbortSignal, or anything whose throwIfAborted() throws to stop. */
+  signal?: Cancellation;
 }
 
 /** At most this many caller regions per image. */

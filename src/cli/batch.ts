@@ -17,6 +17,7 @@ import { PIPELINES, type PipelineName } from '../detector.js';
 import { DEFAULT_MODEL, resolveModelDir } from '../model/package.js';
 import { parseDevice } from '../runtime/session.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
+import { onStopRequest } from './stop-signals.js';
 
 export const BATCH_USAGE = `batch: rcnn-serve batch INPUT... (--url URL [--url URL ...] | --local) --out FILE.jsonl [options]
   INPUT                    a folder (walked recursively for .jpg .jpeg .png .webp), a glob ('photos/**/*.jpg', quoted),
@@ -136,12 +137,10 @@ export async function batchCommand(argv: string[], io: BatchIo, usageError: (mes
   }
 
   const stop = new AbortController();
-  const onSignal = () => {
-    io.err('batch: stopping after the images in flight (signal again to quit at once)');
+  const stopWatching = onStopRequest((why) => {
+    io.err(`batch: stopping after the images in flight (${why}; signal again to quit at once)`);
     stop.abort();
-    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
-  };
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  });
   try {
     const summary = await runBatch({
       inputs: positionals,
@@ -163,7 +162,7 @@ export async function batchCommand(argv: string[], io: BatchIo, usageError: (mes
     if (err instanceof InputError || err instanceof JournalError) throw usageError(err.message);
     throw err;
   } finally {
-    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
+    stopWatching();
     await Promise.all(targets.map((t) => t.close()));
   }
 }

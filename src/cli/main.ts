@@ -10,6 +10,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { configFromEnv, ConfigError } from '../config/env.js';
 import { MODES } from '../core/selective-search/selective-search.js';
 import { serve, StartError } from '../http/server.js';
+import { onStopRequest } from './stop-signals.js';
 import { RegionProposer } from '../proposals.js';
 import { DEFAULT_MODEL } from '../model/package.js';
 import { Detector, PIPELINES, type DetectionResult } from '../detector.js';
@@ -381,11 +382,8 @@ async function serveCommand(io: CliIo): Promise<number> {
     io.err(`error: START: ${err.message}`);
     return 1;
   }
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
+  const why = await new Promise<string>((resolve) => onStopRequest(resolve));
+  io.err(`serve: stopping (${why}): finishing the requests in flight`);
   await server.close();
   return 0;
 }

@@ -151,6 +151,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Never the image bytes or the API key: the route, the outcome and what was detected.
     request.log.info({ route, method: request.method, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, ...request.summary }, 'request');
   });
+  // While draining, every response closes its connection, so that the server's close is not
+  // held by idle keep-alive connections until its force-close.
+  app.addHook('onSend', async (_request, reply) => {
+    if (options.draining?.()) reply.header('connection', 'close');
+  });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   if (options.corsOrigins?.length) await app.register(cors, { origin: options.corsOrigins });

@@ -1,8 +1,9 @@
 /**
  * `rcnn-serve serve`: load the configuration, find the model packages, start
  * the worker pool, warm every worker on every model, listen; on SIGTERM or
- * SIGINT stop being ready, let in-flight requests finish, stop the workers,
- * exit 0.
+ * SIGINT stop being ready, let in-flight and queued requests finish within
+ * the shutdown timeout, answer those still waiting at its end with 503
+ * SHUTTING_DOWN, stop the workers, exit 0.
  */
 
 import sharp from 'sharp';
@@ -13,6 +14,14 @@ import { InferencePool } from '../workers/inference-pool.js';
 import { buildApp } from './app.js';
 
 export class StartError extends Error {}
+
+/**
+ * After shutdown's cut-off, how long a run may take to reach its next stage
+ * and stop before its worker is terminated anyway (R-CNN's batches and Faster
+ * R-CNN's scales take well under a second; selective search on a 4 MP image
+ * in `fast` mode, which has no stages to stop at, about 16 s).
+ */
+const STOP_GRACE_MS = 5000;
 
 /** How long one model may take to load and run once in every worker at start. */
 const WARM_UP_LIMIT_MS = 120_000;
@@ -31,6 +40,7 @@ function defaultFirst(registry: Registry): Registry {
 export async function serve(config: ServerConfig): Promise<{ close: () => Promise<void>; port: number }> {
   const registry = defaultFirst(await scanModels(config.modelsDir));
   let ready = false;
+  let draining = false;
   const pool = new InferencePool({ workers: config.workers, maxQueue: Math.max(config.maxQueue, config.workers), deadlineMs: config.requestTimeoutMs });
   const settings = {
     device: config.device,
@@ -38,7 +48,19 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
     limits: { maxBytes: config.maxBodyBytes, maxPixels: config.maxPixels },
     proposalMaxPixels: config.proposalMaxPixels,
   };
-  const app = await buildApp({ registry, pool, settings, maxBodyBytes: config.maxBodyBytes, apiKey: config.apiKey, corsOrigins: config.corsOrigins, ready: () => ready, logger: { level: config.logLevel } });
+  const app = await buildApp({
+    registry,
+    pool,
+    settings,
+    maxBodyBytes: config.maxBodyBytes,
+    receiveTimeoutMs: config.bodyTimeoutMs,
+    requestConcurrency: config.requestConcurrency,
+    apiKey: config.apiKey,
+    corsOrigins: config.corsOrigins,
+    ready: () => ready,
+    draining: () => draining,
+    logger: { level: config.logLevel },
+  });
   for (const b of registry.broken) app.log.warn({ dir: b.dir }, `skipping model package: ${b.reason}`);
 
   // Warm: one request per worker per model; a model that fails to load is dropped. Bounded, so a
@@ -70,13 +92,22 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
   await app.listen({ port: config.port, host: config.host });
   ready = true;
   const address = app.server.address();
-  const close = async () => {
+  /**
+   * Stop listening and close idle connections; requests in flight and queued
+   * get shutdownTimeoutMs to finish; then every one still waiting is answered
+   * 503 SHUTTING_DOWN (its run stops at its next stage), and a second later any
+   * connection still open is closed. Then the workers stop.
+   */
+  const close = async (): Promise<void> => {
     ready = false;
-    // Stop accepting; in-flight requests get shutdownTimeoutMs to finish, then their connections close.
-    const timer = setTimeout(() => app.server.closeAllConnections(), config.shutdownTimeoutMs);
+    draining = true;
+    const cutoff = setTimeout(() => pool.abandon(), config.shutdownTimeoutMs);
+    const force = setTimeout(() => app.server.closeAllConnections(), config.shutdownTimeoutMs + 1000);
     await app.close();
-    clearTimeout(timer);
-    await pool.close();
+    clearTimeout(cutoff);
+    clearTimeout(force);
+    pool.abandon();
+    await pool.close(STOP_GRACE_MS);
   };
   return { close, port: typeof address === 'object' && address ? address.port : config.port };
 }

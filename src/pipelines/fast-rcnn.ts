@@ -4,6 +4,8 @@
  *
  *   regions (selective search, or the caller's) -> preprocess -> backbone ->
  *   RoIPool -> head -> post-process
+ *
+ * A cancellation (options.signal) is checked after the regions and after the backbone.
  */
 
 import { resizeBoxes } from '../core/boxes.js';
@@ -34,6 +36,7 @@ export class FastRcnn implements PipelineRunner {
   async run(image: RgbImage, options: RunOptions, clock: Stopwatch): Promise<RawDetections> {
     const regions = regionsOf(image, this.spec.proposals, options);
     clock.lap('proposals');
+    options.signal?.throwIfAborted();
 
     const input = rcnnTransform(image, this.manifest.input);
     const boxes = resizeBoxes(regions, { width: input.originalWidth, height: input.originalHeight }, input);
@@ -43,6 +46,7 @@ export class FastRcnn implements PipelineRunner {
     const features = await this.graphs.backbone.run({ [bb.input]: { data: input.tensor, dims: [1, 3, input.paddedHeight, input.paddedWidth] } });
     const map = featureMap(this.graphs.backbone, features, this.graphs.featureOutput);
     clock.lap('backbone');
+    options.signal?.throwIfAborted();
 
     const [oh, ow] = this.spec.roiPool.outputSize;
     const pooled = roiPool(map, boxes, { outputSize: [oh, ow], spatialScale: inferFeatureScale(map.height, input.height) });

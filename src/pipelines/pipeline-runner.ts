@@ -7,6 +7,11 @@ import type { Stopwatch } from './stopwatch.js';
 export const SCALE_MODES = Object.freeze(['single', 'multi'] as const);
 export type ScaleMode = (typeof SCALE_MODES)[number];
 
+/** What a run checks between its stages: throws to stop it (AbortSignal's throwIfAborted is one). */
+export interface Cancellation {
+  throwIfAborted(): void;
+}
+
 /** Per-request overrides of a model's post-processing defaults. */
 export interface RunOptions {
   scoreThreshold?: number;
@@ -19,8 +24,8 @@ export interface RunOptions {
   maxProposals?: number;
   /** faster-rcnn: 'single' runs at the model's input size only, not at its test scales. */
   scales?: ScaleMode;
-  /** Stops a long run (R-CNN between batches) with the signal's reason. */
-  signal?: AbortSignal;
+  /** Stops a run between stages (R-CNN: between batches) by throwing; an AbortSignal is one. */
+  signal?: Cancellation;
 }
 
 /** One R-CNN generation bound to a loaded model: upright RGB pixels in, detections in original pixels out. */

@@ -70,11 +70,6 @@ export class InferencePool {
     return Math.min(this.options.workers, this.inFlight);
   }
 
-  /** Tasks queued or running in a worker, including those whose caller has given up. */
-  get unfinished(): number {
-    return this.running.size;
-  }
-
   private inFlight = 0;
   /** Every task still running in a worker, including those whose caller has given up. */
   private readonly running = new Set<Promise<unknown>>();
@@ -82,6 +77,8 @@ export class InferencePool {
   private readonly abandoned: Promise<never>;
   private rejectAbandoned!: (err: ShuttingDownError) => void;
   private shuttingDown = false;
+  /** Shared with every detect task (SharedArrayBuffer): 1 once abandon() is called, so runs stop at their next stage. */
+  private readonly stopFlag = new Int32Array(new SharedArrayBuffer(4));
 
   async detect(task: Omit<Extract<InferenceTask, { kind: 'detect' }>, 'kind'>): Promise<DetectionResult> {
     return this.run<DetectionResult>({ kind: 'detect', ...task });
@@ -102,7 +99,7 @@ export class InferencePool {
     let timer: NodeJS.Timeout | undefined;
     try {
       const deadline = this.options.deadlineMs ?? 0;
-      if (deadline > 0 && task.kind === 'detect') task = { ...task, deadlineAt: Date.now() + deadline };
+      if (task.kind === 'detect') task = { ...task, stop: this.stopFlag, ...(deadline > 0 ? { deadlineAt: Date.now() + deadline } : {}) };
       const work = this.piscina.run(task) as Promise<InferenceReply<T>>;
       const tracked = work.catch(() => undefined).finally(() => this.running.delete(tracked));
       this.running.add(tracked);
@@ -119,20 +116,22 @@ export class InferencePool {
 
   /**
    * Shutdown's cut-off: every caller still waiting, queued or running, gets
-   * ShuttingDownError now, and later calls get it at once. Tasks go on in
-   * their workers, their results dropped (stopping a thread inside ONNX
-   * Runtime is not safe), until close() or the process ends.
+   * ShuttingDownError now, and later calls get it at once. A running
+   * detection stops at its next stage (stopping a thread inside an ONNX
+   * Runtime call is not safe, so it is asked to stop, not terminated); a
+   * queued one stops as it starts.
    */
   abandon(): void {
     this.shuttingDown = true;
+    Atomics.store(this.stopFlag, 0, 1);
     this.rejectAbandoned(new ShuttingDownError());
   }
 
   /**
    * Let running tasks finish (at most `drainMs`), then stop the workers.
-   * Terminating a thread in the middle of an ONNX Runtime call is not safe:
-   * after abandon(), a process that must exit at once exits rather than
-   * waiting for close().
+   * Terminating a thread in the middle of an ONNX Runtime call is not safe
+   * (it aborted the process); after abandon(), detections end at their next
+   * stage, so a short drain is enough.
    */
   async close(drainMs = 30_000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;

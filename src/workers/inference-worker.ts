@@ -9,6 +9,7 @@
 import { Detector, type DetectionResult, type DetectOptions, type RpnProposalResult } from '../detector.js';
 import { DetectError } from '../errors.js';
 import type { DecodeLimits } from '../image/decode.js';
+import type { Cancellation } from '../pipelines/pipeline-runner.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS, RegionProposer, type ProposalResult, type ProposeOptions } from '../proposals.js';
 import type { Device } from '../runtime/session.js';
 
@@ -32,8 +33,10 @@ export type InferenceTask =
       bytes: Uint8Array;
       options: DetectOptions;
       settings: WorkerSettings;
-      /** Epoch ms after which the caller has given up: a long run (R-CNN) stops at its next batch. */
+      /** Epoch ms after which the caller has given up: the run stops at its next stage (R-CNN: batch). */
       deadlineAt?: number;
+      /** Shared with the pool: 1 once it is shutting down, and the run stops at its next stage too. */
+      stop?: Int32Array;
     }
   | { kind: 'proposals'; bytes: Uint8Array; options: ProposeOptions; settings: WorkerSettings }
   | { kind: 'rpn'; modelDir: string; bytes: Uint8Array; options: { maxProposals?: number }; settings: WorkerSettings };
@@ -58,13 +61,28 @@ function proposalMaxPixels(settings: WorkerSettings): number {
   return Math.min(settings.limits.maxPixels, settings.proposalMaxPixels ?? DEFAULT_PROPOSAL_MAX_PIXELS);
 }
 
+/**
+ * The checks a detect task makes between its stages: its caller's deadline and
+ * the pool's shutdown flag, read directly (this thread's timers may not run
+ * while it works, so no timer-driven AbortSignal).
+ */
+function cancellation(task: Extract<InferenceTask, { kind: 'detect' }>): Cancellation | undefined {
+  const { deadlineAt, stop } = task;
+  if (deadlineAt === undefined && stop === undefined) return undefined;
+  return {
+    throwIfAborted() {
+      if (stop !== undefined && Atomics.load(stop, 0) === 1) throw new Error('stopped: the pool is shutting down');
+      if (deadlineAt !== undefined && Date.now() > deadlineAt) throw new Error('stopped: past the caller\'s deadline');
+    },
+  };
+}
+
 export default async function run(task: InferenceTask): Promise<InferenceReply<DetectionResult | ProposalResult | RpnProposalResult>> {
   try {
     if (task.kind === 'rpn') return { result: await (await detectorFor(task.modelDir, task.settings)).rpnProposals(task.bytes, task.options) };
     if (task.kind === 'detect') {
       const detector = await detectorFor(task.modelDir, task.settings);
-      const signal = task.deadlineAt === undefined ? undefined : AbortSignal.timeout(Math.max(0, task.deadlineAt - Date.now()));
-      return { result: await detector.detect(task.bytes, { ...task.options, signal }) };
+      return { result: await detector.detect(task.bytes, { ...task.options, signal: cancellation(task) }) };
     }
     // Strategies run on this worker's thread: the pool is the parallelism.
     proposer ??= new RegionProposer({ workers: 0, limits: { ...task.settings.limits, maxPixels: proposalMaxPixels(task.settings) } });
