@@ -47,6 +47,8 @@ detect options:
                            [x1,y1,x2,y2] for every image, or the JSON lines of 'rcnn-serve proposals --json' (by path)
   --mode M, --max-proposals N
                            rcnn / fast-rcnn: selective search's mode and region count instead of the model's
+  --proposals-max-pixels N rcnn / fast-rcnn: run selective search on images of up to N pixels (default: 4000000;
+                           its time and memory grow with the pixels); larger ones need --proposals
   --scales single|multi    faster-rcnn: 'multi' (the default where the model has test scales) runs the image at each
                            of the model's test scales and merges the detections; 'single' at its input size, faster
   --coco-results FILE      also write the detections as COCO results (a JSON array)
@@ -125,6 +127,7 @@ const DETECT_OPTIONS = {
   proposals: { type: 'string' },
   mode: { type: 'string' },
   'max-proposals': { type: 'string' },
+  'proposals-max-pixels': { type: 'string' },
   scales: { type: 'string' },
   'coco-results': { type: 'string' },
   gt: { type: 'string' },
@@ -190,6 +193,7 @@ async function detect(argv: string[], io: CliIo): Promise<number> {
       device: values.device ?? 'cpu',
       intraOpThreads: numberOption('threads', values.threads) ?? 0,
       limits: limitsFrom(values),
+      proposalMaxPixels: numberOption('proposals-max-pixels', values['proposals-max-pixels']),
       onWarning: (m) => io.err(`warning: ${m}`),
     });
   } catch (err) {

@@ -6,9 +6,7 @@
  * graphs whose outputs do not fit the manifest.
  */
 
-import { once } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +18,7 @@ import { InferencePool, ShuttingDownError } from '../../src/workers/inference-po
 import { fixturePath } from '../helpers/fixtures.js';
 import { contractViolation } from '../helpers/openapi.js';
 import { editedPackage } from '../helpers/packages.js';
+import { rawRequest, type RawOptions } from '../helpers/raw-http.js';
 
 const png = readFileSync(fixturePath('images', 'shapes.png'));
 const MAX_BODY = 2 * 1024 * 1024;
@@ -90,26 +89,10 @@ function multipart(parts: { name: string; filename?: string; data: Buffer }[]): 
   return { body: Buffer.concat(chunks), type: `multipart/form-data; boundary=${boundary}` };
 }
 
-/** Sends raw bytes over a new connection; resolves with everything the server wrote before closing it. */
-async function raw(request: string | Buffer, opts: { trickle?: Buffer; everyMs?: number } = {}): Promise<{ text: string; ms: number }> {
-  const { port } = app.server.address() as { port: number };
-  const socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  const started = performance.now();
-  let text = '';
-  socket.on('data', (d) => (text += d.toString('latin1')));
-  socket.on('error', () => undefined);
-  socket.write(request);
-  const timer = opts.trickle ? setInterval(() => socket.write(opts.trickle!), opts.everyMs ?? 200) : undefined;
-  await once(socket, 'close');
-  clearInterval(timer);
-  return { text, ms: performance.now() - started };
-}
-
-/** Status and JSON body of a raw HTTP/1.1 response. */
-function parseRaw(text: string): { status: number; headers: string; body: Record<string, unknown> } {
-  const [head, ...rest] = text.split('\r\n\r\n');
-  return { status: Number(head!.split(' ')[1]), headers: head!.toLowerCase(), body: JSON.parse(rest.join('\r\n\r\n')) };
+/** A raw request to the listening app; the response's JSON body parsed. */
+async function raw(request: string, options?: RawOptions) {
+  const res = await rawRequest((app.server.address() as { port: number }).port, request, options);
+  return { ...res, json: JSON.parse(res.body.toString()) as Record<string, unknown> };
 }
 
 describe('thin images (long side over 640 times the short one)', () => {
@@ -238,22 +221,20 @@ describe('errors in the one envelope', () => {
 describe('over the wire: what Node and the router answer before a route runs', () => {
   it('a body sent one byte at a time gets 408 REQUEST_TIMEOUT in the envelope within the limit (it was held past 150 s)', async () => {
     const head = `POST /v1/detect HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n`;
-    const { text, ms } = await raw(head, { trickle: Buffer.from('a'), everyMs: 200 });
-    const res = parseRaw(text);
+    const res = await raw(head, { trickle: Buffer.from('a'), everyMs: 200 });
     expect(res.status).toBe(408);
-    expect(res.body).toMatchObject({ code: 'REQUEST_TIMEOUT', requestId: expect.any(String) });
-    expect(res.headers).toContain('connection: close');
+    expect(res.json).toMatchObject({ code: 'REQUEST_TIMEOUT', requestId: expect.any(String) });
+    expect(res.headers.connection).toBe('close');
     // Node checks the timers about every second (connectionsCheckingInterval).
-    expect(ms).toBeGreaterThan(RECEIVE_TIMEOUT_MS - 50);
-    expect(ms).toBeLessThan(RECEIVE_TIMEOUT_MS + 1500);
+    expect(res.ms).toBeGreaterThan(RECEIVE_TIMEOUT_MS - 50);
+    expect(res.ms).toBeLessThan(RECEIVE_TIMEOUT_MS + 1500);
   });
 
   it('headers over 16 KiB: 431 in the envelope with Connection: close, and the next request on a new connection is served', async () => {
-    const { text } = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nx-bomb: ${'a'.repeat(20_000)}\r\n\r\n`);
-    const res = parseRaw(text);
+    const res = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nx-bomb: ${'a'.repeat(20_000)}\r\n\r\n`);
     expect(res.status).toBe(431);
-    expect(res.body.code).toBe('HEADERS_TOO_LARGE');
-    expect(res.headers).toContain('connection: close');
+    expect(res.json.code).toBe('HEADERS_TOO_LARGE');
+    expect(res.headers.connection).toBe('close');
     const { port } = app.server.address() as { port: number };
     // fetch's keep-alive pool drops the closed connection instead of reusing it (it got ECONNRESET).
     await expect(fetch(`http://127.0.0.1:${port}/healthz`, { headers: { 'x-bomb': 'a'.repeat(20_000) } })).resolves.toMatchObject({ status: 431 });
@@ -261,12 +242,12 @@ describe('over the wire: what Node and the router answer before a route runs', (
   });
 
   it('bad framing is 400 BAD_REQUEST and Expect: 200-ok is 417 EXPECTATION_FAILED, both in the envelope (417 had no body)', async () => {
-    const bad = parseRaw((await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n')).text);
+    const bad = await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n');
     expect(bad.status).toBe(400);
-    expect(bad.body).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('not valid HTTP/1.1'), requestId: expect.any(String) });
-    const expectation = parseRaw((await raw('POST /v1/detect HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\nExpect: 200-ok\r\nContent-Type: image/png\r\nContent-Length: 4\r\n\r\nabcd')).text);
+    expect(bad.json).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('not valid HTTP/1.1'), requestId: expect.any(String) });
+    const expectation = await raw('POST /v1/detect HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\nExpect: 200-ok\r\nContent-Type: image/png\r\nContent-Length: 4\r\n\r\nabcd');
     expect(expectation.status).toBe(417);
-    expect(expectation.body).toMatchObject({ code: 'EXPECTATION_FAILED', requestId: expect.any(String) });
+    expect(expectation.json).toMatchObject({ code: 'EXPECTATION_FAILED', requestId: expect.any(String) });
   });
 });
 
