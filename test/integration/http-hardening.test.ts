@@ -47,6 +47,8 @@ beforeAll(async () => {
   await register('swapped-head', () => undefined, { 'rcnn_head.onnx': `${SHIPPED_MODELS_DIR}/shapes-vgg/fast_rcnn_head.onnx` });
   // A class more in model.json than the heads predict: their outputs do not fit the manifest.
   await register('extra-class', (m) => m.classes.push('extra'));
+  // R-CNN's head swapped for one whose class_logits are int64 (test/fixtures/make_int64_head.py).
+  await register('int64-head', () => undefined, { 'rcnn_head.onnx': fixturePath('onnx', 'int64_head.onnx') });
   pool = new InferencePool({ workers: 1, maxQueue: 2 });
   const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: MAX_BODY, maxPixels: 4_000_000 }, proposalMaxPixels: 200_000 };
   app = await buildApp({
@@ -137,6 +139,17 @@ describe('5xx bodies', () => {
     await expect(detector.detect(png, { pipeline: 'faster-rcnn', scales: 'single' })).rejects.toMatchObject({
       code: 'INVALID_MODEL',
       message: expect.stringMatching(/^graph box_head\.onnx output "class_logits" has dims \[\d+, 9\]; the pipeline reads \[\d+, 10\]$/),
+    });
+    await detector.close();
+  });
+
+  it('a graph output that is not float32 is INVALID_MODEL naming the graph and the output (it was read as a Float32Array)', async () => {
+    const res = await post('/v1/detect?model=int64-head&pipeline=rcnn', png);
+    expect([res.statusCode, res.json().code]).toEqual([500, 'INVALID_MODEL']);
+    const detector = await Detector.load(registry.models.find((m) => m.name === 'int64-head')!.dir, { intraOpThreads: 1 });
+    await expect(detector.detect(png, { pipeline: 'rcnn', proposals: [[10, 10, 100, 100]] })).rejects.toMatchObject({
+      code: 'INVALID_MODEL',
+      message: 'graph rcnn_head.onnx output "class_logits" is int64; the pipelines read float32 outputs',
     });
     await detector.close();
   });
