@@ -84,9 +84,8 @@ export interface AppContext extends AppOptions {
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const receiveTimeoutMs = options.receiveTimeoutMs ?? RECEIVE_TIMEOUT_MS;
-  const logger = options.logger ?? false;
   const app = Fastify({
-    logger,
+    logger: options.logger ?? false,
     // One log line per request, written in onResponse below, instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.maxBodyBytes,
@@ -112,7 +111,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     status: HTTP_ERRORS[code].status,
     ...errorBody(request, code, message),
   });
-  /** The envelope of any error; never the text of a 5xx, which goes to the log. */
+  /** The envelope of any error, with the error's own message. */
   const classify = (request: FastifyRequest, err: unknown): ErrorBody & { status: number } => {
     if (err instanceof DetectError) return { status: STATUS_OF[err.code], ...errorBody(request, err.code, err.message) };
     if (err instanceof PoolBusyError) return httpError(request, 'BUSY');
@@ -131,9 +130,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   };
   const errorOf = (request: FastifyRequest, err: unknown): ErrorBody & { status: number } => {
     const error = classify(request, err);
-    if (error.status < 500 || error.code === 'BUSY' || error.code === 'SHUTTING_DOWN' || error.code === 'DEADLINE_EXCEEDED') return error;
+    if (error.status < 500) return error;
     request.log.error({ err, code: error.code }, 'request failed');
-    return { ...error, message: publicMessage5xx(error.code as HttpErrorCode) };
+    // The HTTP layer's 5xx messages are the catalogue's own; a DetectError's text may name files and graph nodes.
+    return err instanceof DetectError ? { ...error, message: publicMessage5xx(err.code) } : error;
   };
   const metrics = new Metrics(options.pool, () => options.registry.models.length);
   const ctx: AppContext = { ...options, requestConcurrency: options.requestConcurrency ?? options.pool.options.workers, errorOf, httpError, metrics };
@@ -199,7 +199,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     api.addHook('onRequest', async (request, reply) => {
       if (!options.draining?.()) return;
       const { status, ...body } = httpError(request, 'SHUTTING_DOWN');
-      return reply.code(status).header('retry-after', '1').header('connection', 'close').send(body);
+      return reply.code(status).header('retry-after', '1').send(body);
     });
     await api.register(underPressure, {
       maxEventLoopDelay: options.pressure?.maxEventLoopDelayMs ?? 1000,

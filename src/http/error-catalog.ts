@@ -42,10 +42,9 @@ export const HTTP_ERRORS = Object.freeze({
 
 export type HttpErrorCode = keyof typeof HTTP_ERRORS;
 
-/** What a 5xx body says for each code: what failed, never how (that is in the log under the request id). */
-export function publicMessage5xx(code: ErrorCode | HttpErrorCode): string {
-  const what = (ERROR_CODES as Record<string, string>)[code];
-  return what === undefined ? HTTP_ERRORS.INTERNAL_ERROR.message : `${what}; the details are in the server log under this request id`;
+/** What a 5xx body says for a DetectError's code: what failed, never how (that is in the log under the request id). */
+export function publicMessage5xx(code: ErrorCode): string {
+  return `${ERROR_CODES[code]}; the details are in the server log under this request id`;
 }
 
 export interface ErrorBody {

@@ -5,6 +5,7 @@
 
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DetectError } from '../errors.js';
 import type { ModelManifest } from './manifest-schema.js';
 import { DEFAULT_MODEL, readManifest } from './package.js';
 
@@ -37,4 +38,14 @@ export async function scanModels(modelsDir: string): Promise<Registry> {
   }
   registry.models.sort((a, b) => Number(b.name === DEFAULT_MODEL) - Number(a.name === DEFAULT_MODEL));
   return registry;
+}
+
+/**
+ * The registered package called `name`, or the default one (the first) when no name is given.
+ * @throws DetectError MODEL_NOT_FOUND listing the names there are.
+ */
+export function modelNamed(registry: Registry, name: string | undefined): RegisteredModel {
+  const m = name === undefined ? registry.models[0] : registry.models.find((x) => x.name === name);
+  if (!m) throw new DetectError('MODEL_NOT_FOUND', `no model ${JSON.stringify(name)}; available: ${registry.models.map((x) => x.name).join(', ')}`);
+  return m;
 }

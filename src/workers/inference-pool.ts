@@ -76,7 +76,6 @@ export class InferencePool {
   /** Rejects with ShuttingDownError when abandon() is called: every waiting caller races it. */
   private readonly abandoned: Promise<never>;
   private rejectAbandoned!: (err: ShuttingDownError) => void;
-  private shuttingDown = false;
   /** Shared with every detect task (SharedArrayBuffer): 1 once abandon() is called, so runs stop at their next stage. */
   private readonly stopFlag = new Int32Array(new SharedArrayBuffer(4));
 
@@ -93,7 +92,7 @@ export class InferencePool {
   }
 
   private async run<T>(task: InferenceTask): Promise<T> {
-    if (this.shuttingDown) throw new ShuttingDownError();
+    if (Atomics.load(this.stopFlag, 0) === 1) throw new ShuttingDownError();
     if (this.piscina.queueSize >= this.options.maxQueue) throw new PoolBusyError(this.piscina.queueSize);
     this.inFlight++;
     let timer: NodeJS.Timeout | undefined;
@@ -122,7 +121,6 @@ export class InferencePool {
    * queued one stops as it starts.
    */
   abandon(): void {
-    this.shuttingDown = true;
     Atomics.store(this.stopFlag, 0, 1);
     this.rejectAbandoned(new ShuttingDownError());
   }

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DetectError } from '../../errors.js';
+import { modelNamed } from '../../model/registry.js';
 import type { AppContext } from '../app.js';
 
 /**
@@ -19,9 +19,7 @@ export async function healthRoutes(app: FastifyInstance, ctx: AppContext): Promi
   app.get('/readyz', ready);
   app.get('/v2/health/ready', ready);
   app.get<{ Params: { name: string } }>('/v2/models/:name/ready', async (request, reply) => {
-    if (!ctx.registry.models.some((m) => m.name === request.params.name)) {
-      throw new DetectError('MODEL_NOT_FOUND', `no model ${JSON.stringify(request.params.name)}; available: ${ctx.registry.models.map((m) => m.name).join(', ')}`);
-    }
+    modelNamed(ctx.registry, request.params.name);
     return ready(request, reply);
   });
 }

@@ -12,6 +12,7 @@ import { drawDetections } from '../../image/draw.js';
 import { SCALE_MODES } from '../../pipelines/pipeline-runner.js';
 import type { AppContext } from '../app.js';
 import { mapWithConcurrency } from '../concurrency.js';
+import { modelNamed } from '../../model/registry.js';
 import { requestImages } from '../images.js';
 
 interface DetectQuery {
@@ -117,8 +118,7 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
   };
 
   const modelDir = (request: FastifyRequest, name: string | undefined): string => {
-    const m = name === undefined ? ctx.registry.models[0] : ctx.registry.models.find((x) => x.name === name);
-    if (!m) throw new DetectError('MODEL_NOT_FOUND', `no model ${JSON.stringify(name)}; available: ${ctx.registry.models.map((x) => x.name).join(', ')}`);
+    const m = modelNamed(ctx.registry, name);
     request.summary = { ...request.summary, model: m.name };
     return m.dir;
   };

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { PIPELINES } from '../../detector.js';
-import { DetectError } from '../../errors.js';
 import { packageLayers, type PackageLayers } from '../../model/package-layers.js';
-import type { RegisteredModel } from '../../model/registry.js';
+import { modelNamed, type RegisteredModel } from '../../model/registry.js';
 import type { AppContext } from '../app.js';
 
 function summary(m: RegisteredModel) {
@@ -28,8 +27,7 @@ export async function modelRoutes(app: FastifyInstance, ctx: AppContext): Promis
   };
   app.get('/v1/models', async () => ({ models: ctx.registry.models.map(summary) }));
   app.get<{ Params: { name: string } }>('/v1/models/:name', async (request) => {
-    const m = ctx.registry.models.find((x) => x.name === request.params.name);
-    if (!m) throw new DetectError('MODEL_NOT_FOUND', `no model ${JSON.stringify(request.params.name)}; available: ${ctx.registry.models.map((x) => x.name).join(', ')}`);
+    const m = modelNamed(ctx.registry, request.params.name);
     return { ...summary(m), layers: await layersOf(m) };
   });
 }
