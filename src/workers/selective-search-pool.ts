@@ -75,7 +75,7 @@ export class SelectiveSearchPool {
     const strategies = strategiesFor(mode);
     if (this.slots.length === 0) return selectiveSearch(image, { mode, ...rank });
     const parts = partitionStrategies(mode, this.slots.length);
-    const hierarchies: Hierarchy[] = new Array(strategies.length);
+    const hierarchies: Pick<Hierarchy, 'boxes'>[] = new Array(strategies.length);
     await Promise.all(
       parts.map(async (indices, w) => {
         const id = this.next++;

@@ -157,10 +157,12 @@ function adjacentPairs(seg: Segmentation): Int32Array {
   return out.slice(0, 2 * pairs);
 }
 
-/** A hierarchy: every region's box (xyxy, exclusive x2/y2, in pixels) in creation order. */
+/** A hierarchy: every region's box (xyxy, exclusive x2/y2, in pixels) in creation order, and what each merge joined. */
 export interface Hierarchy {
   /** (2R - 1)*4: the R initial regions, then each merge's region. */
   boxes: Int32Array;
+  /** (R - 1)*2: the two regions (a < b) that merge m joined into region R + m. */
+  merges: Int32Array;
 }
 
 /**
@@ -206,11 +208,14 @@ export function groupRegions(features: RegionFeatures, sim: Similarities): Hiera
   for (let k = 0; k < adj.length; k += 2) heap.push(similarity(adj[k]!, adj[k + 1]!), adj[k]!, adj[k + 1]!);
 
   const stamp = new Int32Array(total).fill(-1);
+  const merges = new Int32Array(2 * (total - r0));
   let next = r0;
   while (heap.length > 0) {
     const [a, b] = heap.pop();
     if (!alive[a] || !alive[b]) continue;
     const t = next++;
+    merges[2 * (t - r0)] = a;
+    merges[2 * (t - r0) + 1] = b;
     const sa = size[a]!, sb = size[b]!;
     size[t] = sa + sb;
     for (let q = 0; q < 2; q++) {
@@ -250,7 +255,7 @@ export function groupRegions(features: RegionFeatures, sim: Similarities): Hiera
     boxes[4 * r + 2] = bbox[4 * r + 2]! + 1;
     boxes[4 * r + 3] = bbox[4 * r + 3]! + 1;
   }
-  return { boxes };
+  return { boxes, merges: merges.subarray(0, 2 * (next - r0)) };
 }
 
 function histogramIntersection(h: Float32Array, a: number, b: number, len: number): number {

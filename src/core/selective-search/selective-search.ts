@@ -123,7 +123,7 @@ export interface RankOptions {
  * @param hierarchies one per strategy, in strategy order.
  * @returns Float32Array of K*4 xyxy in pixels, best first.
  */
-export function rankProposals(hierarchies: readonly Hierarchy[], options: RankOptions): Float32Array {
+export function rankProposals(hierarchies: readonly Pick<Hierarchy, 'boxes'>[], options: RankOptions): Float32Array {
   let total = 0;
   for (const h of hierarchies) total += h.boxes.length / 4;
   const value = new Float64Array(total);

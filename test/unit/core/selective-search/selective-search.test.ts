@@ -4,7 +4,7 @@ import sharp, { type PngOptions } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { convertColour } from '../../../../src/core/selective-search/colour-spaces.js';
 import { felzenszwalb } from '../../../../src/core/selective-search/felzenszwalb.js';
-import { colourBins, groupRegions, regionFeatures } from '../../../../src/core/selective-search/grouping.js';
+import { colourBins, regionFeatures } from '../../../../src/core/selective-search/grouping.js';
 import { MODES, rankProposals, selectiveSearch, strategiesFor } from '../../../../src/core/selective-search/selective-search.js';
 import { textureBins } from '../../../../src/core/selective-search/texture.js';
 import { decodeImage } from '../../../../src/image/decode.js';
@@ -30,17 +30,6 @@ describe('hierarchical grouping', () => {
       const t = features.texture.subarray(r * features.textureLength, (r + 1) * features.textureLength).reduce((a, b) => a + b, 0);
       expect(c).toBeCloseTo(1, 5);
       expect(t).toBeCloseTo(1, 5);
-    }
-  });
-
-  it('merges down to one region: 2R - 1 boxes, the last the whole image, each merged box containing its parts', () => {
-    for (const sim of [
-      { colour: true, texture: true, size: true, fill: true },
-      { colour: false, texture: false, size: true, fill: false },
-    ]) {
-      const h = groupRegions(features, sim);
-      expect(h.boxes.length / 4).toBe(2 * seg.count - 1);
-      expect(Array.from(h.boxes.subarray(h.boxes.length - 4))).toEqual([0, 0, shapes.width, shapes.height]);
     }
   });
 });
