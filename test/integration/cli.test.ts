@@ -287,9 +287,12 @@ describe('rcnn-serve dataset, detect --coco-results, eval', () => {
     const e = await run('eval', '--gt', gt, '--results', results, '--proposals', join(tmp, 'proposals.jsonl'), '--json');
     expect(e.status).toBe(0);
     const report = e.json()[0];
-    expect(report.detection.ap50).toBeGreaterThan(0.2); // R-CNN on two unseen images (docs/pipelines.md: AP50 0.64 on the test split)
+    // R-CNN on two unseen images, 9 objects of 5 classes: measured AP50 0.96 and every object within IoU 0.5 of a
+    // proposal. Floors one object less: losing one costs at most a fifth of the mean AP (a class of one object).
+    expect(report.proposals.objects).toBe(9);
+    expect(report.detection.ap50).toBeGreaterThanOrEqual(0.96 - 1 / 5);
     expect(Object.keys(report.detection.perClass)).toContain('hexagon');
-    expect(report.proposals.recall50).toBeGreaterThan(0.5);
+    expect(report.proposals.recall50).toBeGreaterThanOrEqual(8 / 9);
     const text = await run('eval', '--gt', gt, '--results', results);
     expect(text.out[0]).toMatch(/^AP@\[\.5:\.95\]/);
   });

@@ -18,12 +18,11 @@ async function scene(index: number) {
   return { png, objects: s.objects.map((o) => ({ box: o.box, label: SHAPE_CLASSES[o.classIndex]!.name })) };
 }
 
-/** Share of objects found: a detection of the same label with IoU >= 0.5 and score >= 0.3. */
+/** Objects found: those with a detection of the same label with IoU >= 0.5 and score >= 0.3. */
 function found(objects: { box: number[]; label: string }[], detections: Detection[]): number {
-  const hits = objects.filter((o) =>
+  return objects.filter((o) =>
     detections.some((d) => d.label === o.label && d.score >= 0.3 && boxIou(Float64Array.from(o.box), Float64Array.from(d.box))[0]! >= 0.5),
-  );
-  return hits.length / objects.length;
+  ).length;
 }
 
 /** The backbone's input tensor of every run during `fn`. */
@@ -44,11 +43,13 @@ async function backboneInputs(d: Detector, fn: () => Promise<unknown>): Promise<
 }
 
 /**
- * Regression guards, not goals: below what the shipped package finds on validation scenes 0-5 (23 objects:
- * R-CNN 96%, Fast R-CNN 96%, Faster R-CNN 91% (83% with scales=single); with caller boxes R-CNN 91%, Fast R-CNN 91%);
- * docs/pipelines.md has its COCO AP on the test split and the targets it misses.
+ * Regression guards, not goals: one object less than the shipped package finds of the 23 in validation scenes
+ * 0-5 (measured: R-CNN 22, Fast R-CNN 22, Faster R-CNN 21; with the true boxes as caller regions R-CNN 21, Fast
+ * R-CNN 21); docs/pipelines.md has its COCO AP on the test split and the targets it misses.
  */
-const FLOORS: Record<string, number> = { rcnn: 0.6, 'fast-rcnn': 0.6, 'faster-rcnn': 0.6 };
+const OBJECTS = 23;
+const FLOORS: Record<string, number> = { rcnn: 21, 'fast-rcnn': 21, 'faster-rcnn': 20 };
+const CALLER_REGION_FLOORS: Record<string, number> = { rcnn: 20, 'fast-rcnn': 20 };
 const SCENES = [0, 1, 2, 3, 4, 5];
 
 let detector: Detector;
@@ -77,9 +78,10 @@ describe('the default package serves all three generations', () => {
           expect(SHAPE_CLASSES.map((c) => c.name)).toContain(d.label);
         }
         objects += s.objects.length;
-        hits += found(s.objects, r.detections) * s.objects.length;
+        hits += found(s.objects, r.detections);
       }
-      expect(hits / objects).toBeGreaterThanOrEqual(FLOORS[pipeline]!);
+      expect(objects).toBe(OBJECTS);
+      expect(hits).toBeGreaterThanOrEqual(FLOORS[pipeline]!);
     });
   }
 });
@@ -95,9 +97,10 @@ describe('caller regions', () => {
         expect(r.regions).toBe(boxes.length);
         expect(r.timings.proposals).toBeLessThan(50);
         objects += s.objects.length;
-        hits += found(s.objects, r.detections) * s.objects.length;
+        hits += found(s.objects, r.detections);
       }
-      expect(hits / objects).toBeGreaterThanOrEqual(FLOORS[pipeline]!);
+      expect(objects).toBe(OBJECTS);
+      expect(hits).toBeGreaterThanOrEqual(CALLER_REGION_FLOORS[pipeline]!);
     }
   });
 
