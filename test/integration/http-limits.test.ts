@@ -51,6 +51,38 @@ describe('per-request deadline', () => {
     expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
     expect(pool.queued).toBeLessThanOrEqual(1);
   });
+
+  it('the worker\'s late reply comes after the caller got DeadlineError, and goes nowhere', async () => {
+    const piscina = (pool as unknown as { piscina: { run: (task: unknown) => Promise<unknown> } }).piscina;
+    const run = piscina.run.bind(piscina);
+    const late: Promise<unknown>[] = [];
+    piscina.run = (task) => {
+      const work = run(task);
+      late.push(work);
+      return work;
+    };
+    try {
+      const modelDir = (await scanModels(SHIPPED_MODELS_DIR)).models.find((m) => m.name === 'shapes-vgg')!.dir;
+      const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 4_000_000 } };
+      let settled = 0;
+      const caller = pool.detect({ modelDir, bytes: new Uint8Array(png), options: {}, settings }).finally(() => settled++);
+      await expect(caller).rejects.toBeInstanceOf(DeadlineError);
+      expect(late).toHaveLength(1);
+      let workDone = false;
+      const outcome = late[0]!.then(
+        () => 'a result',
+        (err: Error) => err.message,
+      ).finally(() => (workDone = true));
+      await Promise.resolve();
+      expect(workDone).toBe(false); // the worker was still at it when the caller gave up
+      // The worker stops at its next stage, past the deadline it was given, and says so: to no one.
+      expect(await outcome).toBe("stopped: past the caller's deadline");
+      expect(settled).toBe(1);
+      expect(pool.busy).toBe(0);
+    } finally {
+      piscina.run = run;
+    }
+  });
 });
 
 describe('a deadline stops the work in the worker too', () => {
