@@ -225,9 +225,18 @@ describe('POST /v1/render', () => {
     const drawn = await sharp(res.rawPayload).removeAlpha().raw().toBuffer({ resolveWithObject: true });
     expect([drawn.info.width, drawn.info.height]).toEqual([480, 360]);
     const original = await sharp(png).removeAlpha().raw().toBuffer();
-    let changed = 0;
-    for (let i = 0; i < original.length; i++) if (original[i] !== drawn.data[i]) changed++;
-    expect(changed).toBeGreaterThan(100); // boxes and labels were drawn
+    // The boxes are the detections' (image/draw.ts's own test checks colours and placement pixel for pixel):
+    // the middle of each box's edges is drawn over, and the image away from every box and its label is not.
+    const { detections } = (await detect(png, 'image/png', '?model=fixture-tiny-fpn&scoreThreshold=0.3')).json() as { detections: { box: number[] }[] };
+    expect(detections.length).toBeGreaterThan(0);
+    const changed = (x: number, y: number) => [0, 1, 2].some((c) => original[3 * (Math.round(y) * 480 + Math.round(x)) + c] !== drawn.data[3 * (Math.round(y) * 480 + Math.round(x)) + c]);
+    for (const { box: [x1, y1, x2, y2] } of detections) {
+      for (const [x, y] of [[(x1! + x2!) / 2, y1!], [(x1! + x2!) / 2, y2! - 1], [x1!, (y1! + y2!) / 2], [x2! - 1, (y1! + y2!) / 2]]) expect(changed(x!, y!)).toBe(true);
+    }
+    const nearABox = (x: number, y: number) => detections.some(({ box: [x1, y1, x2, y2] }) => x >= x1! - 4 && x <= x2! + 4 && y >= y1! - 30 && y <= y2! + 4);
+    let away = 0;
+    for (let y = 0; y < 360; y += 2) for (let x = 0; x < 480; x += 2) if (!nearABox(x, y)) { away++; expect(changed(x, y)).toBe(false); }
+    expect(away).toBeGreaterThan(1000);
     const jpeg = await app.inject({ method: 'POST', url: '/v1/render?format=jpeg', headers: { 'content-type': 'image/png' }, payload: png });
     expect(jpeg.headers['content-type']).toBe('image/jpeg');
     expect((await sharp(jpeg.rawPayload).metadata()).format).toBe('jpeg');
