@@ -41,12 +41,18 @@ function multipartBody(boundary: string, parts: { headers: string; data: Buffer 
   return Buffer.concat(chunks);
 }
 
-/** Small real images to mutate: two photos and a scene, as PNG, JPEG and WebP, 64 x 48 and 96 x 72. */
+/**
+ * Sizes of the images to mutate: two ordinary ones, and the degenerate shapes that once gave 500s (a pixel, a
+ * line, a thin strip either way: sides a resize can round to 0, anchors and RoIs narrower than a stride).
+ */
+const SEED_SIZES = [[64, 48], [96, 72], [1, 1], [1, 300], [300, 1], [2, 900], [900, 2], [5, 3]] as const;
+
+/** Small real images to mutate: two photos and a scene, as PNG, JPEG and WebP, in each of SEED_SIZES. */
 async function seedImages(): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for (const name of ['chelsea.png', 'coffee.png', 'shapes-val-000003.png']) {
-    for (const [w, h] of [[64, 48], [96, 72]] as const) {
-      const base = sharp(readFileSync(fixturePath('images', name))).resize(w, h);
+    for (const [w, h] of SEED_SIZES) {
+      const base = sharp(readFileSync(fixturePath('images', name))).resize(w, h, { fit: 'fill' });
       out.push(await base.clone().png().toBuffer(), await base.clone().jpeg().toBuffer(), await base.clone().webp().toBuffer());
     }
   }

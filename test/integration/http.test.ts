@@ -198,6 +198,29 @@ describe('other routes', () => {
     expect((await detect(big, 'image/png', '?scales=single')).statusCode).toBe(200);
   });
 
+  it('at the pixel limit exactly is accepted, one row more is refused (selective search 200000, decoding 4000000)', async () => {
+    const sized = (w: number, h: number) => sharp(png).resize(w, h, { fit: 'fill' }).png().toBuffer();
+    const proposals = async (payload: Buffer) => app.inject({ method: 'POST', url: '/v1/proposals?mode=single&maxProposals=5', headers: { 'content-type': 'image/png' }, payload });
+    expect((await proposals(await sized(500, 400))).statusCode).toBe(200);
+    expect((await proposals(await sized(500, 401))).json()).toMatchObject({ code: 'IMAGE_TOO_LARGE', message: 'the image is 500x401 = 200500 pixels; at most 200000 are allowed' });
+    // Flat, so that 4 megapixels stay within the 5 MiB body limit.
+    const flat = (w: number, h: number) => sharp({ create: { width: w, height: h, channels: 3, background: { r: 90, g: 120, b: 150 } } }).png().toBuffer();
+    expect((await detect(await flat(2000, 2000), 'image/png', '?scales=single')).statusCode).toBe(200);
+    const over = await detect(await flat(2000, 2001), 'image/png', '?scales=single');
+    expect([over.statusCode, over.json().code]).toEqual([413, 'IMAGE_TOO_LARGE']);
+  });
+
+  it('an image with nothing in it: 200 and no detections from each pipeline; render returns it untouched', async () => {
+    const flat = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 127, g: 127, b: 127 } } }).png().toBuffer();
+    for (const pipeline of ['rcnn', 'fast-rcnn', 'faster-rcnn']) {
+      const res = await detect(flat, 'image/png', `?model=shapes-vgg&pipeline=${pipeline}&scoreThreshold=0.5`);
+      expect([pipeline, res.statusCode, res.json().detections]).toEqual([pipeline, 200, []]);
+    }
+    const render = await app.inject({ method: 'POST', url: '/v1/render?model=shapes-vgg&scoreThreshold=0.5', headers: { 'content-type': 'image/png' }, payload: flat });
+    expect(render.statusCode).toBe(200);
+    expect((await sharp(render.rawPayload).removeAlpha().raw().toBuffer()).equals(await sharp(flat).raw().toBuffer())).toBe(true);
+  });
+
   it('models, health and readiness', async () => {
     const models = (await app.inject('/v1/models')).json().models;
     expect(models.map((m: { name: string }) => m.name)).toContain('fixture-tiny-fpn');
@@ -210,8 +233,14 @@ describe('other routes', () => {
     expect((await app.inject('/v2/health/live')).statusCode).toBe(200);
     expect((await app.inject('/readyz')).statusCode).toBe(200);
     expect((await app.inject('/v2/models/fixture-tiny-fpn/ready')).statusCode).toBe(200);
+    expect((await app.inject('/v2/health/ready')).json()).toEqual({ status: 'ready' });
     ready = false;
-    expect((await app.inject('/readyz')).statusCode).toBe(503);
+    for (const url of ['/readyz', '/v2/health/ready', '/v2/models/fixture-tiny-fpn/ready']) {
+      const res = await app.inject(url);
+      expect({ url, status: res.statusCode, retryAfter: res.headers['retry-after'] }).toEqual({ url, status: 503, retryAfter: '1' });
+      expect(res.json()).toMatchObject({ status: 'not ready', code: 'NOT_READY' });
+    }
+    expect((await app.inject('/v2/health/live')).statusCode).toBe(200); // liveness does not follow readiness
     ready = true;
     expect((await app.inject('/nowhere')).json().code).toBe('NOT_FOUND');
   });
