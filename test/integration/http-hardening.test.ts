@@ -7,6 +7,7 @@
  */
 
 import { readFileSync, rmSync } from 'node:fs';
+import { createConnection, type AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -273,6 +274,31 @@ describe('one request cannot take the whole queue', () => {
     expect(other.statusCode).toBe(200);
     const { results } = (await big).json();
     expect(results.map((r: { error?: { code: string } }) => r.error?.code ?? 'ok')).toEqual(Array(6).fill('ok'));
+  });
+
+  it('a client that disconnects mid-detection: the work goes on to its end (the deadline bounds it), nothing is logged as an error, the next client is served', async () => {
+    // Decided: a running detection is not cancelled when its client goes (stopping ONNX Runtime mid-call is not
+    // safe, and the work is at most a deadline long); its result is sent to a closed socket and dropped.
+    const { port } = app.server.address() as AddressInfo;
+    const errorsBefore = logs.filter((l) => JSON.parse(l).level >= 50).length;
+    const sentBefore = sent.length;
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    await new Promise<void>((resolve) => socket.on('connect', resolve));
+    socket.write(`POST /v1/detect?scoreThreshold=0.0501 HTTP/1.1\r\nHost: t\r\nx-api-key: k\r\nContent-Type: image/png\r\nContent-Length: ${png.length}\r\n\r\n`);
+    socket.write(png);
+    // Gone once the detection runs in the worker.
+    const started = performance.now();
+    while (pool.busy === 0 && performance.now() - started < 5000) await new Promise((r) => setTimeout(r, 5));
+    expect(pool.busy).toBe(1);
+    socket.destroy();
+    while (pool.busy > 0 && performance.now() - started < 30_000) await new Promise((r) => setTimeout(r, 20));
+    expect(pool.busy).toBe(0);
+    // The handler ran to the end: its 200 went out (to a closed socket).
+    const mine = sent.slice(sentBefore).filter((r) => r.url.includes('scoreThreshold=0.0501'));
+    expect(mine.map((r) => r.status)).toEqual([200]);
+    expect(JSON.parse(mine[0]!.body).detections.length).toBeGreaterThan(0);
+    expect(logs.filter((l) => JSON.parse(l).level >= 50).length).toBe(errorsBefore);
+    expect((await post('/v1/detect?scales=single', png)).statusCode).toBe(200);
   });
 
   it("the pool's cut-off answers its waiting callers ShuttingDownError and refuses new ones", async () => {
