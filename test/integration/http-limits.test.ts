@@ -3,20 +3,25 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.js';
 import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
-import { scanModels } from '../../src/model/registry.js';
+import { scanModels, type Registry } from '../../src/model/registry.js';
 import { DeadlineError, InferencePool } from '../../src/workers/inference-pool.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { contractViolation } from '../helpers/openapi.js';
 
 const png = readFileSync(fixturePath('images', 'shapes.png'));
+const SETTINGS = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 4_000_000 } };
 let app: FastifyInstance;
 let pool: InferencePool;
+let registry: Registry;
+/** The shipped shapes-vgg package. */
+let modelDir: string;
 
 beforeAll(async () => {
   // A 1 ms deadline: every inference overruns it.
   pool = new InferencePool({ workers: 1, maxQueue: 8, deadlineMs: 1 });
-  const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 4_000_000 } };
-  app = await buildApp({ registry: await scanModels(SHIPPED_MODELS_DIR), pool, settings, maxBodyBytes: 5 * 1024 * 1024, ready: () => true, apiKey: 's3cret' });
+  registry = await scanModels(SHIPPED_MODELS_DIR);
+  modelDir = registry.models.find((m) => m.name === 'shapes-vgg')!.dir;
+  app = await buildApp({ registry, pool, settings: SETTINGS, maxBodyBytes: 5 * 1024 * 1024, ready: () => true, apiKey: 's3cret' });
 });
 afterAll(async () => {
   await app.close();
@@ -62,10 +67,8 @@ describe('per-request deadline', () => {
       return work;
     };
     try {
-      const modelDir = (await scanModels(SHIPPED_MODELS_DIR)).models.find((m) => m.name === 'shapes-vgg')!.dir;
-      const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 4_000_000 } };
       let settled = 0;
-      const caller = pool.detect({ modelDir, bytes: new Uint8Array(png), options: {}, settings }).finally(() => settled++);
+      const caller = pool.detect({ modelDir, bytes: new Uint8Array(png), options: {}, settings: SETTINGS }).finally(() => settled++);
       await expect(caller).rejects.toBeInstanceOf(DeadlineError);
       expect(late).toHaveLength(1);
       let workDone = false;
@@ -88,11 +91,9 @@ describe('per-request deadline', () => {
 describe('a deadline stops the work in the worker too', () => {
   it('R-CNN over thousands of regions stops at its next batch once the caller has given up', async () => {
     const slow = new InferencePool({ workers: 1, maxQueue: 2, deadlineMs: 500 });
-    const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 4_000_000 } };
     const boxes = Array.from({ length: 8000 }, (_, i) => [i % 200, i % 150, (i % 200) + 60, (i % 150) + 80]);
     const bytes = new Uint8Array(readFileSync(fixturePath('images', 'shapes-val-000003.png')));
-    const modelDir = (await scanModels(SHIPPED_MODELS_DIR)).models.find((m) => m.name === 'shapes-vgg')!.dir;
-    await expect(slow.detect({ modelDir, bytes, options: { pipeline: 'rcnn', proposals: boxes }, settings })).rejects.toBeInstanceOf(DeadlineError);
+    await expect(slow.detect({ modelDir, bytes, options: { pipeline: 'rcnn', proposals: boxes }, settings: SETTINGS })).rejects.toBeInstanceOf(DeadlineError);
     // 8000 crops take many seconds; the worker gives up within a batch of the deadline, so closing (which
     // waits for running tasks) is quick.
     const started = performance.now();
@@ -105,7 +106,7 @@ describe('CORS and event-loop pressure', () => {
   it('sends CORS headers for an allowed origin only, and sheds load with 503 BUSY when the event loop lags', async () => {
     const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 1 << 20, maxPixels: 1_000_000 } };
     const other = await buildApp({
-      registry: await scanModels(SHIPPED_MODELS_DIR),
+      registry,
       pool,
       settings,
       maxBodyBytes: 1 << 20,

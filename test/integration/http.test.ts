@@ -32,6 +32,9 @@ afterAll(async () => {
   await pool.close();
 });
 
+/** A PNG of one grey. */
+const flatPng = (width: number, height: number) => sharp({ create: { width, height, channels: 3, background: { r: 127, g: 127, b: 127 } } }).png().toBuffer();
+
 const detect = (payload: Buffer | Uint8Array, type = 'image/png', query = '') =>
   app.inject({ method: 'POST', url: `/v1/detect${query}`, headers: { 'content-type': type }, payload: Buffer.from(payload) });
 
@@ -204,14 +207,13 @@ describe('other routes', () => {
     expect((await proposals(await sized(500, 400))).statusCode).toBe(200);
     expect((await proposals(await sized(500, 401))).json()).toMatchObject({ code: 'IMAGE_TOO_LARGE', message: 'the image is 500x401 = 200500 pixels; at most 200000 are allowed' });
     // Flat, so that 4 megapixels stay within the 5 MiB body limit.
-    const flat = (w: number, h: number) => sharp({ create: { width: w, height: h, channels: 3, background: { r: 90, g: 120, b: 150 } } }).png().toBuffer();
-    expect((await detect(await flat(2000, 2000), 'image/png', '?scales=single')).statusCode).toBe(200);
-    const over = await detect(await flat(2000, 2001), 'image/png', '?scales=single');
+    expect((await detect(await flatPng(2000, 2000), 'image/png', '?scales=single')).statusCode).toBe(200);
+    const over = await detect(await flatPng(2000, 2001), 'image/png', '?scales=single');
     expect([over.statusCode, over.json().code]).toEqual([413, 'IMAGE_TOO_LARGE']);
   });
 
   it('an image with nothing in it: 200 and no detections from each pipeline; render returns it untouched', async () => {
-    const flat = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 127, g: 127, b: 127 } } }).png().toBuffer();
+    const flat = await flatPng(320, 240);
     for (const pipeline of ['rcnn', 'fast-rcnn', 'faster-rcnn']) {
       const res = await detect(flat, 'image/png', `?model=shapes-vgg&pipeline=${pipeline}&scoreThreshold=0.5`);
       expect([pipeline, res.statusCode, res.json().detections]).toEqual([pipeline, 200, []]);

@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { felzenszwalb } from '../../../../src/core/selective-search/felzenszwalb.js';
 import { decodeImage } from '../../../../src/image/decode.js';
-import { fixturePath, loadFixture } from '../../../helpers/fixtures.js';
+import { fixturePath, loadFixture, loadU16Fixture } from '../../../helpers/fixtures.js';
 
 const fx = loadFixture('selective-search', 'felzenszwalb.json');
 
@@ -17,8 +16,7 @@ describe('felzenszwalb against skimage.segmentation.felzenszwalb', () => {
     it(`${c.image} scale ${c.scale} sigma ${c.sigma} min ${c.minSize}: the same labels, pixel for pixel`, async () => {
       const img = await unitImage(c.image);
       const seg = felzenszwalb(img.data, img.width, img.height, 3, { scale: c.scale, sigma: c.sigma, minSize: c.minSize });
-      const buf = gunzipSync(readFileSync(fixturePath('selective-search', c.labels)));
-      const ref = new Uint16Array(buf.buffer, buf.byteOffset, buf.length / 2);
+      const ref = loadU16Fixture('selective-search', c.labels);
       // Measured: identical on all six cases (both number regions in raster order of their first pixel).
       expect(seg.count).toBe(c.count);
       let differing = 0;

@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { convertColour, type ColourSpace } from '../../../../src/core/selective-search/colour-spaces.js';
 import { felzenszwalb } from '../../../../src/core/selective-search/felzenszwalb.js';
 import { colourBins, groupRegions, regionFeatures, type Similarities } from '../../../../src/core/selective-search/grouping.js';
 import { textureBins } from '../../../../src/core/selective-search/texture.js';
 import { decodeImage } from '../../../../src/image/decode.js';
-import { fixturePath, loadFixture } from '../../../helpers/fixtures.js';
+import { fixturePath, loadFixture, loadU16Fixture, maxAbsDiff } from '../../../helpers/fixtures.js';
 
 // Fixtures from test/fixtures/make_grouping_fixtures.py: an independent float64 numpy reference of the paper's
 // grouping on skimage's segmentation, for the paper's "fast" strategies on two photos and for size or fill alone on
@@ -21,16 +20,21 @@ const SIMILARITIES: Record<string, Similarities> = {
   F: { colour: false, texture: false, size: false, fill: true },
 };
 
-function u16(name: string): Uint16Array {
-  const buf = gunzipSync(readFileSync(fixturePath('selective-search', name)));
-  return new Uint16Array(buf.buffer, buf.byteOffset, buf.length / 2);
-}
+const u16 = (name: string) => loadU16Fixture('selective-search', name);
 
 const images = new Map<string, Awaited<ReturnType<typeof decodeImage>>>();
 /** @param name relative to test/fixtures. */
 async function image(name: string) {
   if (!images.has(name)) images.set(name, await decodeImage(readFileSync(fixturePath(...name.split('/')))));
   return images.get(name)!;
+}
+
+/** Our region features of a case's colour space, on the reference's segmentation. */
+async function featuresOf(c: any) {
+  const img = await image(c.image);
+  const converted = convertColour(img.data, img.width, img.height, c.colourSpace as ColourSpace);
+  const seg = { labels: Int32Array.from(u16(c.labels)), count: c.regions as number, width: img.width, height: img.height };
+  return { img, features: regionFeatures(seg, colourBins(converted), converted.channels, textureBins(converted)) };
 }
 
 describe('colour spaces against skimage.color', () => {
@@ -40,11 +44,7 @@ describe('colour spaces against skimage.color', () => {
   for (const [space, tolerance] of [['HSV', 2e-15], ['Lab', 2e-5]] as const) {
     it(`${space}: within ${tolerance} on ${rgb.length / 3} colours`, () => {
       const ours = convertColour(rgb, rgb.length / 3, 1, space).data;
-      const ref = colours[space] as number[];
-      expect(ours.length).toBe(ref.length);
-      let worst = 0;
-      for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ours[i]! - ref[i]!));
-      expect(worst).toBeLessThanOrEqual(tolerance);
+      expect(maxAbsDiff(ours, colours[space] as number[])).toBeLessThanOrEqual(tolerance);
     });
   }
 });
@@ -66,11 +66,7 @@ describe('hierarchical grouping against an independent reference of the paper', 
     it(`${title}: the same ${2 * c.regions - 1} boxes in the same order, from the same merges`, async () => {
       // Measured: identical on all 18 hierarchies (float32 histograms against float64 change no merge here), so
       // any change to a similarity, the merged histograms, the adjacency or the tie-break shows.
-      const img = await image(c.image);
-      const converted = convertColour(img.data, img.width, img.height, c.colourSpace as ColourSpace);
-      const labels = u16(c.labels);
-      const seg = { labels: Int32Array.from(labels), count: c.regions as number, width: img.width, height: img.height };
-      const features = regionFeatures(seg, colourBins(converted), converted.channels, textureBins(converted));
+      const { features } = await featuresOf(c);
       const ours = groupRegions(features, SIMILARITIES[c.similarities]!);
       const ref = u16(c.hierarchy);
       const boxCount = 2 * c.regions - 1;
@@ -81,10 +77,7 @@ describe('hierarchical grouping against an independent reference of the paper', 
 
   it('every merge joins two live regions into the union of their boxes; every region but the last is merged once', async () => {
     const c = grouping.cases[0];
-    const img = await image(c.image);
-    const converted = convertColour(img.data, img.width, img.height, c.colourSpace);
-    const seg = { labels: Int32Array.from(u16(c.labels)), count: c.regions as number, width: img.width, height: img.height };
-    const features = regionFeatures(seg, colourBins(converted), converted.channels, textureBins(converted));
+    const { img, features } = await featuresOf(c);
     for (const sim of [SIMILARITIES.CTSF!, SIMILARITIES.S!]) {
       const { boxes, merges } = groupRegions(features, sim);
       const r = c.regions as number;
