@@ -11,7 +11,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { DetectError } from '../errors.js';
 import type { Registry } from '../model/registry.js';
 import type { WorkerSettings } from '../workers/inference-worker.js';
-import { DeadlineError, PoolBusyError, ShuttingDownError, type InferencePool } from '../workers/inference-pool.js';
+import { DeadlineError, PoolBusyError, ShuttingDownError, WorkerLostError, type InferencePool } from '../workers/inference-pool.js';
 import { HTTP_ERRORS, publicMessage5xx, STATUS_OF, type ErrorBody, type HttpErrorCode } from './error-catalog.js';
 import { BodyTooLargeError, IMAGE_TYPES, MalformedMultipartError, MULTIPART_LIMITS, NoImageError } from './images.js';
 import { Metrics } from './metrics.js';
@@ -116,6 +116,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (err instanceof DetectError) return { status: STATUS_OF[err.code], ...errorBody(request, err.code, err.message) };
     if (err instanceof PoolBusyError) return httpError(request, 'BUSY');
     if (err instanceof ShuttingDownError) return httpError(request, 'SHUTTING_DOWN');
+    if (err instanceof WorkerLostError) return httpError(request, 'WORKER_LOST', err.message);
     if (err instanceof DeadlineError) return httpError(request, 'DEADLINE_EXCEEDED', `${err.message}; retry, or send a smaller image`);
     if (err instanceof NoImageError) return { status: STATUS_OF.EMPTY_IMAGE, ...errorBody(request, 'EMPTY_IMAGE', err.message) };
     if (err instanceof MalformedMultipartError) return httpError(request, 'MALFORMED_MULTIPART', err.message);

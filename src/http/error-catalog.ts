@@ -36,6 +36,7 @@ export const HTTP_ERRORS = Object.freeze({
   BUSY: { status: 503, message: 'all workers are busy and the queue is full; retry after the time in Retry-After' },
   NOT_READY: { status: 503, message: 'the server is not ready: models are loading or it is shutting down; retry after the time in Retry-After' },
   SHUTTING_DOWN: { status: 503, message: 'the server is shutting down; retry after the time in Retry-After, on another replica if there is one' },
+  WORKER_LOST: { status: 503, message: 'the worker running this request died (over its heap limit, or stopped) and was replaced; retry after the time in Retry-After' },
   DEADLINE_EXCEEDED: { status: 504, message: 'the request took longer than its deadline' },
   INTERNAL_ERROR: { status: 500, message: 'internal error; the details are in the server log under this request id' },
 });

@@ -41,7 +41,7 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
   const registry = defaultFirst(await scanModels(config.modelsDir));
   let ready = false;
   let draining = false;
-  const pool = new InferencePool({ workers: config.workers, maxQueue: Math.max(config.maxQueue, config.workers), deadlineMs: config.requestTimeoutMs });
+  const pool = new InferencePool({ workers: config.workers, maxQueue: Math.max(config.maxQueue, config.workers), deadlineMs: config.requestTimeoutMs, heapMb: config.workerHeapMb });
   const settings = {
     device: config.device,
     intraOpThreads: config.ortThreads,
@@ -61,6 +61,7 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
     draining: () => draining,
     logger: { level: config.logLevel },
   });
+  pool.onIdleWorkerError((err) => app.log.error({ err }, 'an idle inference worker failed and was replaced'));
   for (const b of registry.broken) app.log.warn({ dir: b.dir }, `skipping model package: ${b.reason}`);
 
   // Warm: one request per worker per model; a model that fails to load is dropped. Bounded, so a

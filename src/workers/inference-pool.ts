@@ -24,6 +24,30 @@ export class DeadlineError extends Error {
   }
 }
 
+/**
+ * The worker thread running this request died before it answered: it went
+ * over its heap limit (`heapMb`), or it was stopped. The pool has started a
+ * replacement, so a retry is served (HTTP 503 WORKER_LOST with Retry-After).
+ */
+export class WorkerLostError extends Error {
+  constructor(readonly outOfMemory: boolean, heapMb: number | undefined, cause: Error) {
+    super(
+      outOfMemory
+        ? `the worker running this request went over its JavaScript heap limit${heapMb === undefined ? '' : ` (${heapMb} MB)`} and was replaced; retry, or send a smaller image`
+        : 'the worker running this request stopped before it answered and was replaced; retry',
+      { cause },
+    );
+  }
+}
+
+/** What piscina rejects a task with when its thread dies (Node's out-of-memory error, or piscina's own on exit). */
+function workerLost(err: unknown, heapMb: number | undefined): WorkerLostError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') return new WorkerLostError(true, heapMb, err);
+  if (/^worker exited with code: /.test(err.message)) return new WorkerLostError(false, heapMb, err);
+  return undefined;
+}
+
 /** The pool is shutting down: its callers get this instead of a result (HTTP 503 SHUTTING_DOWN). */
 export class ShuttingDownError extends Error {
   constructor() {
@@ -42,6 +66,13 @@ export interface InferencePoolOptions {
    * task would terminate the worker and its loaded models).
    */
   deadlineMs?: number;
+  /**
+   * Each worker's JavaScript heap limit (V8's old generation), MB; unset:
+   * Node's default. A worker over it is stopped and replaced, and its request
+   * gets WorkerLostError; the others run on. (Images, tensors and WebAssembly
+   * memory live outside this heap: the pixel limits bound those.)
+   */
+  heapMb?: number;
 }
 
 export class InferencePool {
@@ -57,7 +88,18 @@ export class InferencePool {
       maxQueue: options.maxQueue,
       // Loaded models stay in their worker: never retire idle threads.
       idleTimeout: Number.POSITIVE_INFINITY,
+      ...(options.heapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: options.heapMb } }),
     });
+    // A worker that fails with no task in it is replaced; piscina reports it as an 'error' event,
+    // which, unheard, would throw in this thread and end the process.
+    this.piscina.on('error', (err: Error) => this.idleWorkerFailed(err));
+  }
+
+  private idleWorkerFailed: (err: Error) => void = (err) => process.emitWarning(`an idle inference worker failed and was replaced: ${err.message}`);
+
+  /** Where failures of idle workers are reported (default: a process warning). */
+  onIdleWorkerError(listener: (err: Error) => void): void {
+    this.idleWorkerFailed = listener;
   }
 
   /** Requests waiting for a worker. */
@@ -104,7 +146,9 @@ export class InferencePool {
       this.running.add(tracked);
       const waits: Promise<InferenceReply<T>>[] = [work, this.abandoned];
       if (deadline > 0) waits.push(new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new DeadlineError(deadline)), deadline))));
-      const reply = await Promise.race(waits);
+      const reply = await Promise.race(waits).catch((err: unknown) => {
+        throw workerLost(err, this.options.heapMb) ?? err;
+      });
       if ('error' in reply) throw new DetectError(reply.error.code as ErrorCode, reply.error.message);
       return reply.result;
     } finally {

@@ -301,24 +301,6 @@ describe('one request cannot take the whole queue', () => {
     expect((await post('/v1/detect?scales=single', png)).statusCode).toBe(200);
   });
 
-  it('a worker thread that dies between requests is replaced: the next request is served by a new one', async () => {
-    // (One killed inside an ONNX Runtime call takes the process with it: measured, "terminate called after
-    // throwing an instance of 'Napi::Error'", which is why deadlines and shutdown ask a run to stop, not kill it.)
-    const own = new InferencePool({ workers: 1, maxQueue: 2 });
-    const modelDir = registry.models[0]!.dir;
-    const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: MAX_BODY, maxPixels: 4_000_000 } };
-    const first = await own.detect({ modelDir, bytes: png, options: { scales: 'single' }, settings });
-    const threads = (own as unknown as { piscina: { threads: { threadId: number; terminate: () => Promise<number> }[] } }).piscina.threads;
-    const dead = threads[0]!;
-    const deadId = dead.threadId;
-    await dead.terminate();
-    const again = await own.detect({ modelDir, bytes: png, options: { scales: 'single' }, settings });
-    expect(again.detections).toEqual(first.detections);
-    expect(threads.map((t) => t.threadId)).not.toContain(deadId);
-    expect(threads).toHaveLength(1);
-    await own.close();
-  });
-
   it("the pool's cut-off answers its waiting callers ShuttingDownError and refuses new ones", async () => {
     const own = new InferencePool({ workers: 1, maxQueue: 4 });
     const modelDir = registry.models[0]!.dir;

@@ -7,6 +7,12 @@ describe('configFromEnv', () => {
     expect(configFromEnv({ PROPOSALS_MAX_PIXELS: '1000000' }).proposalMaxPixels).toBe(1_000_000);
   });
 
+  it('limits each worker\'s JavaScript heap to 512 MB unless WORKER_HEAP_MB says otherwise, at least 32', () => {
+    expect(configFromEnv({}).workerHeapMb).toBe(512);
+    expect(configFromEnv({ WORKER_HEAP_MB: '32' }).workerHeapMb).toBe(32);
+    expect(() => configFromEnv({ WORKER_HEAP_MB: '31' })).toThrow('WORKER_HEAP_MB="31" is invalid; allowed: an integer from 32 to 65536');
+  });
+
   it('stops the start on a bad value, naming the variable, the value and what is allowed', () => {
     expect(() => configFromEnv({ PROPOSALS_MAX_PIXELS: '0' })).toThrow(ConfigError);
     expect(() => configFromEnv({ PROPOSALS_MAX_PIXELS: '1.5' })).toThrow('PROPOSALS_MAX_PIXELS="1.5" is invalid; allowed: an integer from 1 to 30000000');
