@@ -11,7 +11,8 @@ import { loadModel, modelName, resolveModelDir, type LoadedModel } from './model
 import { FasterRcnn } from './pipelines/faster-rcnn/faster-rcnn.js';
 import { FastRcnn } from './pipelines/fast-rcnn.js';
 import { Rcnn } from './pipelines/rcnn.js';
-import { SCALE_MODES, type Cancellation, type PipelineRunner, type ScaleMode } from './pipelines/pipeline-runner.js';
+import type { Cancellation } from './core/cancellation.js';
+import { SCALE_MODES, type PipelineRunner, type ScaleMode } from './pipelines/pipeline-runner.js';
 import { Stopwatch } from './pipelines/stopwatch.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS } from './proposals.js';
 import { parseDevice, type Device } from './runtime/session.js';

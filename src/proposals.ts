@@ -4,6 +4,7 @@
  * or prints.
  */
 
+import type { Cancellation } from './core/cancellation.js';
 import { MODES, type Mode } from './core/selective-search/selective-search.js';
 import { DetectError } from './errors.js';
 import { DEFAULT_DECODE_LIMITS, decodeImage, readImageFile, type DecodeLimits } from './image/decode.js';
@@ -54,7 +55,11 @@ export class RegionProposer {
     this.limits = { ...DEFAULT_DECODE_LIMITS, maxPixels: DEFAULT_PROPOSAL_MAX_PIXELS, ...options.limits };
   }
 
-  async propose(input: Uint8Array | string, options: ProposeOptions = {}): Promise<ProposalResult> {
+  /**
+   * @param signal checked as selective search groups regions, when its strategies run on the calling
+   * thread (workers 0 or 1); its throw stops the search.
+   */
+  async propose(input: Uint8Array | string, options: ProposeOptions = {}, signal?: Cancellation): Promise<ProposalResult> {
     const clock = new Stopwatch();
     const mode = (options.mode ?? 'fast') as Mode;
     if (!(MODES as readonly string[]).includes(mode)) {
@@ -69,7 +74,7 @@ export class RegionProposer {
     const bytes = typeof input === 'string' ? await readImageFile(input) : input;
     const image = await decodeImage(bytes, this.limits);
     clock.lap('decode');
-    const boxes = await this.pool.run(image, mode, { seed, maxBoxes: options.maxProposals, minBoxSize: options.minSize });
+    const boxes = await this.pool.run(image, mode, { seed, maxBoxes: options.maxProposals, minBoxSize: options.minSize }, signal);
     clock.lap('selectiveSearch');
     const proposals: [number, number, number, number][] = [];
     for (let i = 0; i < boxes.length; i += 4) proposals.push([boxes[i]!, boxes[i + 1]!, boxes[i + 2]!, boxes[i + 3]!]);

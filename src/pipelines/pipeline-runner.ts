@@ -1,3 +1,4 @@
+import type { Cancellation } from '../core/cancellation.js';
 import type { Mode } from '../core/selective-search/selective-search.js';
 import type { RgbImage } from '../image/decode.js';
 import type { RawDetections } from './postprocess.js';
@@ -7,10 +8,6 @@ import type { Stopwatch } from './stopwatch.js';
 export const SCALE_MODES = Object.freeze(['single', 'multi'] as const);
 export type ScaleMode = (typeof SCALE_MODES)[number];
 
-/** What a run checks between its stages: throws to stop it (AbortSignal's throwIfAborted is one). */
-export interface Cancellation {
-  throwIfAborted(): void;
-}
 
 /** Per-request overrides of a model's post-processing defaults. */
 export interface RunOptions {
@@ -24,7 +21,7 @@ export interface RunOptions {
   maxProposals?: number;
   /** faster-rcnn: 'single' runs at the model's input size only, not at its test scales. */
   scales?: ScaleMode;
-  /** Stops a run between stages (R-CNN: between batches) by throwing; an AbortSignal is one. */
+  /** Stops a run between stages (R-CNN: between batches; selective search: every few thousand merges) by throwing; an AbortSignal is one. */
   signal?: Cancellation;
 }
 

@@ -44,7 +44,7 @@ export function featureMap(graph: GraphSession, outputs: Record<string, Tensor>,
  */
 export function regionsOf(image: RgbImage, spec: ProposalSpec, options: RunOptions): Float32Array {
   if (options.proposals) return clipBoxes(options.proposals, image.width, image.height);
-  return selectiveSearch(image, { mode: options.proposalMode ?? spec.mode, seed: spec.seed, maxBoxes: options.maxProposals ?? spec.maxProposals, minBoxSize: spec.minSize });
+  return selectiveSearch(image, { mode: options.proposalMode ?? spec.mode, seed: spec.seed, maxBoxes: options.maxProposals ?? spec.maxProposals, minBoxSize: spec.minSize, signal: options.signal });
 }
 
 /**

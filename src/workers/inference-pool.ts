@@ -140,7 +140,7 @@ export class InferencePool {
     let timer: NodeJS.Timeout | undefined;
     try {
       const deadline = this.options.deadlineMs ?? 0;
-      if (task.kind === 'detect') task = { ...task, stop: this.stopFlag, ...(deadline > 0 ? { deadlineAt: Date.now() + deadline } : {}) };
+      if (task.kind !== 'rpn') task = { ...task, stop: this.stopFlag, ...(deadline > 0 ? { deadlineAt: Date.now() + deadline } : {}) };
       const work = this.piscina.run(task) as Promise<InferenceReply<T>>;
       const tracked = work.catch(() => undefined).finally(() => this.running.delete(tracked));
       this.running.add(tracked);

@@ -9,7 +9,7 @@
 import { Detector, type DetectionResult, type DetectOptions, type RpnProposalResult } from '../detector.js';
 import { DetectError } from '../errors.js';
 import type { DecodeLimits } from '../image/decode.js';
-import type { Cancellation } from '../pipelines/pipeline-runner.js';
+import type { Cancellation } from '../core/cancellation.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS, RegionProposer, type ProposalResult, type ProposeOptions } from '../proposals.js';
 import type { Device } from '../runtime/session.js';
 
@@ -21,7 +21,7 @@ export interface WorkerSettings {
    * Selective search's pixel limit, under limits.maxPixels (default
    * DEFAULT_PROPOSAL_MAX_PIXELS), for POST /v1/proposals and for the rcnn and
    * fast-rcnn pipelines: it runs at the image's own size, its time and memory
-   * grow with the pixels, and a deadline cannot stop it.
+   * grow with the pixels, and a deadline stops its grouping (every 256 merges) but not its segmentation.
    */
   proposalMaxPixels?: number;
 }
@@ -38,7 +38,15 @@ export type InferenceTask =
       /** Shared with the pool: 1 once it is shutting down, and the run stops at its next stage too. */
       stop?: Int32Array;
     }
-  | { kind: 'proposals'; bytes: Uint8Array; options: ProposeOptions; settings: WorkerSettings }
+  | {
+      kind: 'proposals';
+      bytes: Uint8Array;
+      options: ProposeOptions;
+      settings: WorkerSettings;
+      /** As a detect task's: selective search's grouping stops at its next check. */
+      deadlineAt?: number;
+      stop?: Int32Array;
+    }
   | { kind: 'rpn'; modelDir: string; bytes: Uint8Array; options: { maxProposals?: number }; settings: WorkerSettings };
 
 export type InferenceReply<T> = { result: T } | { error: { code: string; message: string } };
@@ -62,11 +70,12 @@ function proposalMaxPixels(settings: WorkerSettings): number {
 }
 
 /**
- * The checks a detect task makes between its stages: its caller's deadline and
+ * The checks a task makes as it goes (between stages, and inside selective
+ * search's grouping): its caller's deadline and
  * the pool's shutdown flag, read directly (this thread's timers may not run
  * while it works, so no timer-driven AbortSignal).
  */
-function cancellation(task: Extract<InferenceTask, { kind: 'detect' }>): Cancellation | undefined {
+function cancellation(task: Extract<InferenceTask, { kind: 'detect' | 'proposals' }>): Cancellation | undefined {
   const { deadlineAt, stop } = task;
   if (deadlineAt === undefined && stop === undefined) return undefined;
   return {
@@ -86,7 +95,7 @@ export default async function run(task: InferenceTask): Promise<InferenceReply<D
     }
     // Strategies run on this worker's thread: the pool is the parallelism.
     proposer ??= new RegionProposer({ workers: 0, limits: { ...task.settings.limits, maxPixels: proposalMaxPixels(task.settings) } });
-    return { result: await proposer.propose(task.bytes, task.options) };
+    return { result: await proposer.propose(task.bytes, task.options, cancellation(task)) };
   } catch (err) {
     if (err instanceof DetectError) return { error: { code: err.code, message: err.message } };
     throw err;

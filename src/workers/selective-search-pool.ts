@@ -5,6 +5,7 @@
  */
 
 import { Worker } from 'node:worker_threads';
+import type { Cancellation } from '../core/cancellation.js';
 import { rankProposals, selectiveSearch, strategiesFor, type Mode, type RankOptions, type RgbPixels } from '../core/selective-search/selective-search.js';
 import type { Hierarchy } from '../core/selective-search/grouping.js';
 import { workerEntry } from './worker-entry.js';
@@ -70,10 +71,13 @@ export class SelectiveSearchPool {
     return slot;
   }
 
-  /** Ranked proposals, K*4 xyxy in pixels, best first. */
-  async run(image: RgbPixels, mode: Mode, rank: RankOptions): Promise<Float32Array> {
+  /**
+   * Ranked proposals, K*4 xyxy in pixels, best first.
+   * @param signal checked as the grouping goes, on the calling thread only (size 0 or 1).
+   */
+  async run(image: RgbPixels, mode: Mode, rank: RankOptions, signal?: Cancellation): Promise<Float32Array> {
     const strategies = strategiesFor(mode);
-    if (this.slots.length === 0) return selectiveSearch(image, { mode, ...rank });
+    if (this.slots.length === 0) return selectiveSearch(image, { mode, ...rank, signal });
     const parts = partitionStrategies(mode, this.slots.length);
     const hierarchies: Pick<Hierarchy, 'boxes'>[] = new Array(strategies.length);
     await Promise.all(

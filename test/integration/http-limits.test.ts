@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import sharp from 'sharp';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/http/app.js';
@@ -6,9 +7,11 @@ import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
 import { scanModels, type Registry } from '../../src/model/registry.js';
 import { DeadlineError, InferencePool } from '../../src/workers/inference-pool.js';
 import { fixturePath } from '../helpers/fixtures.js';
+import { islandsImage } from '../helpers/images.js';
 import { contractViolation } from '../helpers/openapi.js';
 
 const png = readFileSync(fixturePath('images', 'shapes.png'));
+const islands = islandsImage(1000);
 const SETTINGS = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 4_000_000 } };
 let app: FastifyInstance;
 let pool: InferencePool;
@@ -100,6 +103,19 @@ describe('a deadline stops the work in the worker too', () => {
     await slow.close();
     expect(performance.now() - started).toBeLessThan(3000);
   });
+
+  it('selective search on its worst case stops at its next check, in /v1/proposals and in a fast-rcnn detection', async () => {
+    // Unstopped, this image's eight `fast` strategies take over a minute (about 9 s each, measured); the grouping
+    // checks the deadline every 256 merges, about 0.6 s apart here.
+    const slow = new InferencePool({ workers: 1, maxQueue: 2, deadlineMs: 1000 });
+    const bytes = new Uint8Array(await sharp(Buffer.from(islands.data), { raw: { width: islands.width, height: islands.height, channels: 3 } }).png().toBuffer());
+    const started = performance.now();
+    await expect(slow.proposals({ bytes, options: {}, settings: SETTINGS })).rejects.toBeInstanceOf(DeadlineError);
+    await expect(slow.detect({ modelDir, bytes, options: { pipeline: 'fast-rcnn' }, settings: SETTINGS })).rejects.toBeInstanceOf(DeadlineError);
+    await slow.close();
+    // Two deadlines, the second queued behind the first's last check, then a quick close.
+    expect(performance.now() - started).toBeLessThan(6000);
+  }, 30_000);
 });
 
 describe('CORS and event-loop pressure', () => {

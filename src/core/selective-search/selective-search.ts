@@ -12,6 +12,7 @@
  * proposals, however strategies are spread over threads.
  */
 
+import type { Cancellation } from '../cancellation.js';
 import { channelCount, convertColour, type ColourSpace } from './colour-spaces.js';
 import { SortedGraph } from './felzenszwalb.js';
 import { colourBins, groupRegions, regionFeatures, type Hierarchy, type Similarities } from './grouping.js';
@@ -76,9 +77,16 @@ export interface RgbPixels {
  * Run strategies on an image; strategies sharing a colour space and k share
  * one segmentation and its region features.
  * @param indices which of `strategies` to run (all by default).
+ * @param signal checked as each grouping goes; its throw stops the run.
  * @returns one hierarchy per index, in the order of `indices`.
  */
-export function runStrategies(image: RgbPixels, strategies: readonly Strategy[], mode: Mode, indices: readonly number[] = strategies.map((_, i) => i)): Hierarchy[] {
+export function runStrategies(
+  image: RgbPixels,
+  strategies: readonly Strategy[],
+  mode: Mode,
+  indices: readonly number[] = strategies.map((_, i) => i),
+  signal?: Cancellation,
+): Hierarchy[] {
   const out = new Map<number, Hierarchy>();
   const byImage = new Map<ColourSpace, number[]>();
   for (const i of indices) {
@@ -102,7 +110,7 @@ export function runStrategies(image: RgbPixels, strategies: readonly Strategy[],
         let graph = graphs.get(sigma);
         if (!graph) graphs.set(sigma, (graph = SortedGraph.build(converted.data, image.width, image.height, channelCount(space), sigma)));
         const features = regionFeatures(graph.segment(k, minSize), colours, converted.channels, texture);
-        for (const i of group) out.set(i, groupRegions(features, strategies[i]!.similarities));
+        for (const i of group) out.set(i, groupRegions(features, strategies[i]!.similarities, signal));
       }
       for (const graph of graphs.values()) graph.release();
     }
@@ -160,10 +168,12 @@ export function rankProposals(hierarchies: readonly Pick<Hierarchy, 'boxes'>[], 
 
 export interface SelectiveSearchOptions extends RankOptions {
   mode: Mode;
+  /** Checked as the grouping goes (every GROUPING_CHECK_EVERY merges): its throw stops the search. */
+  signal?: Cancellation;
 }
 
 /** Selective search on one image, serially. */
 export function selectiveSearch(image: RgbPixels, options: SelectiveSearchOptions): Float32Array {
   const strategies = strategiesFor(options.mode);
-  return rankProposals(runStrategies(image, strategies, options.mode), options);
+  return rankProposals(runStrategies(image, strategies, options.mode, undefined, options.signal), options);
 }

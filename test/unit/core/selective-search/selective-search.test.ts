@@ -4,11 +4,12 @@ import sharp, { type PngOptions } from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { convertColour } from '../../../../src/core/selective-search/colour-spaces.js';
 import { felzenszwalb } from '../../../../src/core/selective-search/felzenszwalb.js';
-import { colourBins, regionFeatures } from '../../../../src/core/selective-search/grouping.js';
-import { MODES, rankProposals, selectiveSearch, strategiesFor } from '../../../../src/core/selective-search/selective-search.js';
+import { colourBins, GROUPING_CHECK_EVERY, regionFeatures } from '../../../../src/core/selective-search/grouping.js';
+import { MODES, rankProposals, runStrategies, selectiveSearch, strategiesFor } from '../../../../src/core/selective-search/selective-search.js';
 import { textureBins } from '../../../../src/core/selective-search/texture.js';
 import { decodeImage } from '../../../../src/image/decode.js';
 import { fixturePath } from '../../../helpers/fixtures.js';
+import { islandsImage } from '../../../helpers/images.js';
 
 const shapes = await decodeImage(readFileSync(fixturePath('images', 'shapes.png')));
 
@@ -103,6 +104,18 @@ describe('selectiveSearch', () => {
     for (const img of [await make(40, 30, 3, { greyscale: true }), await make(40, 30, 4), await make(40, 30, 3, { bitdepth: 16 })]) {
       expect(Array.from(selectiveSearch(img, { mode: 'single', seed: 0 }))).toEqual([0, 0, 40, 30]);
     }
+  });
+
+  it('checks its signal every 256 merges of each grouping, and stops when it throws', () => {
+    const image = islandsImage(500);
+    let calls = 0;
+    const hierarchies = runStrategies(image, strategiesFor('fast'), 'fast', undefined, { throwIfAborted: () => void calls++ });
+    expect(calls).toBe(hierarchies.reduce((n, h) => n + Math.floor(h.merges.length / 2 / GROUPING_CHECK_EVERY), 0));
+    expect(calls).toBeGreaterThan(8);
+    calls = 0;
+    const stopAtThird = { throwIfAborted: () => { if (++calls === 3) throw new Error('stopped'); } };
+    expect(() => selectiveSearch(image, { mode: 'fast', seed: 0, signal: stopAtThird })).toThrow('stopped');
+    expect(calls).toBe(3);
   });
 
   it('a smooth gradient (most edge weights equal in float32, not in float64) takes time like a photo of its size', () => {
