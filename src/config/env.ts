@@ -5,7 +5,7 @@
  */
 
 import { availableParallelism } from 'node:os';
-import { RECEIVE_TIMEOUT_MS } from '../http/app.js';
+import { RECEIVE_TIMEOUT_MS } from '../http/context.js';
 import { SHIPPED_MODELS_DIR } from '../model/package.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS } from '../proposals.js';
 import { parseDevice, type Device } from '../runtime/session.js';
@@ -68,8 +68,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     modelsDir: env.MODELS_DIR ?? SHIPPED_MODELS_DIR,
     device,
     workers,
-    // Measured (Node 20): a worker needs 16 to 32 MB for selective search on a 4 MP image (its 46089
-    // regions are the peak), under 16 MB for a detection; 12 MB failed a 0.25 MP one. 512: room for 16 times that.
+    // Measured on Node 20 and 24: selective search on 4 MP of noise fits in 20 MB, and a worker's start with a
+    // small request needs 16 to 24 MB (Node 24); under 32 MB a worker may not start. 512: 20 times that.
     workerHeapMb: integer(env, 'WORKER_HEAP_MB', 512, 32, 65536),
     // workers x ORT threads <= cores: ONNX Runtime's own threads would otherwise fight the pool.
     ortThreads: integer(env, 'ORT_THREADS', Math.max(1, Math.floor(cores / workers)), 1, 256),

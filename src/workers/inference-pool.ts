@@ -40,8 +40,12 @@ export class WorkerLostError extends Error {
   }
 }
 
-/** What piscina rejects a task with when its thread dies (Node's out-of-memory error, or piscina's own on exit). */
-function workerLost(err: unknown, heapMb: number | undefined): WorkerLostError | undefined {
+/**
+ * A task's rejection as WorkerLostError when it says the thread died: Node's
+ * ERR_WORKER_OUT_OF_MEMORY (piscina passes the worker's 'error' on), or
+ * piscina's own "worker exited with code: N"; anything else is undefined.
+ */
+export function workerLost(err: unknown, heapMb: number | undefined): WorkerLostError | undefined {
   if (!(err instanceof Error)) return undefined;
   if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') return new WorkerLostError(true, heapMb, err);
   if (/^worker exited with code: /.test(err.message)) return new WorkerLostError(false, heapMb, err);
