@@ -9,8 +9,8 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { mixSeeds } from '../core/random.js';
+import { encodeJpeg } from '../image/encode.js';
 import { toXywh, type CocoDataset } from './coco.js';
 import { renderScene } from './scene.js';
 import { SHAPE_CLASSES } from './shapes.js';
@@ -49,9 +49,7 @@ export async function generateDataset(options: GenerateOptions): Promise<CocoDat
   for (let i = 0; i < count; i++) {
     const scene = renderScene(mixSeeds(seed, i));
     const fileName = `images/${String(i).padStart(6, '0')}.jpg`;
-    const jpeg = await sharp(scene.pixels, { raw: { width: scene.width, height: scene.height, channels: 3 } })
-      .jpeg({ quality: options.quality ?? 92, chromaSubsampling: '4:4:4' })
-      .toBuffer();
+    const jpeg = await encodeJpeg({ data: scene.pixels, width: scene.width, height: scene.height }, options.quality ?? 92);
     await writeFile(join(out, fileName), jpeg);
     const imageId = i + 1;
     dataset.images.push({ id: imageId, file_name: fileName, width: scene.width, height: scene.height });

@@ -6,8 +6,8 @@
  * SHUTTING_DOWN, stop the workers, exit 0.
  */
 
-import sharp from 'sharp';
 import type { ServerConfig } from '../config/env.js';
+import { encodePng } from '../image/encode.js';
 import { DEFAULT_MODEL } from '../model/package.js';
 import { scanModels, type Registry } from '../model/registry.js';
 import { InferencePool } from '../workers/inference-pool.js';
@@ -29,8 +29,10 @@ const STOP_GRACE_MS = 5000;
 const WARM_UP_LIMIT_MS = 120_000;
 
 /** A small PNG every model can run on: warming loads and compiles each graph in each worker. */
-async function warmImage(): Promise<Uint8Array> {
-  return sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 120, g: 140, b: 90 } } }).png().toBuffer();
+function warmImage(): Promise<Uint8Array> {
+  const data = new Uint8Array(64 * 48 * 3);
+  for (let i = 0; i < data.length; i += 3) data.set([120, 140, 90], i);
+  return encodePng({ data, width: 64, height: 48 });
 }
 
 /** The default model first, so a request without `model` gets it. */

@@ -10,6 +10,7 @@
 
 import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
+import type { RgbImage } from '../core/image.js';
 import { DetectError } from '../errors.js';
 
 export const SUPPORTED_FORMATS = Object.freeze(['jpeg', 'png', 'webp'] as const);
@@ -23,13 +24,6 @@ export interface DecodeLimits {
 
 /** Defaults: 20 MiB and 40 MP (a 40 MP float32 tensor is 480 MB). */
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = Object.freeze({ maxBytes: 20 * 1024 * 1024, maxPixels: 40_000_000 });
-
-/** Upright RGB pixels, row-major, 3 bytes per pixel. */
-export interface RgbImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
 
 /**
  * Decode an encoded image.

@@ -12,7 +12,7 @@
 
 import type { AnchorSpec } from '../core/anchors.js';
 import { MODES, type Mode } from '../core/selective-search/selective-search.js';
-import type { InputConvention } from '../image/rcnn-transform.js';
+import type { InputConvention } from '../core/rcnn-transform.js';
 
 export interface BoxCoderSpec {
   weights: [number, number, number, number];

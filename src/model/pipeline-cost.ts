@@ -11,7 +11,7 @@
  * what Faster R-CNN removes besides.
  */
 
-import { resizedSize } from '../image/rcnn-transform.js';
+import { resizedSize } from '../core/rcnn-transform.js';
 import type { ModelManifest } from './manifest-schema.js';
 import { packageLayers } from './package-layers.js';
 

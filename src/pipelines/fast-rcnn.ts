@@ -11,12 +11,12 @@
 import { resizeBoxes } from '../core/boxes.js';
 import { inferFeatureScale } from '../core/roi/level-mapper.js';
 import { roiPool } from '../core/roi/roi-pool.js';
-import type { RgbImage } from '../image/decode.js';
-import { rcnnTransform } from '../image/rcnn-transform.js';
+import type { RgbImage } from '../core/image.js';
+import { rcnnTransform } from '../core/rcnn-transform.js';
 import type { FastRcnnSpec, ModelManifest } from '../model/manifest-schema.js';
 import type { LoadedModel } from '../model/package.js';
 import type { PipelineRunner, RunOptions } from './pipeline-runner.js';
-import { postprocessDetections, type RawDetections } from './postprocess.js';
+import { postprocessDetections, type RawDetections } from '../core/postprocess.js';
 import { featureMap, regionHeadGraphs, regionsOf, runHead, type RegionHeadGraphs } from './stages.js';
 import type { Stopwatch } from './stopwatch.js';
 

@@ -1,7 +1,7 @@
 import type { Cancellation } from '../core/cancellation.js';
 import type { Mode } from '../core/selective-search/selective-search.js';
-import type { RgbImage } from '../image/decode.js';
-import type { RawDetections } from './postprocess.js';
+import type { RgbImage } from '../core/image.js';
+import type { RawDetections } from '../core/postprocess.js';
 import type { Stopwatch } from './stopwatch.js';
 
 /** 'multi': a model's test scales (faster-rcnn), where it has them; 'single': its input size. */

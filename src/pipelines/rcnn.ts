@@ -15,14 +15,14 @@
  * (every buffer is local to the call).
  */
 
-import type { RgbImage } from '../image/decode.js';
-import { withMirroredCrops } from '../image/flip.js';
-import { normalizedPixels } from '../image/rcnn-transform.js';
-import { warpRegions } from '../image/warp-regions.js';
+import type { RgbImage } from '../core/image.js';
+import { withMirroredCrops } from '../core/flip.js';
+import { normalizedPixels } from '../core/rcnn-transform.js';
+import { warpRegions } from '../core/warp-regions.js';
 import type { ModelManifest, RcnnSpec } from '../model/manifest-schema.js';
 import type { LoadedModel } from '../model/package.js';
 import type { PipelineRunner, RunOptions } from './pipeline-runner.js';
-import { postprocessProbabilities, softmax, type RawDetections } from './postprocess.js';
+import { postprocessProbabilities, softmax, type RawDetections } from '../core/postprocess.js';
 import { graphOutput, regionHeadGraphs, regionsOf, runHead, type RegionHeadGraphs } from './stages.js';
 import type { Stopwatch } from './stopwatch.js';
 

@@ -9,12 +9,12 @@ import { clipBoxes } from '../core/boxes.js';
 import type { FeatureMap } from '../core/roi/feature-map.js';
 import { selectiveSearch } from '../core/selective-search/selective-search.js';
 import { DetectError } from '../errors.js';
-import type { RgbImage } from '../image/decode.js';
+import type { RgbImage } from '../core/image.js';
 import type { BoxCoderSpec, HeadSpec, PostprocessSpec, ProposalSpec } from '../model/manifest-schema.js';
 import type { LoadedModel } from '../model/package.js';
 import type { GraphSession, Tensor } from '../runtime/session.js';
 import type { RunOptions } from './pipeline-runner.js';
-import type { PostprocessSettings } from './postprocess.js';
+import type { PostprocessSettings } from '../core/postprocess.js';
 
 /**
  * A graph's output, checked against the dims the pipeline reads (null: any

@@ -6,7 +6,8 @@
 
 import { Worker } from 'node:worker_threads';
 import type { Cancellation } from '../core/cancellation.js';
-import { rankProposals, selectiveSearch, strategiesFor, type Mode, type RankOptions, type RgbPixels } from '../core/selective-search/selective-search.js';
+import { rankProposals, selectiveSearch, strategiesFor, type Mode, type RankOptions } from '../core/selective-search/selective-search.js';
+import type { RgbImage } from '../core/image.js';
 import type { Hierarchy } from '../core/selective-search/grouping.js';
 import { workerEntry } from './worker-entry.js';
 
@@ -75,7 +76,7 @@ export class SelectiveSearchPool {
    * Ranked proposals, K*4 xyxy in pixels, best first.
    * @param signal checked as the grouping goes, on the calling thread only (size 0 or 1).
    */
-  async run(image: RgbPixels, mode: Mode, rank: RankOptions, signal?: Cancellation): Promise<Float32Array> {
+  async run(image: RgbImage, mode: Mode, rank: RankOptions, signal?: Cancellation): Promise<Float32Array> {
     const strategies = strategiesFor(mode);
     if (this.slots.length === 0) return selectiveSearch(image, { mode, ...rank, signal });
     const parts = partitionStrategies(mode, this.slots.length);

@@ -6,7 +6,7 @@ import { mixSeeds } from '../../src/core/random.js';
 import { DATASET_SPLITS } from '../../src/dataset/generate.js';
 import { renderScene } from '../../src/dataset/scene.js';
 import { SHAPE_CLASSES } from '../../src/dataset/shapes.js';
-import { resizedSize } from '../../src/image/rcnn-transform.js';
+import { resizedSize } from '../../src/core/rcnn-transform.js';
 import { DetectError, Detector, PIPELINES, type Detection } from '../../src/index.js';
 import type { GraphSession, Tensor } from '../../src/runtime/session.js';
 import { editedPackage } from '../helpers/packages.js';

@@ -13,6 +13,7 @@
  */
 
 import type { Cancellation } from '../cancellation.js';
+import type { RgbImage } from '../image.js';
 import { channelCount, convertColour, type ColourSpace } from './colour-spaces.js';
 import { SortedGraph } from './felzenszwalb.js';
 import { colourBins, groupRegions, regionFeatures, type Hierarchy, type Similarities } from './grouping.js';
@@ -66,13 +67,6 @@ export function segmentationFor(mode: Mode, k: number): { sigma: number; minSize
   return { sigma: 0.8, minSize: mode.startsWith('opencv') ? 100 : k };
 }
 
-export interface RgbPixels {
-  /** width*height*3 bytes, RGB. */
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
-
 /**
  * Run strategies on an image; strategies sharing a colour space and k share
  * one segmentation and its region features.
@@ -81,7 +75,7 @@ export interface RgbPixels {
  * @returns one hierarchy per index, in the order of `indices`.
  */
 export function runStrategies(
-  image: RgbPixels,
+  image: RgbImage,
   strategies: readonly Strategy[],
   mode: Mode,
   indices: readonly number[] = strategies.map((_, i) => i),
@@ -173,7 +167,7 @@ export interface SelectiveSearchOptions extends RankOptions {
 }
 
 /** Selective search on one image, serially. */
-export function selectiveSearch(image: RgbPixels, options: SelectiveSearchOptions): Float32Array {
+export function selectiveSearch(image: RgbImage, options: SelectiveSearchOptions): Float32Array {
   const strategies = strategiesFor(options.mode);
   return rankProposals(runStrategies(image, strategies, options.mode, undefined, options.signal), options);
 }

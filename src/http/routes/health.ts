@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { modelNamed } from '../../model/registry.js';
-import type { AppContext } from '../app.js';
+import type { AppContext } from '../context.js';
 
 /**
  * Liveness and readiness, plain and as the Open Inference Protocol's paths.

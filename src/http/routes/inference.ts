@@ -10,7 +10,7 @@ import { PIPELINES, type DetectionResult, type DetectOptions } from '../../detec
 import { DetectError } from '../../errors.js';
 import { drawDetections } from '../../image/draw.js';
 import { SCALE_MODES } from '../../pipelines/pipeline-runner.js';
-import type { AppContext } from '../app.js';
+import type { AppContext } from '../context.js';
 import { mapWithConcurrency } from '../concurrency.js';
 import { modelNamed } from '../../model/registry.js';
 import { requestImages } from '../images.js';

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { PIPELINES } from '../../detector.js';
 import { packageLayers, type PackageLayers } from '../../model/package-layers.js';
 import { modelNamed, type RegisteredModel } from '../../model/registry.js';
-import type { AppContext } from '../app.js';
+import type { AppContext } from '../context.js';
 
 function summary(m: RegisteredModel) {
   return {

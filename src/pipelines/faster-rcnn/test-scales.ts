@@ -16,7 +16,7 @@
 import { gatherBoxes } from '../../core/boxes.js';
 import { batchedNms } from '../../core/nms.js';
 import type { TestScale } from '../../model/manifest-schema.js';
-import type { RawDetections } from '../postprocess.js';
+import type { RawDetections } from '../../core/postprocess.js';
 
 interface Size {
   width: number;

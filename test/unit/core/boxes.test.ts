@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { boxArea, boxIou, clipBoxes, convertBoxes, flipBoxes, removeSmallBoxes } from '../../../src/core/boxes.js';
-import { flipHorizontal } from '../../../src/image/flip.js';
+import { flipHorizontal } from '../../../src/core/flip.js';
 import { loadFixture, maxAbsDiff } from '../../helpers/fixtures.js';
 
 const fx = loadFixture('core', 'boxes.json');

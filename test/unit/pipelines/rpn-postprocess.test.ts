@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BoxCoder } from '../../../src/core/box-coder.js';
 import { ProposalGenerator } from '../../../src/pipelines/faster-rcnn/rpn.js';
-import { postprocessDetections } from '../../../src/pipelines/postprocess.js';
+import { postprocessDetections } from '../../../src/core/postprocess.js';
 import { loadFixture, maxAbsDiff } from '../../helpers/fixtures.js';
 
 const fx = loadFixture('core', 'rpn_postprocess.json');

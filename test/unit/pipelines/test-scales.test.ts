@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { mergeScales, withinObjectSizes } from '../../../src/pipelines/faster-rcnn/test-scales.js';
-import type { RawDetections } from '../../../src/pipelines/postprocess.js';
+import type { RawDetections } from '../../../src/core/postprocess.js';
 
 function detections(rows: [number, number, number, number, number, number][], regions = 300): RawDetections {
   return {

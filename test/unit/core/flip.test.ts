@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { withMirroredCrops } from '../../../src/image/flip.js';
+import { withMirroredCrops } from '../../../src/core/flip.js';
 
 describe('withMirroredCrops', () => {
   it('golden: two 1-channel 2 x 3 crops, then each mirrored left to right', () => {

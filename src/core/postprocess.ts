@@ -7,9 +7,9 @@
  *   NMS per class -> top k -> [box voting] -> scale boxes back to original-image pixels.
  */
 
-import type { BoxCoder } from '../core/box-coder.js';
-import { clipBoxes, gatherBoxes, resizeBoxes } from '../core/boxes.js';
-import { batchedNms } from '../core/nms.js';
+import type { BoxCoder } from './box-coder.js';
+import { clipBoxes, gatherBoxes, resizeBoxes } from './boxes.js';
+import { batchedNms } from './nms.js';
 import { voteBoxes } from './box-voting.js';
 
 const f32 = Math.fround;

@@ -12,7 +12,7 @@
  * with torch's to about one float32 ulp.
  */
 
-import type { RgbImage } from './decode.js';
+import type { RgbImage } from './image.js';
 
 const f32 = Math.fround;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { rcnnTransform, resizedSize } from '../../../src/image/rcnn-transform.js';
+import { rcnnTransform, resizedSize } from '../../../src/core/rcnn-transform.js';
 import { loadFixture, maxAbsDiff } from '../../helpers/fixtures.js';
 
 const fx = loadFixture('core', 'transform.json');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BoxCoder } from '../../../src/core/box-coder.js';
-import { voteBoxes } from '../../../src/pipelines/box-voting.js';
-import { postprocessDetections, postprocessProbabilities, softmax } from '../../../src/pipelines/postprocess.js';
+import { voteBoxes } from '../../../src/core/box-voting.js';
+import { postprocessDetections, postprocessProbabilities, softmax } from '../../../src/core/postprocess.js';
 
 describe('box voting', () => {
   // Three candidates of class 1 and one of class 2: [0] and [1] overlap by IoU 80 / 100 = 0.8, [2] touches [0] by 0.

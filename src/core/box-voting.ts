@@ -9,7 +9,7 @@
  * The torch reference is `shapes_common.vote_boxes`.
  */
 
-import type { BoxArray } from '../core/boxes.js';
+import type { BoxArray } from './boxes.js';
 
 /**
  * @param candidates N*4 xyxy, every candidate that went into NMS.

@@ -1,6 +1,6 @@
 /** Left-right mirror images: of a decoded image, and of a batch of network crops. */
 
-import type { RgbImage } from './decode.js';
+import type { RgbImage } from './image.js';
 
 /** The image mirrored left to right. */
 export function flipHorizontal(image: RgbImage): RgbImage {

@@ -8,9 +8,9 @@
  * is what the training recipe calls.
  */
 
-import type { BoxArray } from '../core/boxes.js';
-import type { FeatureMap } from '../core/roi/feature-map.js';
-import { roiAlign } from '../core/roi/roi-align.js';
+import type { BoxArray } from './boxes.js';
+import type { FeatureMap } from './roi/feature-map.js';
+import { roiAlign } from './roi/roi-align.js';
 
 export interface WarpSpec {
   /** Output [height, width]. */
