@@ -131,6 +131,8 @@ function checkRange(name: string, v: number | undefined, lo: number, hi: number,
 
 export class Detector {
   private readonly runners: Partial<Record<PipelineName, PipelineRunner>> = {};
+  /** The faster-rcnn runner, typed as such: its RPN serves rpnProposals(). */
+  private readonly rpn: FasterRcnn | undefined;
   /** The pipelines this model has heads for, oldest generation first. */
   readonly pipelines: readonly PipelineName[];
 
@@ -142,7 +144,7 @@ export class Detector {
     const p = model.manifest.pipelines;
     if (p.rcnn) this.runners.rcnn = new Rcnn(model);
     if (p['fast-rcnn']) this.runners['fast-rcnn'] = new FastRcnn(model);
-    if (p['faster-rcnn']) this.runners['faster-rcnn'] = new FasterRcnn(model);
+    if (p['faster-rcnn']) this.runners['faster-rcnn'] = this.rpn = new FasterRcnn(model);
     this.pipelines = PIPELINES.filter((name) => this.runners[name] !== undefined);
   }
 
@@ -249,8 +251,8 @@ export class Detector {
    */
   async rpnProposals(input: Uint8Array | string, options: { maxProposals?: number } = {}): Promise<RpnProposalResult> {
     const clock = new Stopwatch();
-    const runner = this.runners['faster-rcnn'];
-    if (!(runner instanceof FasterRcnn)) throw new DetectError('UNSUPPORTED_PIPELINE', `model ${this.name} has no RPN (no faster-rcnn heads); it serves: ${this.pipelines.join(', ')}`);
+    const runner = this.rpn;
+    if (!runner) throw new DetectError('UNSUPPORTED_PIPELINE', `model ${this.name} has no RPN (no faster-rcnn heads); it serves: ${this.pipelines.join(', ')}`);
     checkRange('maxProposals', options.maxProposals, 1, 100000, true);
     const image = await this.decode(input);
     clock.lap('decode');

@@ -25,7 +25,7 @@ import { postprocessDetections, type PostprocessSettings, type RawDetections } f
 import { featureMap, graphOutput, PostprocessDefaults, runHead } from '../stages.js';
 import type { PipelineRunner, RunOptions } from '../pipeline-runner.js';
 import type { Stopwatch } from '../stopwatch.js';
-import { ProposalGenerator } from './rpn.js';
+import { ProposalGenerator } from '../../core/rpn.js';
 import { mergeScales, withinObjectSizes } from './test-scales.js';
 
 export class FasterRcnn implements PipelineRunner {

@@ -7,14 +7,15 @@
  *   under scoreThreshold -> NMS per level -> postNmsTopN over all levels.
  *
  * Decoding only the selected anchors gives the same boxes as decoding all of
- * them first, as the reference does, for a fraction of the work.
+ * them first, as the reference does, for a fraction of the work. Everything
+ * after the per-level top-n is filterProposals, a function of its own.
  */
 
-import { cellAnchorsFor, gridAnchors, type AnchorSpec } from '../../core/anchors.js';
-import { BoxCoder } from '../../core/box-coder.js';
-import { clipBoxes, gatherBoxes, removeSmallBoxes } from '../../core/boxes.js';
-import { batchedNms } from '../../core/nms.js';
-import { topK } from '../../core/topk.js';
+import { cellAnchorsFor, gridAnchors, type AnchorSpec } from './anchors.js';
+import { BoxCoder } from './box-coder.js';
+import { clipBoxes, gatherBoxes, removeSmallBoxes } from './boxes.js';
+import { batchedNms } from './nms.js';
+import { topK } from './topk.js';
 
 const f32 = Math.fround;
 
@@ -37,6 +38,9 @@ export interface RpnSettings {
   minSize: number;
   scoreThreshold: number;
 }
+
+/** filter_proposals' settings after its top-n. */
+export type ProposalFilter = Pick<RpnSettings, 'postNmsTopN' | 'nmsThreshold' | 'minSize' | 'scoreThreshold'>;
 
 export interface Proposals {
   /** K*4 xyxy in network-input pixels, by decreasing objectness. */
@@ -113,26 +117,37 @@ export class ProposalGenerator {
     // Concatenate the levels, then filter as the reference does.
     const total = logitsPerLevel.reduce((n, x) => n + x.length, 0);
     const boxes = new Float32Array(4 * total);
-    const scores = new Float32Array(total);
+    const logits = new Float32Array(total);
     const levelOf = new Int32Array(total);
     let o = 0;
     for (let l = 0; l < levels.length; l++) {
       boxes.set(boxesPerLevel[l]!, 4 * o);
-      const lg = logitsPerLevel[l]!;
-      for (let j = 0; j < lg.length; j++) {
-        scores[o + j] = f32(1 / (1 + Math.exp(-lg[j]!)));
-        levelOf[o + j] = l;
-      }
-      o += lg.length;
+      logits.set(logitsPerLevel[l]!, o);
+      levelOf.fill(l, o, o + logitsPerLevel[l]!.length);
+      o += logitsPerLevel[l]!.length;
     }
-    clipBoxes(boxes, image.width, image.height, boxes);
-    const big = removeSmallBoxes(boxes, s.minSize);
-    const kept: number[] = [];
-    for (const i of big) if (scores[i]! >= s.scoreThreshold) kept.push(i);
-    const keptBoxes = gatherBoxes(boxes, kept);
-    const keptScores = Float32Array.from(kept, (i) => scores[i]!);
-    const keptLevels = Int32Array.from(kept, (i) => levelOf[i]!);
-    const survivors = batchedNms(keptBoxes, keptScores, keptLevels, s.nmsThreshold).subarray(0, s.postNmsTopN);
-    return { boxes: gatherBoxes(keptBoxes, survivors), scores: Float32Array.from(survivors, (i) => keptScores[i]!) };
+    return filterProposals(boxes, logits, levelOf, image, s);
   }
+}
+
+/**
+ * torchvision's `filter_proposals` after its per-level top-n: sigmoid of the
+ * objectness -> clip to the image -> drop boxes under minSize on either side
+ * -> drop scores under scoreThreshold -> NMS within each level -> the first
+ * postNmsTopN by score.
+ * @param boxes N*4 decoded xyxy in network-input pixels (not modified).
+ * @param logits N objectness logits.
+ * @param levelOf N anchor levels: NMS runs within each.
+ * @param image resized (unpadded) input size: proposals are clipped to it.
+ */
+export function filterProposals(boxes: Float32Array, logits: Float32Array, levelOf: Int32Array, image: { height: number; width: number }, s: ProposalFilter): Proposals {
+  const clipped = clipBoxes(boxes, image.width, image.height);
+  const kept: number[] = [];
+  const scores = Float32Array.from(logits, (x) => f32(1 / (1 + Math.exp(-x))));
+  for (const i of removeSmallBoxes(clipped, s.minSize)) if (scores[i]! >= s.scoreThreshold) kept.push(i);
+  const keptBoxes = gatherBoxes(clipped, kept);
+  const keptScores = Float32Array.from(kept, (i) => scores[i]!);
+  const keptLevels = Int32Array.from(kept, (i) => levelOf[i]!);
+  const survivors = batchedNms(keptBoxes, keptScores, keptLevels, s.nmsThreshold).subarray(0, s.postNmsTopN);
+  return { boxes: gatherBoxes(keptBoxes, survivors), scores: Float32Array.from(survivors, (i) => keptScores[i]!) };
 }

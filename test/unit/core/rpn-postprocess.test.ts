@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BoxCoder } from '../../../src/core/box-coder.js';
-import { ProposalGenerator } from '../../../src/pipelines/faster-rcnn/rpn.js';
+import { filterProposals, ProposalGenerator } from '../../../src/core/rpn.js';
 import { postprocessDetections } from '../../../src/core/postprocess.js';
 import { loadFixture, maxAbsDiff } from '../../helpers/fixtures.js';
 
@@ -29,6 +29,18 @@ describe("RPN proposals against torchvision's RegionProposalNetwork", () => {
     expect(maxAbsDiff(out.boxes, r.proposals)).toBeLessThanOrEqual(1e-4);
     // Sorted by decreasing objectness.
     for (let i = 1; i < out.scores.length; i++) expect(out.scores[i]!).toBeLessThanOrEqual(out.scores[i - 1]!);
+  });
+
+  it('filterProposals alone is filter_proposals: clip, min size, score threshold, NMS within each level (44 of 100 kept)', () => {
+    const f = fx.filter;
+    const levelOf = Int32Array.from((f.perLevel as number[]).flatMap((n, l) => Array<number>(n).fill(l)));
+    const boxes = Float32Array.from(f.boxes);
+    const out = filterProposals(boxes, Float32Array.from(f.logits), levelOf, { height: f.imageSize[0], width: f.imageSize[1] }, f);
+    expect(out.boxes.length).toBe(f.proposals.length);
+    expect(maxAbsDiff(out.boxes, f.proposals)).toBe(0);
+    // torch's float32 sigmoid against ours rounded from float64: measured one float32 step below 1 (6.0e-8).
+    expect(maxAbsDiff(out.scores, f.scores)).toBeLessThanOrEqual(2 ** -24);
+    expect(boxes).toEqual(Float32Array.from(f.boxes));
   });
 });
 
