@@ -4,7 +4,6 @@
  * reads the environment or prints; warnings go to `onWarning`.
  */
 
-import { MODES, type Mode } from './core/selective-search/selective-search.js';
 import { DetectError } from './errors.js';
 import { DEFAULT_DECODE_LIMITS, decodeImage, readImageFile, type DecodeLimits } from './image/decode.js';
 import { loadModel, modelName, resolveModelDir, type LoadedModel } from './model/package.js';
@@ -12,14 +11,13 @@ import { FasterRcnn } from './pipelines/faster-rcnn/faster-rcnn.js';
 import { FastRcnn } from './pipelines/fast-rcnn.js';
 import { Rcnn } from './pipelines/rcnn.js';
 import type { Cancellation } from './core/cancellation.js';
-import { SCALE_MODES, type PipelineRunner, type ScaleMode } from './pipelines/pipeline-runner.js';
+import { PIPELINES, type PipelineName, type PipelineRunner } from './pipelines/pipeline-runner.js';
+import { checkOption, checkOptions, OPTIONS, type OptionSpec, type OptionsOf } from './options.js';
 import { Stopwatch } from './pipelines/stopwatch.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS } from './proposals.js';
 import { parseDevice, type Device } from './runtime/session.js';
 
-/** The R-CNN generations, oldest first. */
-export const PIPELINES = Object.freeze(['rcnn', 'fast-rcnn', 'faster-rcnn'] as const);
-export type PipelineName = (typeof PIPELINES)[number];
+export { PIPELINES, type PipelineName } from './pipelines/pipeline-runner.js';
 
 export interface Detection {
   /** (x1, y1, x2, y2) in original-image pixels, after EXIF rotation. */
@@ -76,32 +74,20 @@ export interface DetectorOptions {
   onWarning?: (message: string) => void;
 }
 
-export interface DetectOptions {
-  /** Default: the newest generation the model has heads for (faster-rcnn, else fast-rcnn, else rcnn). */
-  pipeline?: PipelineName | string;
-  /** Keep detections scoring strictly above this, in [0, 1]. */
-  scoreThreshold?: number;
-  /** Per-class NMS IoU threshold, in [0, 1]. */
-  iouThreshold?: number;
-  /** Keep at most this many detections, 1..10000. */
-  maxDetections?: number;
+/**
+ * A detection's options: those of OPTIONS (src/options.ts) that the detect
+ * operation takes, less `model` (the detector is one model), plus the
+ * caller's regions and a cancellation.
+ */
+export type DetectOptions = Omit<OptionsOf<'detect'>, 'model'> & {
   /**
    * Regions for rcnn and fast-rcnn instead of the model's selective search:
    * (x1, y1, x2, y2) in original-image pixels, at most 10000; clipped to the image.
    */
   proposals?: readonly (readonly number[])[];
-  /** rcnn, fast-rcnn: selective search's mode and proposal count instead of the model's. */
-  proposalMode?: Mode | string;
-  maxProposals?: number;
-  /**
-   * faster-rcnn: 'multi' (the default where the model has test scales) runs
-   * the image at each of them and merges the detections; 'single' at the
-   * model's input size only, faster.
-   */
-  scales?: ScaleMode | string;
   /** Aborts a run between stages (R-CNN: between batches): an AbortSignal, or anything whose throwIfAborted() throws to stop. */
   signal?: Cancellation;
-}
+};
 
 /** At most this many caller regions per image. */
 export const MAX_CALLER_PROPOSALS = 10000;
@@ -122,12 +108,13 @@ function callerProposals(boxes: unknown, pipeline: PipelineName): Float32Array {
   return out;
 }
 
-function checkRange(name: string, v: number | undefined, lo: number, hi: number, integer = false): void {
-  if (v === undefined) return;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi || (integer && !Number.isInteger(v))) {
-    throw new DetectError('INVALID_OPTION', `${name} is ${JSON.stringify(v)}; allowed: ${integer ? 'an integer' : 'a number'} from ${lo} to ${hi}`);
-  }
-}
+/** The load options' ranges (the detector's, not a request's: they are not in OPTIONS). */
+const LOAD_RANGES = {
+  intraOpThreads: { type: 'integer', minimum: 0, maximum: 1024, doc: 'ONNX Runtime intra-op threads' },
+  'limits.maxPixels': { type: 'integer', minimum: 1, maximum: 1e10, doc: 'decoded pixels' },
+  'limits.maxBytes': { type: 'integer', minimum: 1, maximum: 2 ** 31, doc: 'encoded bytes' },
+  proposalMaxPixels: { type: 'integer', minimum: 1, maximum: 1e10, doc: "selective search's pixels" },
+} as const satisfies Record<string, OptionSpec>;
 
 export class Detector {
   private readonly runners: Partial<Record<PipelineName, PipelineRunner>> = {};
@@ -154,10 +141,8 @@ export class Detector {
    */
   static async load(model: string, options: DetectorOptions = {}): Promise<Detector> {
     const device = parseDevice(options.device ?? 'cpu');
-    checkRange('intraOpThreads', options.intraOpThreads, 0, 1024, true);
-    checkRange('limits.maxPixels', options.limits?.maxPixels, 1, 1e10, true);
-    checkRange('limits.maxBytes', options.limits?.maxBytes, 1, 2 ** 31, true);
-    checkRange('proposalMaxPixels', options.proposalMaxPixels, 1, 1e10, true);
+    const values = { intraOpThreads: options.intraOpThreads, 'limits.maxPixels': options.limits?.maxPixels, 'limits.maxBytes': options.limits?.maxBytes, proposalMaxPixels: options.proposalMaxPixels };
+    for (const [name, v] of Object.entries(values)) if (v !== undefined) checkOption(name, LOAD_RANGES[name as keyof typeof LOAD_RANGES], v);
     const dir = await resolveModelDir(model, options.modelsDir);
     const loaded = await loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, onFallback: options.onWarning });
     return new Detector(loaded, { ...DEFAULT_DECODE_LIMITS, ...options.limits }, options.proposalMaxPixels ?? DEFAULT_PROPOSAL_MAX_PIXELS);
@@ -178,24 +163,15 @@ export class Detector {
    */
   async detect(input: Uint8Array | string, options: DetectOptions = {}): Promise<DetectionResult> {
     const clock = new Stopwatch();
-    const pipeline = (options.pipeline ?? this.pipelines[this.pipelines.length - 1]) as PipelineName;
-    if (!(PIPELINES as readonly string[]).includes(pipeline)) {
-      throw new DetectError('INVALID_OPTION', `pipeline ${JSON.stringify(pipeline)} is unknown; allowed: ${PIPELINES.join(', ')}`);
-    }
+    const pipeline = options.pipeline ?? this.pipelines[this.pipelines.length - 1]!;
+    checkOption('pipeline', OPTIONS.pipeline, pipeline);
     const runner = this.runners[pipeline];
     if (!runner) throw new DetectError('UNSUPPORTED_PIPELINE', `model ${this.name} has no ${pipeline} heads; it serves: ${this.pipelines.join(', ')}`);
-    checkRange('scoreThreshold', options.scoreThreshold, 0, 1);
-    checkRange('iouThreshold', options.iouThreshold, 0, 1);
-    checkRange('maxDetections', options.maxDetections, 1, 10000, true);
+    checkOptions('detect', options, { pipeline });
+    if (options.scales === 'multi' && !this.model.manifest.pipelines['faster-rcnn']?.testScales) {
+      throw new DetectError('INVALID_OPTION', `model ${this.name} has no test scales (pipelines.faster-rcnn.testScales); allowed: single`);
+    }
     const proposals = options.proposals === undefined ? undefined : callerProposals(options.proposals, pipeline);
-    checkRange('maxProposals', options.maxProposals, 1, 100000, true);
-    if (options.proposalMode !== undefined && !(MODES as readonly string[]).includes(options.proposalMode)) {
-      throw new DetectError('INVALID_OPTION', `proposalMode ${JSON.stringify(options.proposalMode)} is unknown; allowed: ${MODES.join(', ')}`);
-    }
-    if (pipeline === 'faster-rcnn' && (options.proposalMode !== undefined || options.maxProposals !== undefined)) {
-      throw new DetectError('INVALID_OPTION', 'proposalMode and maxProposals set selective search for rcnn and fast-rcnn; faster-rcnn proposes with its RPN');
-    }
-    this.checkScales(options.scales, pipeline);
 
     const image = await this.decode(input);
     if (pipeline !== 'faster-rcnn' && proposals === undefined && image.width * image.height > this.proposalMaxPixels) {
@@ -206,20 +182,7 @@ export class Detector {
       );
     }
     clock.lap('decode');
-    const raw = await runner.run(
-      image,
-      {
-        scoreThreshold: options.scoreThreshold,
-        nmsThreshold: options.iouThreshold,
-        maxDetections: options.maxDetections,
-        proposals,
-        proposalMode: options.proposalMode as Mode | undefined,
-        maxProposals: options.maxProposals,
-        scales: options.scales as ScaleMode | undefined,
-        signal: options.signal,
-      },
-      clock,
-    );
+    const raw = await runner.run(image, { ...options, proposals }, clock);
     const classes = this.classes;
     const detections: Detection[] = [];
     for (let i = 0; i < raw.scores.length; i++) {
@@ -234,33 +197,21 @@ export class Detector {
     return { model: this.name, pipeline, image: { width: image.width, height: image.height }, detections, regions: raw.regions, timings: clock.timings() };
   }
 
-  private checkScales(scales: string | undefined, pipeline: PipelineName): void {
-    if (scales === undefined) return;
-    if (!(SCALE_MODES as readonly string[]).includes(scales)) {
-      throw new DetectError('INVALID_OPTION', `scales ${JSON.stringify(scales)} is unknown; allowed: ${SCALE_MODES.join(', ')}`);
-    }
-    if (pipeline !== 'faster-rcnn') throw new DetectError('INVALID_OPTION', `scales is a faster-rcnn option; ${pipeline} runs at the model's input size`);
-    if (scales === 'multi' && !this.model.manifest.pipelines['faster-rcnn']?.testScales) {
-      throw new DetectError('INVALID_OPTION', `model ${this.name} has no test scales (pipelines.faster-rcnn.testScales); allowed: single`);
-    }
-  }
-
   /**
    * The region proposals of the model's RPN (its faster-rcnn pipeline), before any box head.
    * @throws DetectError UNSUPPORTED_PIPELINE when the model has no RPN, and as detect() for bad input.
    */
-  async rpnProposals(input: Uint8Array | string, options: { maxProposals?: number } = {}): Promise<RpnProposalResult> {
+  async rpnProposals(input: Uint8Array | string, options: Pick<OptionsOf<'proposals'>, 'maxProposals'> = {}): Promise<RpnProposalResult> {
     const clock = new Stopwatch();
     const runner = this.rpn;
     if (!runner) throw new DetectError('UNSUPPORTED_PIPELINE', `model ${this.name} has no RPN (no faster-rcnn heads); it serves: ${this.pipelines.join(', ')}`);
-    checkRange('maxProposals', options.maxProposals, 1, 100000, true);
+    checkOptions('proposals', options, { method: 'rpn' });
     const image = await this.decode(input);
     clock.lap('decode');
-    const { boxes, scores } = await runner.regionProposals(image, clock);
-    const n = Math.min(scores.length, options.maxProposals ?? Infinity);
+    const { boxes, scores } = await runner.regionProposals(image, clock, options.maxProposals);
     const proposals: [number, number, number, number][] = [];
-    for (let i = 0; i < n; i++) proposals.push([boxes[4 * i]!, boxes[4 * i + 1]!, boxes[4 * i + 2]!, boxes[4 * i + 3]!]);
-    return { model: this.name, method: 'rpn', image: { width: image.width, height: image.height }, proposals, scores: Array.from(scores.subarray(0, n)), timings: clock.timings() };
+    for (let i = 0; i < scores.length; i++) proposals.push([boxes[4 * i]!, boxes[4 * i + 1]!, boxes[4 * i + 2]!, boxes[4 * i + 3]!]);
+    return { model: this.name, method: 'rpn', image: { width: image.width, height: image.height }, proposals, scores: Array.from(scores), timings: clock.timings() };
   }
 
   /** Read (a path) and decode an image within the detector's limits. */

@@ -5,9 +5,10 @@
  */
 
 import type { Cancellation } from './core/cancellation.js';
-import { MODES, type Mode } from './core/selective-search/selective-search.js';
+import type { Mode } from './core/selective-search/selective-search.js';
 import { DetectError } from './errors.js';
 import { DEFAULT_DECODE_LIMITS, decodeImage, readImageFile, type DecodeLimits } from './image/decode.js';
+import { checkOptions, type OptionsOf } from './options.js';
 import { Stopwatch } from './pipelines/stopwatch.js';
 import { SelectiveSearchPool } from './workers/selective-search-pool.js';
 
@@ -21,16 +22,8 @@ export interface ProposalResult {
   timings: Record<string, number>;
 }
 
-export interface ProposeOptions {
-  /** Strategy set, default 'fast'. */
-  mode?: Mode | string;
-  /** Ranking seed, default 0: the same image, options and seed give the same proposals. */
-  seed?: number;
-  /** At most this many proposals. */
-  maxProposals?: number;
-  /** Drop boxes narrower or shorter than this many pixels. */
-  minSize?: number;
-}
+/** Selective search's options of OPTIONS (src/options.ts): mode (default fast), maxProposals, minSize, seed (default 0). */
+export type ProposeOptions = Omit<OptionsOf<'proposals'>, 'method' | 'model'>;
 
 /**
  * Default pixel limit for proposals: selective search's peak memory in
@@ -61,20 +54,12 @@ export class RegionProposer {
    */
   async propose(input: Uint8Array | string, options: ProposeOptions = {}, signal?: Cancellation): Promise<ProposalResult> {
     const clock = new Stopwatch();
-    const mode = (options.mode ?? 'fast') as Mode;
-    if (!(MODES as readonly string[]).includes(mode)) {
-      throw new DetectError('INVALID_OPTION', `mode ${JSON.stringify(mode)} is unknown; allowed: ${MODES.join(', ')}`);
-    }
-    const seed = options.seed ?? 0;
-    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new DetectError('INVALID_OPTION', `seed is ${JSON.stringify(seed)}; allowed: an integer from 0 to 4294967295`);
-    if (options.maxProposals !== undefined && (!Number.isInteger(options.maxProposals) || options.maxProposals < 1)) {
-      throw new DetectError('INVALID_OPTION', `maxProposals is ${JSON.stringify(options.maxProposals)}; allowed: an integer of at least 1`);
-    }
-    if (options.minSize !== undefined && !(options.minSize >= 0)) throw new DetectError('INVALID_OPTION', `minSize is ${JSON.stringify(options.minSize)}; allowed: a number of at least 0`);
+    checkOptions('proposals', options, { method: 'selective-search' });
+    const mode = options.mode ?? 'fast';
     const bytes = typeof input === 'string' ? await readImageFile(input) : input;
     const image = await decodeImage(bytes, this.limits);
     clock.lap('decode');
-    const boxes = await this.pool.run(image, mode, { seed, maxBoxes: options.maxProposals, minBoxSize: options.minSize }, signal);
+    const boxes = await this.pool.run(image, mode, { seed: options.seed ?? 0, maxProposals: options.maxProposals, minSize: options.minSize }, signal);
     clock.lap('selectiveSearch');
     const proposals: [number, number, number, number][] = [];
     for (let i = 0; i < boxes.length; i += 4) proposals.push([boxes[i]!, boxes[i + 1]!, boxes[i + 2]!, boxes[i + 3]!]);

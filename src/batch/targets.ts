@@ -8,6 +8,7 @@
 import { extname } from 'node:path';
 import type { DetectionResult, DetectOptions } from '../detector.js';
 import { DetectError } from '../errors.js';
+import type { OptionsOf } from '../options.js';
 import { InferencePool } from '../workers/inference-pool.js';
 import type { WorkerSettings } from '../workers/inference-worker.js';
 import type { BatchError } from './journal.js';
@@ -26,14 +27,8 @@ export interface Target {
   close(): Promise<void>;
 }
 
-/** The detect options a run passes, as the query string and the pipeline options name them. */
-export interface RunOptions {
-  model?: string;
-  pipeline?: DetectOptions['pipeline'];
-  scoreThreshold?: number;
-  iouThreshold?: number;
-  maxDetections?: number;
-}
+/** The detect options a run passes: the query string's and the detector's, one name each (src/options.ts). */
+export type RunOptions = OptionsOf<'detect'>;
 
 const CONTENT_TYPES: Record<string, string> = { '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp' };
 

@@ -4,8 +4,7 @@
  * run resumes without losing or repeating an image.
  */
 
-import { availableParallelism } from 'node:os';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { InputError } from '../batch/inputs.js';
 import { JournalError } from '../batch/journal.js';
 import { createProgress } from '../batch/progress.js';
@@ -13,10 +12,12 @@ import { DEFAULT_RETRY } from '../batch/retry.js';
 import { runBatch } from '../batch/run.js';
 import { parseShard } from '../batch/shard.js';
 import { HttpTarget, LocalTarget, type RunOptions, type Target } from '../batch/targets.js';
-import { PIPELINES, type PipelineName } from '../detector.js';
 import { DEFAULT_MODEL, resolveModelDir } from '../model/package.js';
 import { parseDevice } from '../runtime/session.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
+import { checkOptions } from '../options.js';
+import { defaultThreads, defaultWorkers } from '../workers/defaults.js';
+import { asUsageError, flagList, optionFlags, optionsFromFlags, UsageError } from './flags.js';
 import { onStopRequest } from './stop-signals.js';
 
 export const BATCH_USAGE = `batch: rcnn-serve batch INPUT... (--url URL [--url URL ...] | --local) --out FILE.jsonl [options]
@@ -30,8 +31,9 @@ export const BATCH_USAGE = `batch: rcnn-serve batch INPUT... (--url URL [--url U
                            {"path","sha256","attempts","result":{...detect's JSON...}} or
                            {"path","sha256","attempts","error":{"code","message","status"}}
   --resume                 continue FILE: images already in it are not sent again (without it, FILE must not exist)
-  --model NAME, --pipeline NAME, --score-threshold S, --iou-threshold T, --max-detections N
-                           as for detect (default: the server's default model and its newest pipeline)
+${flagList('detect')}
+                           as for detect, checked before the run (default: the server's default model and its newest
+                           pipeline)
   --concurrency N          images in flight (default: 4 per --url; --local: twice the worker count)
   --timeout MS             per request (default 120000); a timeout is retried
   --retries N              tries after the first on connection errors, timeouts, 429, 502, 503 and 504, with exponential
@@ -47,16 +49,12 @@ export const BATCH_USAGE = `batch: rcnn-serve batch INPUT... (--url URL [--url U
   Exit status: 0 every image is in FILE with a result; 3 the run finished and some images failed for good (their lines
   carry the error); 1 the run did not finish (stopped by a signal, or an error: run again with --resume); 2 bad usage.`;
 
-const OPTIONS = {
+const FLAGS = {
   url: { type: 'string', multiple: true },
   local: { type: 'boolean' },
   out: { type: 'string' },
   resume: { type: 'boolean' },
-  model: { type: 'string' },
-  pipeline: { type: 'string' },
-  'score-threshold': { type: 'string' },
-  'iou-threshold': { type: 'string' },
-  'max-detections': { type: 'string' },
+  ...optionFlags('detect'),
   concurrency: { type: 'string' },
   timeout: { type: 'string' },
   retries: { type: 'string' },
@@ -69,7 +67,7 @@ const OPTIONS = {
   threads: { type: 'string' },
   device: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options'];
+} as const;
 
 /** The run finished; some images failed for good (bad images): their lines say why. */
 export const EXIT_SOME_FAILED = 3;
@@ -81,13 +79,14 @@ export interface BatchIo {
   tty: boolean;
 }
 
-export async function batchCommand(argv: string[], io: BatchIo, usageError: (message: string) => Error): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+export async function batchCommand(argv: string[], io: BatchIo): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
+  const usageError = (message: string) => new UsageError(message);
   if (values.help) {
     io.out(BATCH_USAGE);
     return 0;
   }
-  const number = (flag: keyof typeof OPTIONS, min: number, integer = true): number | undefined => {
+  const number = (flag: keyof typeof FLAGS, min: number, integer = true): number | undefined => {
     const raw = values[flag] as string | undefined;
     if (raw === undefined) return undefined;
     const v = Number(raw);
@@ -101,17 +100,10 @@ export async function batchCommand(argv: string[], io: BatchIo, usageError: (mes
   const urls = values.url ?? [];
   if ((urls.length > 0) === (values.local ?? false)) throw usageError('batch needs --url URL (one or more) or --local, not both');
   if (values.gt && !values.coco) throw usageError('--gt goes with --coco');
-  if (values.pipeline !== undefined && !PIPELINES.includes(values.pipeline as PipelineName)) {
-    throw usageError(`--pipeline ${JSON.stringify(values.pipeline)} is unknown; allowed: ${PIPELINES.join(', ')}`);
-  }
   for (const u of urls) if (!/^https?:\/\/[^/]/.test(u)) throw usageError(`--url ${JSON.stringify(u)} is not an http(s) URL`);
-  const options: RunOptions = {
-    model: values.model,
-    pipeline: values.pipeline as PipelineName | undefined,
-    scoreThreshold: number('score-threshold', 0, false),
-    iouThreshold: number('iou-threshold', 0, false),
-    maxDetections: number('max-detections', 1),
-  };
+  // Checked here, not per image: a bad option would fail every image of the run alike.
+  const options: RunOptions = optionsFromFlags('detect', values);
+  asUsageError(() => checkOptions('detect', options, options.pipeline ? { pipeline: options.pipeline } : {}));
   let shard;
   try {
     shard = values.shard === undefined ? undefined : parseShard(values.shard);
@@ -122,10 +114,9 @@ export async function batchCommand(argv: string[], io: BatchIo, usageError: (mes
   let targets: Target[];
   let concurrency: number;
   if (values.local) {
-    const cores = availableParallelism();
-    const workers = number('workers', 1) ?? Math.max(1, Math.min(cores, 4));
+    const workers = number('workers', 1) ?? defaultWorkers();
     const { model, ...detectOptions } = options;
-    const settings = { device: parseDevice(values.device ?? 'cpu'), intraOpThreads: number('threads', 1) ?? Math.max(1, Math.floor(cores / workers)), limits: DEFAULT_DECODE_LIMITS };
+    const settings = { device: parseDevice(values.device ?? 'cpu'), intraOpThreads: number('threads', 1) ?? defaultThreads(workers), limits: DEFAULT_DECODE_LIMITS };
     targets = [new LocalTarget(await resolveModelDir(model ?? DEFAULT_MODEL), detectOptions, settings, workers)];
     // Twice the workers: the next image is read while a worker runs.
     concurrency = number('concurrency', 1) ?? 2 * workers;

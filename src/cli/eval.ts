@@ -10,6 +10,7 @@ import type { CocoAnnotation, CocoResult } from '../dataset/coco.js';
 import { evaluateCoco, type CocoMetrics } from '../eval/coco-eval.js';
 import { readCocoDataset } from '../eval/coco-results.js';
 import { proposalQuality, type ImageProposals } from '../eval/proposal-recall.js';
+import { UsageError } from './flags.js';
 
 export const EVAL_USAGE = `eval options:
   --gt FILE                COCO ground truth (annotations.json)
@@ -43,16 +44,16 @@ function metricsTable(m: CocoMetrics): string[] {
 }
 
 /** @returns exit status; throws UsageError-like messages as RangeError for the caller to report. */
-export async function evalCommand(argv: string[], out: (line: string) => void, usageError: (message: string) => Error): Promise<number> {
+export async function evalCommand(argv: string[], out: (line: string) => void): Promise<number> {
   const { values } = parseArgs({ args: argv, options: OPTIONS, strict: true });
   if (values.help) {
     out(EVAL_USAGE);
     return 0;
   }
-  if (!values.gt) throw usageError('eval needs --gt FILE');
-  if (!values.results && !values.proposals) throw usageError('eval needs --results FILE and/or --proposals FILE');
+  if (!values.gt) throw new UsageError('eval needs --gt FILE');
+  if (!values.results && !values.proposals) throw new UsageError('eval needs --results FILE and/or --proposals FILE');
   const maxProposals = values['max-proposals'] === undefined ? Infinity : Number(values['max-proposals']);
-  if (!(maxProposals >= 1)) throw usageError(`--max-proposals needs a positive number, got ${JSON.stringify(values['max-proposals'])}`);
+  if (!(maxProposals >= 1)) throw new UsageError(`--max-proposals needs a positive number, got ${JSON.stringify(values['max-proposals'])}`);
   const truth = await readCocoDataset(values.gt);
   const report: Record<string, unknown> = {};
   if (values.results) {

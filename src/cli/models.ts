@@ -9,6 +9,7 @@ import type { LayerTable } from '../model/layer-summary.js';
 import { classifierLayers, packageLayers } from '../model/package-layers.js';
 import { pipelineCosts, type PipelineCost } from '../model/pipeline-cost.js';
 import { readManifest, resolveModelDir } from '../model/package.js';
+import { UsageError } from './flags.js';
 
 export const MODELS_USAGE = `models inspect options:
   --input CxHxW            the backbone's input (default: 3 x minSize x minSize of the package)
@@ -42,19 +43,19 @@ function table(file: string, t: LayerTable): string[] {
   return [`${file}`, line(head), ...rows.map(line), `total: ${count(t.totals.params)} parameters, ${count(t.totals.macs)} multiply-adds`, ''];
 }
 
-export async function modelsCommand(argv: string[], out: (line: string) => void, usageError: (message: string) => Error): Promise<number> {
+export async function modelsCommand(argv: string[], out: (line: string) => void): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub !== 'inspect') throw usageError(`models needs a subcommand: inspect NAME_OR_DIR`);
+  if (sub !== 'inspect') throw new UsageError(`models needs a subcommand: inspect NAME_OR_DIR`);
   const { values, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
   if (values.help) {
     out(MODELS_USAGE);
     return 0;
   }
-  if (positionals.length !== 1) throw usageError('models inspect needs one NAME_OR_DIR');
+  if (positionals.length !== 1) throw new UsageError('models inspect needs one NAME_OR_DIR');
   let input: [number, number, number] | undefined;
   if (values.input !== undefined) {
     const dims = values.input.split('x').map(Number);
-    if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) throw usageError(`--input needs CxHxW, e.g. 3x224x224; got ${JSON.stringify(values.input)}`);
+    if (dims.length !== 3 || !dims.every((d) => Number.isInteger(d) && d > 0)) throw new UsageError(`--input needs CxHxW, e.g. 3x224x224; got ${JSON.stringify(values.input)}`);
     input = dims as [number, number, number];
   }
   const dir = await resolveModelDir(positionals[0]!);
@@ -64,7 +65,7 @@ export async function modelsCommand(argv: string[], out: (line: string) => void,
     try {
       t = await classifierLayers(dir, manifest, input);
     } catch (err) {
-      if (err instanceof RangeError) throw usageError(err.message);
+      if (err instanceof RangeError) throw new UsageError(err.message);
       throw err;
     }
     if (values.json) out(JSON.stringify({ input: t.input, layers: t.layers, totals: t.totals }));
@@ -79,9 +80,9 @@ export async function modelsCommand(argv: string[], out: (line: string) => void,
   let costs: PipelineCost[] | undefined;
   if (values.cost) {
     const image = (values.image ?? '375x500').split('x').map(Number);
-    if (image.length !== 2 || !image.every((d) => Number.isInteger(d) && d > 0)) throw usageError(`--image needs HxW, e.g. 375x500; got ${JSON.stringify(values.image)}`);
+    if (image.length !== 2 || !image.every((d) => Number.isInteger(d) && d > 0)) throw new UsageError(`--image needs HxW, e.g. 375x500; got ${JSON.stringify(values.image)}`);
     const proposals = Number(values.proposals ?? 2000);
-    if (!Number.isInteger(proposals) || proposals < 1) throw usageError(`--proposals needs a positive integer; got ${JSON.stringify(values.proposals)}`);
+    if (!Number.isInteger(proposals) || proposals < 1) throw new UsageError(`--proposals needs a positive integer; got ${JSON.stringify(values.proposals)}`);
     costs = await pipelineCosts(dir, manifest, { image: image as [number, number], proposals });
   }
   if (values.json) {

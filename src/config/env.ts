@@ -4,11 +4,11 @@
  * allowed. README's configuration table lists the same variables.
  */
 
-import { availableParallelism } from 'node:os';
 import { RECEIVE_TIMEOUT_MS } from '../http/context.js';
 import { SHIPPED_MODELS_DIR } from '../model/package.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS } from '../proposals.js';
 import { parseDevice, type Device } from '../runtime/session.js';
+import { defaultThreads, defaultWorkers } from '../workers/defaults.js';
 
 export interface ServerConfig {
   port: number;
@@ -52,8 +52,7 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const cores = availableParallelism();
-  const workers = integer(env, 'WORKERS', Math.max(1, Math.min(cores, 4)), 1, 64);
+  const workers = integer(env, 'WORKERS', defaultWorkers(), 1, 64);
   const logLevel = env.LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${JSON.stringify(logLevel)} is invalid; allowed: ${LOG_LEVELS.join(', ')}`);
   let device: Device;
@@ -71,8 +70,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     // Measured on Node 20 and 24: selective search on 4 MP of noise fits in 20 MB, and a worker's start with a
     // small request needs 16 to 24 MB (Node 24); under 32 MB a worker may not start. 512: 20 times that.
     workerHeapMb: integer(env, 'WORKER_HEAP_MB', 512, 32, 65536),
-    // workers x ORT threads <= cores: ONNX Runtime's own threads would otherwise fight the pool.
-    ortThreads: integer(env, 'ORT_THREADS', Math.max(1, Math.floor(cores / workers)), 1, 256),
+    ortThreads: integer(env, 'ORT_THREADS', defaultThreads(workers), 1, 256),
     maxQueue: integer(env, 'MAX_QUEUE', 4 * workers, 0, 100000),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxPixels: integer(env, 'MAX_PIXELS', 40_000_000, 1, 1_000_000_000),

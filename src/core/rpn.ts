@@ -82,8 +82,9 @@ export class ProposalGenerator {
    * @param levels RPN head outputs, one per anchor level.
    * @param image resized (unpadded) input size: proposals are clipped to it.
    * @param padded padded input size: anchor strides come from it.
+   * @param postNmsTopN proposals kept after NMS, instead of the settings' (a request's maxProposals).
    */
-  propose(levels: readonly RpnLevelOutput[], image: { height: number; width: number }, padded: { height: number; width: number }): Proposals {
+  propose(levels: readonly RpnLevelOutput[], image: { height: number; width: number }, padded: { height: number; width: number }, postNmsTopN = this.settings.postNmsTopN): Proposals {
     const s = this.settings;
     if (levels.length !== this.cellAnchors.length) {
       throw new RangeError(`RPN has ${this.cellAnchors.length} anchor levels but the head returned ${levels.length}`);
@@ -126,7 +127,7 @@ export class ProposalGenerator {
       levelOf.fill(l, o, o + logitsPerLevel[l]!.length);
       o += logitsPerLevel[l]!.length;
     }
-    return filterProposals(boxes, logits, levelOf, image, s);
+    return filterProposals(boxes, logits, levelOf, image, { ...s, postNmsTopN });
   }
 }
 

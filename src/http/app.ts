@@ -142,8 +142,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.code(status).send(body);
   });
 
-  await healthRoutes(app, ctx);
-  await docsRoutes(app);
+  await app.register(healthRoutes, { ctx });
+  await app.register(docsRoutes);
   // The API routes in a context of their own, so that shedding load under
   // pressure never fails liveness, readiness or metrics (an orchestrator would
   // restart a pod for being busy).
@@ -163,8 +163,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         reply.code(status).header('retry-after', '1').send(body);
       },
     });
-    await modelRoutes(api, ctx);
-    await inferenceRoutes(api, ctx);
+    await api.register(modelRoutes, { ctx });
+    await api.register(inferenceRoutes, { ctx });
   });
   return app;
 }

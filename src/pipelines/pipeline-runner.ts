@@ -4,20 +4,27 @@ import type { RgbImage } from '../core/image.js';
 import type { RawDetections } from '../core/postprocess.js';
 import type { Stopwatch } from './stopwatch.js';
 
+/** The R-CNN generations, oldest first. */
+export const PIPELINES = Object.freeze(['rcnn', 'fast-rcnn', 'faster-rcnn'] as const);
+export type PipelineName = (typeof PIPELINES)[number];
+
 /** 'multi': a model's test scales (faster-rcnn), where it has them; 'single': its input size. */
 export const SCALE_MODES = Object.freeze(['single', 'multi'] as const);
 export type ScaleMode = (typeof SCALE_MODES)[number];
 
-
-/** Per-request overrides of a model's post-processing defaults. */
+/** Per-request overrides of a model's defaults, checked and named as in src/options.ts. */
 export interface RunOptions {
+  /** Overrides postprocess.scoreThreshold. */
   scoreThreshold?: number;
-  nmsThreshold?: number;
+  /** Overrides postprocess.nmsThreshold. */
+  iouThreshold?: number;
+  /** Overrides postprocess.detectionsPerImage. */
   maxDetections?: number;
   /** Regions xyxy in original pixels, for the pipelines that take proposals; default: the model's selective search. */
   proposals?: Float32Array;
-  /** Selective search's strategy set and count instead of the model's (rcnn, fast-rcnn). */
-  proposalMode?: Mode;
+  /** rcnn, fast-rcnn: selective search's strategy set instead of the model's proposals.mode. */
+  mode?: Mode;
+  /** Regions proposed: instead of the model's proposals.maxProposals (rcnn, fast-rcnn) or rpn.postNmsTopN (faster-rcnn). */
   maxProposals?: number;
   /** faster-rcnn: 'single' runs at the model's input size only, not at its test scales. */
   scales?: ScaleMode;

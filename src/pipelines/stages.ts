@@ -44,7 +44,7 @@ export function featureMap(graph: GraphSession, outputs: Record<string, Tensor>,
  */
 export function regionsOf(image: RgbImage, spec: ProposalSpec, options: RunOptions): Float32Array {
   if (options.proposals) return clipBoxes(options.proposals, image.width, image.height);
-  return selectiveSearch(image, { mode: options.proposalMode ?? spec.mode, seed: spec.seed, maxBoxes: options.maxProposals ?? spec.maxProposals, minBoxSize: spec.minSize, signal: options.signal });
+  return selectiveSearch(image, { mode: options.mode ?? spec.mode, seed: spec.seed, maxProposals: options.maxProposals ?? spec.maxProposals, minSize: spec.minSize, signal: options.signal });
 }
 
 /**
@@ -71,7 +71,7 @@ export class PostprocessDefaults {
     return {
       ...this.base,
       scoreThreshold: options.scoreThreshold ?? this.base.scoreThreshold,
-      nmsThreshold: options.nmsThreshold ?? this.base.nmsThreshold,
+      nmsThreshold: options.iouThreshold ?? this.base.nmsThreshold,
       detectionsPerImage: options.maxDetections ?? this.base.detectionsPerImage,
     };
   }

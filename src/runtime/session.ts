@@ -3,7 +3,7 @@
  * rest of the project sees `GraphSession` with plain typed arrays.
  *
  * Note: `session.run()` of onnxruntime-node blocks the calling thread for the
- * whole run, so a server must call it from worker threads (DESIGN.md).
+ * whole run, so a server must call it from worker threads (README, "HTTP service").
  */
 
 import { basename } from 'node:path';

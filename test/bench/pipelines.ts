@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { CocoResult } from '../../src/dataset/coco.js';
 import { DATASET_SPLITS, generateDataset } from '../../src/dataset/generate.js';
-import { Detector, PIPELINES } from '../../src/detector.js';
+import { Detector, PIPELINES, type DetectOptions } from '../../src/detector.js';
 import { evaluateCoco } from '../../src/eval/coco-eval.js';
 import { CocoIds, readCocoDataset } from '../../src/eval/coco-results.js';
 import { DEFAULT_MODEL } from '../../src/model/package.js';
@@ -78,7 +78,7 @@ try {
   const rows: string[] = [];
   for (const row of values.pipelines!.split(',')) {
     const [pipeline, scales] = row.split(':');
-    const options = { pipeline, scales };
+    const options = { pipeline, scales } as DetectOptions; // checked by the detector
     const detector = await Detector.load(values.model!, { intraOpThreads: Number(values.threads) });
     try {
       const results: CocoResult[] = [];

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -208,9 +208,28 @@ describe('rcnn-serve batch against a server', () => {
     writeFileSync(manifest, picked.map((path) => JSON.stringify({ path })).join('\n'));
     const viaServer = join(root, 'm-server.jsonl');
     const viaLocal = join(root, 'm-local.jsonl');
-    expect((await runCli(['batch', manifest, '--url', server.url, '--out', viaServer]).done).code).toBe(0);
-    expect((await runCli(['batch', manifest, '--local', '--model', join(models, 'tiny'), '--workers', '1', '--out', viaLocal]).done).code).toBe(0);
+    // The detect options of the option table, passed on as query parameters and as the detector's options alike.
+    const options = ['--max-proposals', '20', '--scales', 'single', '--max-detections', '5', '--score-threshold', '0'];
+    expect((await runCli(['batch', manifest, '--url', server.url, '--out', viaServer, ...options]).done).code).toBe(0);
+    expect((await runCli(['batch', manifest, '--local', '--model', join(models, 'tiny'), '--workers', '1', '--out', viaLocal, ...options]).done).code).toBe(0);
     const detections = (file: string) => new Map(readLines(file).map((l) => [l.path, l.result!.detections]));
     expect(detections(viaLocal)).toEqual(detections(viaServer));
+    for (const file of [viaServer, viaLocal]) {
+      expect(readLines(file).map((l) => l.result!.regions)).toEqual(picked.map(() => 20));
+      expect(readLines(file).every((l) => l.result!.detections.length === 5)).toBe(true);
+    }
+  });
+
+  it('an option that would fail every image is a usage error before the run (exit 2), named as its flag', async () => {
+    const out = join(root, 'refused.jsonl');
+    const refused = async (...flags: string[]) => {
+      const r = await runCli(['batch', images, '--url', server.url, '--out', out, ...flags]).done;
+      expect(r.code).toBe(2);
+      expect(existsSync(out)).toBe(false);
+      return r.stderr;
+    };
+    expect(await refused('--mode', 'turbo')).toContain('--mode "turbo" is unknown; allowed: single, fast, quality, opencv-fast, opencv-quality');
+    expect(await refused('--max-detections', '0')).toContain('--max-detections is 0; allowed: an integer from 1 to 10000');
+    expect(await refused('--pipeline', 'faster-rcnn', '--mode', 'fast')).toContain('--mode is an rcnn, fast-rcnn option; faster-rcnn proposes with its RPN');
   });
 });

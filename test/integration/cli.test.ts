@@ -42,7 +42,7 @@ describe('rcnn-serve detect', () => {
     expect(d.box[0]).toBeLessThan(d.box[2]);
     expect(['rectangle', 'ellipse', 'triangle', 'cross']).toContain(d.label);
     expect(d.classId).toBeGreaterThanOrEqual(1);
-    expect(Object.keys(a.timings)).toEqual(['decode', 'preprocess', 'backbone', 'rpn', 'roi', 'boxHead', 'postprocess', 'total']);
+    expect(Object.keys(a.timings)).toEqual(['decode', 'preprocess', 'backbone', 'rpn', 'roi', 'head', 'postprocess', 'total']);
     // total covers every stage
     const stages = Object.entries(a.timings as Record<string, number>).filter(([k]) => k !== 'total').reduce((s, [, v]) => s + v, 0);
     expect(a.timings.total).toBeGreaterThanOrEqual(stages - 1);
@@ -237,7 +237,7 @@ describe('rcnn-serve proposals', () => {
     expect(r.json()[0].error).toEqual({ code: 'INVALID_OPTION', message: 'mode "turbo" is unknown; allowed: single, fast, quality, opencv-fast, opencv-quality' });
     r = await run('proposals', shapes, '--method', 'edge-boxes');
     expect(r.status).toBe(2);
-    expect(r.err[0]).toContain('--method "edge-boxes" is not supported; allowed: selective-search');
+    expect(r.err[0]).toContain('--method "edge-boxes" is unknown; allowed: selective-search, rpn');
     r = await run('proposals', join(tmp, 'truncated.png'), shapes, '--mode', 'single', '--json');
     expect(r.status).toBe(1);
     expect(r.json().map((l) => l.error?.code ?? 'ok')).toEqual(['CORRUPT_IMAGE', 'ok']);

@@ -72,14 +72,18 @@ describe('POST /v1/detect', () => {
     expect(res.json().code).toBe('INVALID_OPTION');
   });
 
-  it('mode and maxProposals set selective search for rcnn and fast-rcnn, and are refused for faster-rcnn', async () => {
+  it("mode sets selective search for rcnn and fast-rcnn and is refused for faster-rcnn; maxProposals caps every pipeline's regions", async () => {
     const sample = readFileSync(fixturePath('images', 'shapes-val-000003.png'));
     const res = await detect(sample, 'image/png', '?pipeline=fast-rcnn&mode=single&maxProposals=25');
     expect(res.statusCode).toBe(200);
     expect(res.json().regions).toBe(25);
-    const refused = await detect(sample, 'image/png', '?pipeline=faster-rcnn&maxProposals=25');
+    const rpn = await detect(sample, 'image/png', '?pipeline=faster-rcnn&scales=single&maxProposals=25');
+    expect(rpn.statusCode).toBe(200);
+    expect(rpn.json().regions).toBe(25); // the RPN keeps 25 after its NMS instead of the model's rpn.postNmsTopN (300)
+    expect((await detect(sample, 'image/png', '?pipeline=faster-rcnn&scales=single')).json().regions).toBeGreaterThan(25);
+    const refused = await detect(sample, 'image/png', '?pipeline=faster-rcnn&mode=single');
     expect(refused.statusCode).toBe(400);
-    expect(refused.json().message).toContain('faster-rcnn proposes with its RPN');
+    expect(refused.json().message).toBe('mode is an rcnn, fast-rcnn option; faster-rcnn proposes with its RPN');
     expect((await detect(sample, 'image/png', '?pipeline=rcnn&mode=edge-boxes')).statusCode).toBe(400);
   });
 

@@ -19,6 +19,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['image', 'runtime'],
   ['model'],
   ['pipelines'],
+  ['options'],
   ['detector', 'proposals', 'workers'],
   ['dataset', 'eval', 'batch', 'config', 'http'],
   ['cli', 'index'],

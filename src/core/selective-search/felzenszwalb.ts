@@ -10,7 +10,7 @@
  *      weight is below both internal differences Int(C) + k / |C| (k = scale,
  *      with pixel values in [0, 1], k is divided by 255 as skimage does);
  *   4. a second pass over the same order merges any component smaller than
- *      minSize with its neighbour.
+ *      minComponentSize with its neighbour.
  *
  * The union-find is skimage's (the smaller root wins, paths compressed on
  * join), and labels are numbered in raster order of each region's first
@@ -37,7 +37,7 @@ export interface FelzenszwalbOptions {
   /** Gaussian smoothing before building the graph, in pixels (0.8 in the paper). */
   sigma: number;
   /** Components smaller than this are merged into a neighbour, in pixels. */
-  minSize: number;
+  minComponentSize: number;
 }
 
 export interface Segmentation {
@@ -50,7 +50,7 @@ export interface Segmentation {
 
 /**
  * Steps 1 and 2 done, the edges sorted: the smoothed image's 8-connected
- * graph, independent of k and minSize, so the strategies that segment one
+ * graph, independent of k and minComponentSize, so the strategies that segment one
  * image at several scales share it. It holds its kernels' memory until
  * released.
  */
@@ -105,12 +105,12 @@ export class SortedGraph {
   }
 
   /** Steps 3 and 4 at scale k, then the labels. */
-  segment(scale: number, minSize: number): Segmentation {
+  segment(scale: number, minComponentSize: number): Segmentation {
     if (this.released) throw new Error('SortedGraph: segment after release');
     const { width, height, at } = this;
     const n = width * height;
     if (n === 0) return { labels: new Int32Array(0), count: 0, width, height };
-    const count = this.instance.kernels.segment(at.sorted, this.edges, at.weight, at.offsets, n, scale / 255, minSize, at.forest, at.size, at.threshold, at.startsSmall, at.labels);
+    const count = this.instance.kernels.segment(at.sorted, this.edges, at.weight, at.offsets, n, scale / 255, minComponentSize, at.forest, at.size, at.threshold, at.startsSmall, at.labels);
     return { labels: this.instance.i32(at.labels, n).slice(), count, width, height };
   }
 
@@ -128,7 +128,7 @@ export class SortedGraph {
 export function felzenszwalb(image: Float64Array, width: number, height: number, channels: number, options: FelzenszwalbOptions): Segmentation {
   const graph = SortedGraph.build(image, width, height, channels, options.sigma);
   try {
-    return graph.segment(options.scale, options.minSize);
+    return graph.segment(options.scale, options.minComponentSize);
   } finally {
     graph.release();
   }

@@ -19,7 +19,7 @@ export interface SelectiveSearchKernels {
   smooth(image: number, tmp: number, out: number, width: number, height: number, channels: number, kernel: number, radius: number): void;
   gridEdges(image: number, width: number, height: number, channels: number, packed: number, weight: number): number;
   sortByWeight(weight: number, items: number, n: number, keys: number, keys2: number, items2: number, counts: number): number;
-  segment(sorted: number, m: number, weight: number, offsets: number, n: number, k: number, minSize: number, forest: number, size: number, threshold: number, startsSmall: number, labels: number): number;
+  segment(sorted: number, m: number, weight: number, offsets: number, n: number, k: number, minComponentSize: number, forest: number, size: number, threshold: number, startsSmall: number, labels: number): number;
   textureCodes(image: number, width: number, height: number, channels: number, codes: number, g: number, dg: number, plane: number, rowsD: number, rowsG: number, gx: number, gy: number): void;
 }
 

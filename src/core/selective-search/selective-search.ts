@@ -63,8 +63,8 @@ export function strategiesFor(mode: Mode): Strategy[] {
 }
 
 /** Segmentation settings: the paper uses sigma 0.8 and a minimum region size of k; OpenCV 0.8 and 100. */
-export function segmentationFor(mode: Mode, k: number): { sigma: number; minSize: number } {
-  return { sigma: 0.8, minSize: mode.startsWith('opencv') ? 100 : k };
+export function segmentationFor(mode: Mode, k: number): { sigma: number; minComponentSize: number } {
+  return { sigma: 0.8, minComponentSize: mode.startsWith('opencv') ? 100 : k };
 }
 
 /**
@@ -100,10 +100,10 @@ export function runStrategies(
       const byK = new Map<number, number[]>();
       for (const i of members) byK.set(strategies[i]!.k, [...(byK.get(strategies[i]!.k) ?? []), i]);
       for (const [k, group] of byK) {
-        const { sigma, minSize } = segmentationFor(mode, k);
+        const { sigma, minComponentSize } = segmentationFor(mode, k);
         let graph = graphs.get(sigma);
         if (!graph) graphs.set(sigma, (graph = SortedGraph.build(converted.data, image.width, image.height, channelCount(space), sigma)));
-        const features = regionFeatures(graph.segment(k, minSize), colours, converted.channels, texture);
+        const features = regionFeatures(graph.segment(k, minComponentSize), colours, converted.channels, texture);
         for (const i of group) out.set(i, groupRegions(features, strategies[i]!.similarities, signal));
       }
       for (const graph of graphs.values()) graph.release();
@@ -115,9 +115,9 @@ export function runStrategies(
 export interface RankOptions {
   seed: number;
   /** Keep at most this many proposals. */
-  maxBoxes?: number;
+  maxProposals?: number;
   /** Drop boxes narrower or shorter than this, in pixels. */
-  minBoxSize?: number;
+  minSize?: number;
 }
 
 /**
@@ -144,10 +144,10 @@ export function rankProposals(hierarchies: readonly Pick<Hierarchy, 'boxes'>[], 
   const order = Int32Array.from({ length: total }, (_, i) => i).sort((x, y) => value[x]! - value[y]! || strategyOf[x]! - strategyOf[y]! || positionOf[x]! - positionOf[y]!);
   const seen = new Set<string>();
   const out: number[] = [];
-  const maxBoxes = options.maxBoxes ?? Infinity;
-  const minSide = options.minBoxSize ?? 0;
+  const maxProposals = options.maxProposals ?? Infinity;
+  const minSide = options.minSize ?? 0;
   for (const i of order) {
-    if (out.length / 4 >= maxBoxes) break;
+    if (out.length / 4 >= maxProposals) break;
     const b = hierarchies[strategyOf[i]!]!.boxes;
     const q = 4 * positionOf[i]!;
     const x1 = b[q]!, y1 = b[q + 1]!, x2 = b[q + 2]!, y2 = b[q + 3]!;

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { modelNamed } from '../../model/registry.js';
 import type { AppContext } from '../context.js';
 
@@ -7,7 +7,7 @@ import type { AppContext } from '../context.js';
  * Not ready is a 503 in the error envelope (code NOT_READY) that also keeps
  * the `status` word probes read.
  */
-export async function healthRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+export const healthRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
   const live = async () => ({ status: 'ok' });
   const notReady = (request: FastifyRequest, reply: FastifyReply) => {
     const { status, ...body } = ctx.httpError(request, 'NOT_READY');
@@ -22,4 +22,4 @@ export async function healthRoutes(app: FastifyInstance, ctx: AppContext): Promi
     modelNamed(ctx.registry, request.params.name);
     return ready(request, reply);
   });
-}
+};

@@ -3,74 +3,23 @@
  * pool; the event loop only parses, validates and shapes the response.
  */
 
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { BOX_FORMATS, convertBoxes, type BoxFormat } from '../../core/boxes.js';
-import { MODES } from '../../core/selective-search/selective-search.js';
-import { PIPELINES, type DetectionResult, type DetectOptions } from '../../detector.js';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { convertBoxes } from '../../core/boxes.js';
+import type { DetectionResult, DetectOptions } from '../../detector.js';
 import { DetectError } from '../../errors.js';
 import { drawDetections } from '../../image/draw.js';
-import { SCALE_MODES } from '../../pipelines/pipeline-runner.js';
+import { checkOptions, pickOptions, querystringSchema, type OptionsOf } from '../../options.js';
 import type { AppContext } from '../context.js';
 import { mapWithConcurrency } from '../concurrency.js';
 import { modelNamed } from '../../model/registry.js';
 import { requestImages } from '../images.js';
 
-interface DetectQuery {
-  model?: string;
-  pipeline?: (typeof PIPELINES)[number];
-  scoreThreshold?: number;
-  iouThreshold?: number;
-  maxDetections?: number;
-  classes?: string;
-  boxFormat?: BoxFormat;
-  normalized?: boolean;
-  mode?: string;
-  maxProposals?: number;
-  scales?: string;
-}
-
-const detectQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    model: { type: 'string', minLength: 1, maxLength: 200 },
-    pipeline: { type: 'string', enum: [...PIPELINES] },
-    scoreThreshold: { type: 'number', minimum: 0, maximum: 1 },
-    iouThreshold: { type: 'number', minimum: 0, maximum: 1 },
-    maxDetections: { type: 'integer', minimum: 1, maximum: 10000 },
-    classes: { type: 'string', maxLength: 10000 },
-    boxFormat: { type: 'string', enum: [...BOX_FORMATS] },
-    normalized: { type: 'boolean' },
-    mode: { type: 'string', enum: [...MODES] },
-    maxProposals: { type: 'integer', minimum: 1, maximum: 100000 },
-    scales: { type: 'string', enum: [...SCALE_MODES] },
-  },
-} as const;
-
-interface ProposalsQuery {
-  method?: 'selective-search' | 'rpn';
-  model?: string;
-  mode?: string;
-  maxProposals?: number;
-  minSize?: number;
-  seed?: number;
-}
-
-const proposalsQuery = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    method: { type: 'string', enum: ['selective-search', 'rpn'] },
-    model: { type: 'string', minLength: 1, maxLength: 200 },
-    mode: { type: 'string', enum: [...MODES] },
-    maxProposals: { type: 'integer', minimum: 1, maximum: 100000 },
-    minSize: { type: 'number', minimum: 0 },
-    seed: { type: 'integer', minimum: 0, maximum: 4294967295 },
-  },
-} as const;
+type DetectQuery = OptionsOf<'httpDetect'>;
+type RenderQuery = OptionsOf<'render'>;
+type ProposalsQuery = OptionsOf<'proposals'>;
 
 /** Apply the response options: class filter, box format, normalisation. */
-function shape(result: DetectionResult, q: DetectQuery): DetectionResult {
+function shape(result: DetectionResult, q: Pick<DetectQuery, 'classes' | 'boxFormat' | 'normalized'>): DetectionResult {
   const wanted = q.classes ? new Set(q.classes.split(',').map((c) => c.trim())) : undefined;
   const format = q.boxFormat ?? 'xyxy';
   const detections = result.detections
@@ -83,17 +32,10 @@ function shape(result: DetectionResult, q: DetectQuery): DetectionResult {
   return { ...result, detections };
 }
 
-/** The detector's options a query sets. */
-function detectOptions(q: DetectQuery): DetectOptions {
-  return {
-    pipeline: q.pipeline,
-    scoreThreshold: q.scoreThreshold,
-    iouThreshold: q.iouThreshold,
-    maxDetections: q.maxDetections,
-    proposalMode: q.mode,
-    maxProposals: q.maxProposals,
-    scales: q.scales,
-  };
+/** The detector's options a query sets: the detect operation's, less the model. */
+function detectOptions(q: DetectQuery | RenderQuery): DetectOptions {
+  const { model: _model, ...options } = pickOptions('detect', q);
+  return options;
 }
 
 /** The multipart field `proposals`: a JSON array of [x1, y1, x2, y2] for rcnn and fast-rcnn (checked by the detector). */
@@ -106,7 +48,7 @@ function proposalsField(fields: Record<string, string>): number[][] | undefined 
   }
 }
 
-export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+export const inferenceRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
   /**
    * A raw body's one result, or a multipart body's `{ results }`: one result or error per image, in
    * order, at most ctx.requestConcurrency of them in the pool at once.
@@ -123,7 +65,7 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
     return m.dir;
   };
 
-  app.post<{ Querystring: DetectQuery }>('/v1/detect', { schema: { querystring: detectQuery } }, async (request) => {
+  app.post<{ Querystring: DetectQuery }>('/v1/detect', { schema: { querystring: querystringSchema('httpDetect') } }, async (request) => {
     const q = request.query;
     const dir = modelDir(request, q.model);
     const { images, multipart, fields } = await requestImages(request, ctx.maxBodyBytes);
@@ -138,44 +80,42 @@ export async function inferenceRoutes(app: FastifyInstance, ctx: AppContext): Pr
   });
 
   // The detections drawn on the image (one image, raw body or the first multipart field "image").
-  app.post<{ Querystring: DetectQuery & { format?: 'png' | 'jpeg' } }>(
+  app.post<{ Querystring: RenderQuery }>(
     '/v1/render',
-    { schema: { querystring: { ...detectQuery, properties: { ...detectQuery.properties, format: { type: 'string', enum: ['png', 'jpeg'] } } } } },
+    { schema: { querystring: querystringSchema('render') } },
     async (request, reply) => {
       const q = request.query;
       const dir = modelDir(request, q.model);
       const { images } = await requestImages(request, ctx.maxBodyBytes);
       const options = detectOptions(q);
-      const result = shape(await ctx.pool.detect({ modelDir: dir, bytes: images[0]!, options, settings: ctx.settings }), { ...q, boxFormat: 'xyxy', normalized: false });
+      const result = shape(await ctx.pool.detect({ modelDir: dir, bytes: images[0]!, options, settings: ctx.settings }), { classes: q.classes });
       request.summary = { ...request.summary, pipeline: result.pipeline, image: `${result.image.width}x${result.image.height}`, detections: result.detections.length };
       const format = q.format ?? 'png';
       return reply.type(`image/${format}`).send(await drawDetections(images[0]!, result.detections, format));
     },
   );
 
-  app.post<{ Querystring: ProposalsQuery }>('/v1/proposals', { schema: { querystring: proposalsQuery } }, async (request) => {
+  app.post<{ Querystring: ProposalsQuery }>('/v1/proposals', { schema: { querystring: querystringSchema('proposals') } }, async (request) => {
     const q = request.query;
     const { images, multipart } = await requestImages(request, ctx.maxBodyBytes);
-    if (q.method === 'rpn') {
-      if (q.mode !== undefined || q.minSize !== undefined || q.seed !== undefined) {
-        throw new DetectError('INVALID_OPTION', 'mode, minSize and seed are selective-search options; method=rpn takes model and maxProposals');
-      }
-      const dir = modelDir(request, q.model);
+    const { method = 'selective-search', model, ...options } = q;
+    checkOptions('proposals', q, { method });
+    if (method === 'rpn') {
+      const dir = modelDir(request, model);
       const rpn = (bytes: Uint8Array) =>
-        ctx.pool.rpnProposals({ modelDir: dir, bytes, options: { maxProposals: q.maxProposals }, settings: ctx.settings }).then((r) => {
+        ctx.pool.rpnProposals({ modelDir: dir, bytes, options, settings: ctx.settings }).then((r) => {
           ctx.metrics.observeTimings('rpn', r.timings);
           request.summary = { ...request.summary, mode: 'rpn', image: `${r.image.width}x${r.image.height}`, proposals: r.proposals.length };
           return r;
         });
       return perImage(request, images, multipart, rpn);
     }
-    if (q.model !== undefined) throw new DetectError('INVALID_OPTION', 'model goes with method=rpn; selective search needs no model');
     const run = (bytes: Uint8Array) =>
-      ctx.pool.proposals({ bytes, options: { mode: q.mode, maxProposals: q.maxProposals, minSize: q.minSize, seed: q.seed }, settings: ctx.settings }).then((r) => {
+      ctx.pool.proposals({ bytes, options, settings: ctx.settings }).then((r) => {
         ctx.metrics.observeTimings(`selective-search/${r.mode}`, r.timings);
         request.summary = { ...request.summary, mode: r.mode, image: `${r.image.width}x${r.image.height}`, proposals: r.proposals.length };
         return r;
       });
     return perImage(request, images, multipart, run);
   });
-}
+};

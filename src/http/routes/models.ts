@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { PIPELINES } from '../../detector.js';
 import { packageLayers, type PackageLayers } from '../../model/package-layers.js';
 import { modelNamed, type RegisteredModel } from '../../model/registry.js';
@@ -14,7 +14,7 @@ function summary(m: RegisteredModel) {
   };
 }
 
-export async function modelRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+export const modelRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, { ctx }) => {
   // Layer tables read from the ONNX structure, once per model.
   const layers = new Map<string, Promise<PackageLayers>>();
   const layersOf = (m: RegisteredModel) => {
@@ -30,4 +30,4 @@ export async function modelRoutes(app: FastifyInstance, ctx: AppContext): Promis
     const m = modelNamed(ctx.registry, request.params.name);
     return { ...summary(m), layers: await layersOf(m) };
   });
-}
+};

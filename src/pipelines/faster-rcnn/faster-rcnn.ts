@@ -61,8 +61,11 @@ export class FasterRcnn implements PipelineRunner {
     this.postprocess = new PostprocessDefaults(spec.boxCoder, spec.postprocess);
   }
 
-  /** Preprocess, backbone and RPN: the proposals in network-input pixels, best first. */
-  private async propose(image: RgbImage, clock: Stopwatch, convention: InputConvention = this.manifest.input) {
+  /**
+   * Preprocess, backbone and RPN: the proposals in network-input pixels, best first.
+   * @param maxProposals kept after the RPN's NMS (default: the model's rpn.postNmsTopN).
+   */
+  private async propose(image: RgbImage, clock: Stopwatch, convention: InputConvention, maxProposals: number | undefined) {
     const input = rcnnTransform(image, convention);
     clock.lap('preprocess');
 
@@ -80,14 +83,14 @@ export class FasterRcnn implements PipelineRunner {
       const [height, width] = [obj.dims[2]!, obj.dims[3]!];
       return { objectness: obj.data, deltas: graphOutput(this.rpnHead, headOut, rpn.head.deltas[l]!, [1, 4 * a, height, width]).data, height, width };
     });
-    const proposals = this.proposals.propose(levels, input, { height: input.paddedHeight, width: input.paddedWidth });
+    const proposals = this.proposals.propose(levels, input, { height: input.paddedHeight, width: input.paddedWidth }, maxProposals);
     clock.lap('rpn');
     return { input, features, proposals };
   }
 
   /** The RPN's proposals in original-image pixels, best first, with their objectness. */
-  async regionProposals(image: RgbImage, clock: Stopwatch): Promise<{ boxes: Float32Array; scores: Float32Array }> {
-    const { input, proposals } = await this.propose(image, clock);
+  async regionProposals(image: RgbImage, clock: Stopwatch, maxProposals?: number): Promise<{ boxes: Float32Array; scores: Float32Array }> {
+    const { input, proposals } = await this.propose(image, clock, this.manifest.input, maxProposals);
     return { boxes: resizeBoxes(proposals.boxes, input, { width: input.originalWidth, height: input.originalHeight }), scores: proposals.scores };
   }
 
@@ -95,7 +98,7 @@ export class FasterRcnn implements PipelineRunner {
   async run(image: RgbImage, options: RunOptions, clock: Stopwatch): Promise<RawDetections> {
     const settings = this.postprocess.for(options);
     const scales = this.spec.testScales;
-    if (!scales || options.scales === 'single') return (await this.detectAt(image, this.manifest.input, settings, clock)).detections;
+    if (!scales || options.scales === 'single') return (await this.detectAt(image, this.manifest.input, options, settings, clock)).detections;
     const parts: RawDetections[] = [];
     let mirrored: RgbImage | undefined;
     for (const scale of scales) {
@@ -103,7 +106,7 @@ export class FasterRcnn implements PipelineRunner {
       for (const flip of scale.flip ? [false, true] : [false]) {
         options.signal?.throwIfAborted();
         const view = flip ? (mirrored ??= flipHorizontal(image)) : image;
-        const { detections, input } = await this.detectAt(view, convention, settings, clock);
+        const { detections, input } = await this.detectAt(view, convention, options, settings, clock);
         if (flip) detections.boxes = flipBoxes(detections.boxes, image.width);
         parts.push(withinObjectSizes(detections, scale, input, image));
       }
@@ -114,8 +117,8 @@ export class FasterRcnn implements PipelineRunner {
   }
 
   /** Detect at one input size; also returns the resized input's size. */
-  private async detectAt(image: RgbImage, convention: InputConvention, settings: PostprocessSettings, clock: Stopwatch) {
-    const { input, features, proposals } = await this.propose(image, clock, convention);
+  private async detectAt(image: RgbImage, convention: InputConvention, options: RunOptions, settings: PostprocessSettings, clock: Stopwatch) {
+    const { input, features, proposals } = await this.propose(image, clock, convention, options.maxProposals);
 
     const roi = this.spec.roiOp;
     const maps = roi.features.map((name) => featureMap(this.backbone, features, this.featureOutput.get(name)!));
@@ -136,7 +139,7 @@ export class FasterRcnn implements PipelineRunner {
     clock.lap('roi');
 
     const { logits, deltas } = await runHead(this.boxHead, this.spec.boxHead, pooled, [proposals.boxes.length / 4, maps[0]!.channels, oh, ow], this.manifest.classes.length);
-    clock.lap('boxHead');
+    clock.lap('head');
 
     const detections = postprocessDetections(logits, deltas, proposals.boxes, input, { height: input.originalHeight, width: input.originalWidth }, settings);
     clock.lap('postprocess');

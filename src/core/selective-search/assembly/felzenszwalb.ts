@@ -292,7 +292,7 @@ function sortRun(order: usize, start: i32, end: i32, weight: usize, scratch: usi
  *    (each root's kept up to date in float32, as skimage keeps it, so an edge
  *    costs no division).
  * 4: a second pass over the same order joins any component still under
- *    minSize with its neighbour; once none is left the rest of the pass
+ *    minComponentSize with its neighbour; once none is left the rest of the pass
  *    changes nothing, and an edge between two pixels that started the pass in
  *    big components is skipped without looking up its roots.
  * Labels number the regions in raster order of their first pixel.
@@ -302,7 +302,7 @@ function sortRun(order: usize, start: i32, end: i32, weight: usize, scratch: usi
  * @param forest, size, labels buffers of n i32; threshold n f32; startsSmall n bytes.
  * @returns the number of regions.
  */
-export function segment(sorted: usize, m: i32, weight: usize, offsets: usize, n: i32, k: f64, minSize: i32, forest: usize, size: usize, threshold: usize, startsSmall: usize, labels: usize): i32 {
+export function segment(sorted: usize, m: i32, weight: usize, offsets: usize, n: i32, k: f64, minComponentSize: i32, forest: usize, size: usize, threshold: usize, startsSmall: usize, labels: usize): i32 {
   for (let i = 0; i < n; i++) {
     setI32(forest, i, i);
     setI32(size, i, 1);
@@ -324,9 +324,9 @@ export function segment(sorted: usize, m: i32, weight: usize, offsets: usize, n:
     }
   }
   let small = 0;
-  for (let i = 0; i < n; i++) if (i32At(forest, i) == i && i32At(size, i) < minSize) small++;
+  for (let i = 0; i < n; i++) if (i32At(forest, i) == i && i32At(size, i) < minComponentSize) small++;
   if (small > 0) {
-    for (let i = 0; i < n; i++) store<u8>(startsSmall + <usize>i, i32At(size, findRoot(forest, i)) < minSize ? 1 : 0);
+    for (let i = 0; i < n; i++) store<u8>(startsSmall + <usize>i, i32At(size, findRoot(forest, i)) < minComponentSize ? 1 : 0);
     for (let e = 0; e < m && small > 0; e++) {
       const q = i32At(sorted, e);
       const p = q >>> 2;
@@ -335,10 +335,10 @@ export function segment(sorted: usize, m: i32, weight: usize, offsets: usize, n:
       const r0 = findRoot(forest, p2), r1 = findRoot(forest, p);
       if (r0 == r1) continue;
       const s0 = i32At(size, r0), s1 = i32At(size, r1);
-      if (s0 < minSize || s1 < minSize) {
+      if (s0 < minComponentSize || s1 < minComponentSize) {
         const root = joinTrees(forest, r0, r1);
         setI32(size, root, s0 + s1);
-        small -= <i32>(s0 < minSize) + <i32>(s1 < minSize) - <i32>(s0 + s1 < minSize);
+        small -= <i32>(s0 < minComponentSize) + <i32>(s1 < minComponentSize) - <i32>(s0 + s1 < minComponentSize);
       }
     }
   }

@@ -55,7 +55,7 @@ describe('hierarchical grouping against an independent reference of the paper', 
     it(`${title}: our segmentation of our conversion is the reference's, label for label`, async () => {
       const img = await image(c.image);
       const converted = convertColour(img.data, img.width, img.height, c.colourSpace as ColourSpace);
-      const seg = felzenszwalb(converted.data, img.width, img.height, 3, { scale: c.k, sigma: 0.8, minSize: c.k });
+      const seg = felzenszwalb(converted.data, img.width, img.height, 3, { scale: c.k, sigma: 0.8, minComponentSize: c.k });
       const ref = u16(c.labels);
       expect(seg.count).toBe(c.regions);
       let differing = 0;

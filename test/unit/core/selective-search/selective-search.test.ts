@@ -21,7 +21,7 @@ describe('strategy sets', () => {
 
 describe('hierarchical grouping', () => {
   const hsv = convertColour(shapes.data, shapes.width, shapes.height, 'HSV');
-  const seg = felzenszwalb(hsv.data, shapes.width, shapes.height, 3, { scale: 100, sigma: 0.8, minSize: 100 });
+  const seg = felzenszwalb(hsv.data, shapes.width, shapes.height, 3, { scale: 100, sigma: 0.8, minComponentSize: 100 });
   const features = regionFeatures(seg, colourBins(hsv), 3, textureBins(hsv));
 
   it('histograms are L1-normalised; sizes add up to the image', () => {
@@ -61,8 +61,8 @@ describe('selectiveSearch', () => {
     }
   });
 
-  it('boxes are unique, inside the image, and honour maxBoxes and minBoxSize', () => {
-    const boxes = selectiveSearch(shapes, { mode: 'single', seed: 0, maxBoxes: 50, minBoxSize: 20 });
+  it('boxes are unique, inside the image, and honour maxProposals and minSize', () => {
+    const boxes = selectiveSearch(shapes, { mode: 'single', seed: 0, maxProposals: 50, minSize: 20 });
     expect(boxes.length / 4).toBeLessThanOrEqual(50);
     const seen = new Set<string>();
     for (let i = 0; i < boxes.length; i += 4) {

@@ -1,0 +1,126 @@
+/** `rcnn-serve detect IMAGE...`: detections for each image, in input order. */
+
+import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { CocoResult } from '../dataset/coco.js';
+import { Detector, type DetectionResult } from '../detector.js';
+import { DetectError } from '../errors.js';
+import { CocoIds, readCocoDataset } from '../eval/coco-results.js';
+import { DEFAULT_MODEL } from '../model/package.js';
+import { EXECUTION_PROVIDERS } from '../runtime/session.js';
+import { numberFlag, optionFlags, optionsFromFlags, optionsHelp, UsageError, type CliIo } from './flags.js';
+import { describeError, forEachImage, LIMIT_FLAGS, limitsFrom } from './images.js';
+
+export const DETECT_USAGE = `detect options:
+${optionsHelp('detect')}
+  --proposals FILE         rcnn / fast-rcnn: regions to score instead of selective search's: a JSON array of
+                           [x1,y1,x2,y2] for every image, or the JSON lines of 'rcnn-serve proposals --json' (by path)
+  --proposals-max-pixels N rcnn / fast-rcnn: run selective search on images of up to N pixels (default: 4000000;
+                           its time and memory grow with the pixels); larger ones need --proposals
+  --coco-results FILE      also write the detections as COCO results (a JSON array)
+  --gt FILE                with --coco-results: COCO ground truth giving image ids (by file name) and category ids
+  --device D               ${Object.keys(EXECUTION_PROVIDERS).join(' | ')} (default: cpu)
+  --threads N              ONNX Runtime intra-op threads (default: all cores)
+  --max-pixels N           refuse images over N pixels (default: 40000000)
+  --max-bytes N            refuse inputs over N bytes (default: 20971520)
+  --json                   one JSON object per line:
+                           {"path","model","pipeline","image":{"width","height"},
+                            "detections":[{"box":[x1,y1,x2,y2],"label","classId","score"}],"timings":{...,"total"}}
+                           or {"path","error":{"code","message"}} for an image that failed
+  --verbose                stack traces on errors`;
+
+const FLAGS = {
+  ...optionFlags('detect'),
+  proposals: { type: 'string' },
+  'proposals-max-pixels': { type: 'string' },
+  'coco-results': { type: 'string' },
+  gt: { type: 'string' },
+  device: { type: 'string' },
+  threads: { type: 'string' },
+  ...LIMIT_FLAGS,
+} as const;
+
+function formatResult(path: string, r: DetectionResult): string[] {
+  const lines = [`${path}  ${r.image.width}x${r.image.height}  ${r.model} ${r.pipeline}  ${r.detections.length} detection(s)  ${r.timings.total} ms`];
+  const width = Math.max(5, ...r.detections.map((d) => d.label.length));
+  for (const d of r.detections) {
+    lines.push(`  ${d.label.padEnd(width)}  ${d.score.toFixed(3)}  [${d.box.map((v) => v.toFixed(1)).join(', ')}]`);
+  }
+  return lines;
+}
+
+export async function detectCommand(argv: string[], io: CliIo, usage: string): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
+  if (values.help) {
+    io.out(usage);
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError('detect needs at least one IMAGE');
+  const { model, ...options } = optionsFromFlags('detect', values);
+  const verbose = values.verbose ?? false;
+  let detector: Detector;
+  try {
+    detector = await Detector.load(model ?? DEFAULT_MODEL, {
+      device: values['device'] ?? 'cpu',
+      intraOpThreads: numberFlag('threads', values['threads']) ?? 0,
+      limits: limitsFrom(values),
+      proposalMaxPixels: numberFlag('proposals-max-pixels', values['proposals-max-pixels']),
+      onWarning: (m) => io.err(`warning: ${m}`),
+    });
+  } catch (err) {
+    const e = describeError(err, verbose);
+    io.err(`error: ${e.code}: ${e.message}`);
+    if (e.stack) io.err(e.stack);
+    return 1;
+  }
+  const proposalsFile = values['proposals'];
+  const regions = proposalsFile === undefined ? undefined : await readProposalsFile(proposalsFile);
+  const cocoPath = values['coco-results'];
+  const gt = values['gt'];
+  if (gt && !cocoPath) throw new UsageError('--gt goes with --coco-results');
+  const ids = cocoPath ? new CocoIds(gt ? { dataset: await readCocoDataset(gt), path: gt } : undefined) : undefined;
+  const coco: CocoResult[] = [];
+  try {
+    const status = await forEachImage(positionals, io, values.json ?? false, verbose, async (path, index) => {
+      const result = await detector.detect(path, { ...options, proposals: regions?.(path) });
+      if (ids) coco.push(...ids.results(path, index, result));
+      return { json: { path, ...result }, text: formatResult(path, result) };
+    });
+    if (cocoPath) await writeFile(cocoPath, JSON.stringify(coco));
+    return status;
+  } finally {
+    await detector.close();
+  }
+}
+
+/**
+ * A --proposals file: one JSON array of boxes for every image, or JSON lines
+ * with "path" and "proposals" (the proposals command's --json output).
+ * @returns the boxes for an image path.
+ */
+async function readProposalsFile(file: string): Promise<(path: string) => number[][]> {
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new UsageError(`--proposals ${file}: cannot read it`);
+  });
+  const trimmed = text.trim();
+  if (trimmed.startsWith('[')) {
+    const boxes = JSON.parse(trimmed) as number[][];
+    return () => boxes;
+  }
+  const byPath = new Map<string, number[][]>();
+  for (const [i, line] of trimmed.split('\n').entries()) {
+    let r: { path?: string; proposals?: number[][] };
+    try {
+      r = JSON.parse(line);
+    } catch {
+      throw new UsageError(`--proposals ${file}: line ${i + 1} is not JSON`);
+    }
+    if (typeof r.path === 'string' && Array.isArray(r.proposals)) byPath.set(resolve(r.path), r.proposals);
+  }
+  return (path) => {
+    const boxes = byPath.get(resolve(path));
+    if (!boxes) throw new DetectError('INVALID_OPTION', `--proposals ${file} has no line for ${path}`);
+    return boxes;
+  };
+}
