@@ -5,9 +5,9 @@
  */
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { LayerTable } from '../model/layer-summary.js';
-import { classifierLayers, packageLayers } from '../model/package-layers.js';
-import { pipelineCosts, type PipelineCost } from '../model/pipeline-cost.js';
+import type { LayerTable } from '../inspect/layer-summary.js';
+import { classifierLayers, packageLayers } from '../inspect/package-layers.js';
+import { pipelineCosts, type PipelineCost } from '../inspect/pipeline-cost.js';
 import { readManifest, resolveModelDir } from '../model/package.js';
 import { UsageError } from './flags.js';
 

@@ -41,6 +41,29 @@ function describe(e: ErrorObject, doc: unknown): string {
   }
 }
 
+/** The branch of an anyOf an error belongs to: its schema path up to `anyOf/N`. */
+const branchOf = (e: ErrorObject) => /^.*\/anyOf\/\d+/.exec(e.schemaPath)?.[0];
+
+/**
+ * An anyOf (the anchor generators) fails with every branch's complaints:
+ * keep those of the branch whose `generator` matches; where none matches,
+ * one line naming the generator and the known ones.
+ */
+function relevantErrors(errors: readonly ErrorObject[]): ErrorObject[] {
+  const isGenerator = (e: ErrorObject) => e.keyword === 'const' && e.instancePath.endsWith('/generator');
+  const wrong = new Set(errors.filter(isGenerator).map(branchOf));
+  const kept = errors.filter((e) => e.keyword !== 'anyOf' && !wrong.has(branchOf(e)));
+  const within = (k: ErrorObject, e: ErrorObject) => k.instancePath === e.instancePath || k.instancePath.startsWith(`${e.instancePath}/`);
+  const unknown = errors.filter((e) => e.keyword === 'anyOf' && !kept.some((k) => within(k, e)));
+  return [
+    ...kept,
+    ...unknown.map((e) => {
+      const allowedValues = errors.filter((g) => isGenerator(g) && g.instancePath === `${e.instancePath}/generator`).map((g) => (g.params as { allowedValue: unknown }).allowedValue);
+      return { ...e, keyword: 'enum', instancePath: `${e.instancePath}/generator`, params: { allowedValues } };
+    }),
+  ];
+}
+
 /**
  * Validate a parsed model.json.
  * @param doc the parsed JSON.
@@ -49,9 +72,7 @@ function describe(e: ErrorObject, doc: unknown): string {
  */
 export function parseManifest(doc: unknown, where: string): ModelManifest {
   if (!validate(doc)) {
-    // oneOf failures repeat each branch's complaints: keep the branch whose generator matches.
-    const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'oneOf' && !(e.keyword === 'const' && e.instancePath.endsWith('/generator')));
-    const messages = [...new Set((errors.length ? errors : validate.errors ?? []).map((e) => describe(e, doc)))];
+    const messages = [...new Set(relevantErrors(validate.errors ?? []).map((e) => describe(e, doc)))];
     throw new DetectError('INVALID_MODEL', `${where}: ${messages.join('; ')}`);
   }
   const m = doc;
@@ -89,4 +110,28 @@ export function parseManifest(doc: unknown, where: string): ModelManifest {
   if (m.input.minSize > m.input.maxSize) problems.push(`input.minSize (${m.input.minSize}) is larger than input.maxSize (${m.input.maxSize})`);
   if (problems.length) throw new DetectError('INVALID_MODEL', `${where}: ${problems.join('; ')}`);
   return m;
+}
+
+/**
+ * Every graph a manifest names, backbone first, with the field that names it
+ * and the input and output names it must have.
+ */
+export function graphsOf(m: ModelManifest): Map<string, { field: string; inputs: string[]; outputs: string[] }> {
+  const graphs = new Map<string, { field: string; inputs: string[]; outputs: string[] }>();
+  const need = (file: string, field: string, inputs: string[], outputs: string[]) => {
+    const g = graphs.get(file) ?? { field, inputs: [], outputs: [] };
+    g.inputs.push(...inputs);
+    g.outputs.push(...outputs);
+    graphs.set(file, g);
+  };
+  need(m.backbone.file, 'backbone.file', [m.backbone.input], m.backbone.features.map((f) => f.output));
+  const f = m.pipelines['faster-rcnn'];
+  if (f) {
+    need(f.rpn.head.file, 'pipelines.faster-rcnn.rpn.head.file', f.rpn.head.inputs, [...f.rpn.head.objectness, ...f.rpn.head.deltas]);
+    need(f.boxHead.file, 'pipelines.faster-rcnn.boxHead.file', [f.boxHead.input], [f.boxHead.classLogits, f.boxHead.boxDeltas]);
+  }
+  for (const [pipeline, spec] of [['fast-rcnn', m.pipelines['fast-rcnn']], ['rcnn', m.pipelines.rcnn]] as const) {
+    if (spec) need(spec.head.file, `pipelines.${pipeline}.head.file`, [spec.head.input], [spec.head.classLogits, spec.head.boxDeltas]);
+  }
+  return graphs;
 }

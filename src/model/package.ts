@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import { DetectError } from '../errors.js';
 import { openGraph, type GraphSession, type SessionOptions } from '../runtime/session.js';
-import { parseManifest } from './manifest.js';
+import { graphsOf, parseManifest } from './manifest.js';
 import type { ModelManifest } from './manifest-schema.js';
 
 /** The packages shipped with rcnn-serve. */
@@ -65,27 +65,6 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
   return parseManifest(doc, file);
 }
 
-/** Every graph a manifest names, with the input and output names it must have. */
-function requiredGraphs(m: ModelManifest): Map<string, { field: string; inputs: string[]; outputs: string[] }> {
-  const graphs = new Map<string, { field: string; inputs: string[]; outputs: string[] }>();
-  const need = (file: string, field: string, inputs: string[], outputs: string[]) => {
-    const g = graphs.get(file) ?? { field, inputs: [], outputs: [] };
-    g.inputs.push(...inputs);
-    g.outputs.push(...outputs);
-    graphs.set(file, g);
-  };
-  need(m.backbone.file, 'backbone.file', [m.backbone.input], m.backbone.features.map((f) => f.output));
-  const f = m.pipelines['faster-rcnn'];
-  if (f) {
-    need(f.rpn.head.file, 'pipelines.faster-rcnn.rpn.head.file', f.rpn.head.inputs, [...f.rpn.head.objectness, ...f.rpn.head.deltas]);
-    need(f.boxHead.file, 'pipelines.faster-rcnn.boxHead.file', [f.boxHead.input], [f.boxHead.classLogits, f.boxHead.boxDeltas]);
-  }
-  for (const [pipeline, spec] of [['fast-rcnn', m.pipelines['fast-rcnn']], ['rcnn', m.pipelines.rcnn]] as const) {
-    if (spec) need(spec.head.file, `pipelines.${pipeline}.head.file`, [spec.head.input], [spec.head.classLogits, spec.head.boxDeltas]);
-  }
-  return graphs;
-}
-
 /**
  * Load a package: validate model.json, check every graph file exists, open the
  * graphs and check they have the inputs and outputs the manifest names.
@@ -93,7 +72,7 @@ function requiredGraphs(m: ModelManifest): Map<string, { field: string; inputs: 
  */
 export async function loadModel(dir: string, options: SessionOptions): Promise<LoadedModel> {
   const manifest = await readManifest(dir);
-  const wanted = requiredGraphs(manifest);
+  const wanted = graphsOf(manifest);
   for (const [file, { field }] of wanted) {
     try {
       await access(join(dir, file));

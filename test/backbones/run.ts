@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import type { DetectionResult } from '../../src/detector.js';
 import { readManifest } from '../../src/model/package.js';
-import { pipelineCosts } from '../../src/model/pipeline-cost.js';
+import { pipelineCosts } from '../../src/inspect/pipeline-cost.js';
 import { matchedFraction, type RefDetection } from '../helpers/parity.js';
 import { CLI, freePort, startServer } from '../helpers/processes.js';
 

@@ -27,7 +27,7 @@ interface Line {
   path: string;
   sha256?: string;
   attempts: number;
-  result?: { detections: unknown[]; model: string };
+  result?: { detections: unknown[]; model: string; regions: number };
   error?: { code: string; message: string; status?: number };
 }
 

@@ -18,7 +18,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['errors'],
   ['image', 'runtime'],
   ['model'],
-  ['pipelines'],
+  ['pipelines', 'inspect'],
   ['options'],
   ['detector', 'proposals', 'workers'],
   ['dataset', 'eval', 'batch', 'config', 'http'],

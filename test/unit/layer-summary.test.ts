@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { layerTable } from '../../src/model/layer-summary.js';
-import { parseOnnx } from '../../src/model/onnx-graph.js';
-import { packageLayers } from '../../src/model/package-layers.js';
+import { layerTable } from '../../src/inspect/layer-summary.js';
+import { parseOnnx } from '../../src/inspect/onnx-graph.js';
+import { packageLayers } from '../../src/inspect/package-layers.js';
 import { readManifest, SHIPPED_MODELS_DIR } from '../../src/model/package.js';
 
 const graph = (pkg: string, file: string) => parseOnnx(new Uint8Array(readFileSync(join(SHIPPED_MODELS_DIR, pkg, file))));

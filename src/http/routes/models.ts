@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { PIPELINES } from '../../detector.js';
-import { packageLayers, type PackageLayers } from '../../model/package-layers.js';
+import { packageLayers, type PackageLayers } from '../../inspect/package-layers.js';
 import { modelNamed, type RegisteredModel } from '../../model/registry.js';
 import type { AppContext } from '../context.js';
 

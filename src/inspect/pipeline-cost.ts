@@ -12,7 +12,7 @@
  */
 
 import { resizedSize } from '../core/rcnn-transform.js';
-import type { ModelManifest } from './manifest-schema.js';
+import type { ModelManifest } from '../model/manifest-schema.js';
 import { packageLayers } from './package-layers.js';
 
 export interface PipelineCost {

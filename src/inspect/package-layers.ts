@@ -7,7 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { layerTable, type LayerTable } from './layer-summary.js';
-import type { ModelManifest } from './manifest-schema.js';
+import { graphsOf } from '../model/manifest.js';
+import type { ModelManifest } from '../model/manifest-schema.js';
 import { parseOnnx } from './onnx-graph.js';
 
 export interface PackageLayers {
@@ -17,13 +18,6 @@ export interface PackageLayers {
   graphs: Record<string, LayerTable>;
   /** Parameters of all graphs together. */
   totals: { params: number };
-}
-
-/** Every ONNX file a manifest names, the backbone first. */
-export function graphFiles(m: ModelManifest): string[] {
-  const p = m.pipelines;
-  const files = [m.backbone.file, p['faster-rcnn']?.rpn.head.file, p['faster-rcnn']?.boxHead.file, p['fast-rcnn']?.head.file, p.rcnn?.head.file];
-  return [...new Set(files.filter((f): f is string => f !== undefined))];
 }
 
 /**
@@ -47,7 +41,7 @@ export async function packageLayers(dir: string, m: ModelManifest, input?: [numb
   const size: [number, number, number] = input ?? [3, m.input.minSize, m.input.minSize];
   const known: Record<string, number[]> = {};
   const graphs: Record<string, LayerTable> = {};
-  for (const file of graphFiles(m)) {
+  for (const file of graphsOf(m).keys()) {
     const graph = parseOnnx(await readFile(join(dir, file)));
     const shapes: Record<string, number[]> = {};
     for (const i of graph.inputs) {
