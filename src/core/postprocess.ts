@@ -1,14 +1,19 @@
 /**
- * The post-processing all three R-CNN generations share, in torchvision's
- * order (`RoIHeads.postprocess_detections` then `transform.postprocess`):
+ * The post-processing all three R-CNN generations share, torchvision's
+ * `RoIHeads.postprocess_detections`, in network-input pixels:
  *
- *   softmax -> class-specific decode against the proposals -> clip -> drop the
- *   background column -> score > threshold -> drop boxes under minSize ->
- *   NMS per class -> top k -> [box voting] -> scale boxes back to original-image pixels.
+ *   class probabilities (softmax of a head's logits, or R-CNN's averaged
+ *   probabilities) -> class-specific decode against the proposals -> clip ->
+ *   drop the background column -> score > threshold -> drop boxes under
+ *   minSize -> NMS per class -> top k -> [box voting].
+ *
+ * The pipeline then scales the boxes to original-image pixels once, at its
+ * end (`transform.postprocess`'s `resize_boxes`), after any filtering that
+ * belongs to the input's scale (multi-scale testing's object sizes).
  */
 
 import type { BoxCoder } from './box-coder.js';
-import { clipBoxes, gatherBoxes, resizeBoxes } from './boxes.js';
+import { clipBoxes, gatherBoxes } from './boxes.js';
 import { batchedNms } from './nms.js';
 import { voteBoxes } from './box-voting.js';
 
@@ -29,7 +34,7 @@ export interface PostprocessSettings {
 }
 
 export interface RawDetections {
-  /** N*4 xyxy in original-image pixels. */
+  /** N*4 xyxy: network-input pixels out of postprocessDetections, original-image pixels out of a pipeline. */
   boxes: Float32Array;
   scores: Float32Array;
   /** Class ids, background = 0 excluded. */
@@ -53,33 +58,13 @@ export function softmax(logits: Float32Array, rows: number, cols: number): Float
 }
 
 /**
- * @param logits R x C class logits, C = K + 1 with background at 0.
+ * @param probs R x C class probabilities, C = K + 1 with background at 0 (rows sum to 1).
  * @param deltas R x 4C class-specific box deltas.
  * @param proposals R*4 xyxy in network-input pixels.
  * @param image resized (unpadded) input size: boxes are clipped to it.
- * @param original original image size: boxes are scaled to it per axis.
+ * @returns detections xyxy in network-input pixels, best first.
  */
-export function postprocessDetections(
-  logits: Float32Array,
-  deltas: Float32Array,
-  proposals: Float32Array,
-  image: { height: number; width: number },
-  original: { height: number; width: number },
-  s: PostprocessSettings,
-): RawDetections {
-  const rows = proposals.length / 4;
-  return postprocessProbabilities(softmax(logits, rows, rows === 0 ? 0 : logits.length / rows), deltas, proposals, image, original, s);
-}
-
-/** `postprocessDetections` from class probabilities (R x C, rows summing to 1) instead of logits. */
-export function postprocessProbabilities(
-  probs: Float32Array,
-  deltas: Float32Array,
-  proposals: Float32Array,
-  image: { height: number; width: number },
-  original: { height: number; width: number },
-  s: PostprocessSettings,
-): RawDetections {
+export function postprocessDetections(probs: Float32Array, deltas: Float32Array, proposals: Float32Array, image: { height: number; width: number }, s: PostprocessSettings): RawDetections {
   const rows = proposals.length / 4;
   const cols = rows === 0 ? 0 : probs.length / rows;
   const decoded = clipBoxes(s.coder.decode(deltas, proposals), image.width, image.height);
@@ -105,8 +90,7 @@ export function postprocessProbabilities(
   const kept = s.boxVoting === undefined ? gatherBoxes(boxes, keep) : voteBoxes(boxes, candScores, candClasses, keep, s.boxVoting);
 
   return {
-    // Back to original pixels, as torchvision's transform.postprocess.
-    boxes: resizeBoxes(kept, image, original),
+    boxes: kept,
     scores: Float32Array.from(keep, (i) => candScores[i]!),
     classIds: Int32Array.from(keep, (i) => candClasses[i]!),
     regions: rows,

@@ -16,8 +16,8 @@ import { rcnnTransform } from '../core/rcnn-transform.js';
 import type { FastRcnnSpec, ModelManifest } from '../model/manifest-schema.js';
 import type { LoadedModel } from '../model/package.js';
 import type { PipelineRunner, RunOptions } from './pipeline-runner.js';
-import { postprocessDetections, type RawDetections } from '../core/postprocess.js';
-import { featureMap, regionHeadGraphs, regionsOf, runHead, type RegionHeadGraphs } from './stages.js';
+import { postprocessDetections, softmax, type RawDetections } from '../core/postprocess.js';
+import { featureMap, inOriginalPixels, regionHeadGraphs, regionsOf, runHead, type RegionHeadGraphs } from './stages.js';
 import type { Stopwatch } from './stopwatch.js';
 
 export class FastRcnn implements PipelineRunner {
@@ -55,7 +55,9 @@ export class FastRcnn implements PipelineRunner {
     const { logits, deltas } = await runHead(this.graphs.head, this.spec.head, pooled, [boxes.length / 4, map.channels, oh, ow], this.manifest.classes.length);
     clock.lap('head');
 
-    const result = postprocessDetections(logits, deltas, boxes, input, { height: input.originalHeight, width: input.originalWidth }, this.graphs.postprocess.for(options));
+    const classes = this.manifest.classes.length;
+    const detections = postprocessDetections(softmax(logits, boxes.length / 4, classes), deltas, boxes, input, this.graphs.postprocess.for(options));
+    const result = inOriginalPixels(detections, input);
     clock.lap('postprocess');
     return result;
   }

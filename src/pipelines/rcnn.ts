@@ -22,7 +22,7 @@ import { warpRegions } from '../core/warp-regions.js';
 import type { ModelManifest, RcnnSpec } from '../model/manifest-schema.js';
 import type { LoadedModel } from '../model/package.js';
 import type { PipelineRunner, RunOptions } from './pipeline-runner.js';
-import { postprocessProbabilities, softmax, type RawDetections } from '../core/postprocess.js';
+import { postprocessDetections, softmax, type RawDetections } from '../core/postprocess.js';
 import { graphOutput, regionHeadGraphs, regionsOf, runHead, type RegionHeadGraphs } from './stages.js';
 import type { Stopwatch } from './stopwatch.js';
 
@@ -73,8 +73,8 @@ export class Rcnn implements PipelineRunner {
       clock.lap('head');
     }
 
-    const size = { height: image.height, width: image.width };
-    const result = postprocessProbabilities(probs, deltas, regions, size, size, this.graphs.postprocess.for(options));
+    // R-CNN works in original pixels throughout: its regions are warped from the image itself.
+    const result = postprocessDetections(probs, deltas, regions, image, this.graphs.postprocess.for(options));
     clock.lap('postprocess');
     return result;
   }

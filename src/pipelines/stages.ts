@@ -5,7 +5,7 @@
  */
 
 import { BoxCoder, type BoxCoderOptions } from '../core/box-coder.js';
-import { clipBoxes } from '../core/boxes.js';
+import { clipBoxes, resizeBoxes } from '../core/boxes.js';
 import type { FeatureMap } from '../core/roi/feature-map.js';
 import { selectiveSearch } from '../core/selective-search/selective-search.js';
 import { DetectError } from '../errors.js';
@@ -14,7 +14,8 @@ import type { BoxCoderSpec, HeadSpec, PostprocessSpec, ProposalSpec } from '../m
 import type { LoadedModel } from '../model/package.js';
 import type { GraphSession, Tensor } from '../runtime/session.js';
 import type { RunOptions } from './pipeline-runner.js';
-import type { PostprocessSettings } from '../core/postprocess.js';
+import type { PostprocessSettings, RawDetections } from '../core/postprocess.js';
+import type { RcnnInput } from '../core/rcnn-transform.js';
 
 /**
  * A graph's output, checked against the dims the pipeline reads (null: any
@@ -57,6 +58,11 @@ export async function runHead(graph: GraphSession, spec: HeadSpec, features: Flo
   if (r === 0) return { logits: new Float32Array(0), deltas: new Float32Array(0) };
   const out = await graph.run({ [spec.input]: { data: features, dims } });
   return { logits: graphOutput(graph, out, spec.classLogits, [r, classes]).data, deltas: graphOutput(graph, out, spec.boxDeltas, [r, 4 * classes]).data };
+}
+
+/** Detections in network-input pixels scaled once to the original image's: a pipeline's last step (torchvision's transform.postprocess). */
+export function inOriginalPixels(d: RawDetections, input: RcnnInput): RawDetections {
+  return { ...d, boxes: resizeBoxes(d.boxes, input, { width: input.originalWidth, height: input.originalHeight }) };
 }
 
 /** A package's post-processing, with the request's overrides. */

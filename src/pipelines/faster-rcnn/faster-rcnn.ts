@@ -21,8 +21,8 @@ import { rcnnTransform, type InputConvention } from '../../core/rcnn-transform.j
 import type { FasterRcnnSpec, ModelManifest } from '../../model/manifest-schema.js';
 import type { LoadedModel } from '../../model/package.js';
 import type { GraphSession, Tensor } from '../../runtime/session.js';
-import { postprocessDetections, type PostprocessSettings, type RawDetections } from '../../core/postprocess.js';
-import { featureMap, graphOutput, PostprocessDefaults, runHead } from '../stages.js';
+import { postprocessDetections, softmax, type PostprocessSettings, type RawDetections } from '../../core/postprocess.js';
+import { featureMap, graphOutput, inOriginalPixels, PostprocessDefaults, runHead } from '../stages.js';
 import type { PipelineRunner, RunOptions } from '../pipeline-runner.js';
 import type { Stopwatch } from '../stopwatch.js';
 import { ProposalGenerator } from '../../core/rpn.js';
@@ -98,7 +98,10 @@ export class FasterRcnn implements PipelineRunner {
   async run(image: RgbImage, options: RunOptions, clock: Stopwatch): Promise<RawDetections> {
     const settings = this.postprocess.for(options);
     const scales = this.spec.testScales;
-    if (!scales || options.scales === 'single') return (await this.detectAt(image, this.manifest.input, options, settings, clock)).detections;
+    if (!scales || options.scales === 'single') {
+      const { detections, input } = await this.detectAt(image, this.manifest.input, options, settings, clock);
+      return inOriginalPixels(detections, input);
+    }
     const parts: RawDetections[] = [];
     let mirrored: RgbImage | undefined;
     for (const scale of scales) {
@@ -107,8 +110,9 @@ export class FasterRcnn implements PipelineRunner {
         options.signal?.throwIfAborted();
         const view = flip ? (mirrored ??= flipHorizontal(image)) : image;
         const { detections, input } = await this.detectAt(view, convention, options, settings, clock);
-        if (flip) detections.boxes = flipBoxes(detections.boxes, image.width);
-        parts.push(withinObjectSizes(detections, scale, input, image));
+        const part = inOriginalPixels(withinObjectSizes(detections, scale), input);
+        if (flip) part.boxes = flipBoxes(part.boxes, image.width);
+        parts.push(part);
       }
     }
     const merged = mergeScales(parts, settings.nmsThreshold, settings.detectionsPerImage);
@@ -116,7 +120,7 @@ export class FasterRcnn implements PipelineRunner {
     return merged;
   }
 
-  /** Detect at one input size; also returns the resized input's size. */
+  /** Detect at one input size: detections in that input's pixels, and the input. */
   private async detectAt(image: RgbImage, convention: InputConvention, options: RunOptions, settings: PostprocessSettings, clock: Stopwatch) {
     const { input, features, proposals } = await this.propose(image, clock, convention, options.maxProposals);
 
@@ -141,7 +145,7 @@ export class FasterRcnn implements PipelineRunner {
     const { logits, deltas } = await runHead(this.boxHead, this.spec.boxHead, pooled, [proposals.boxes.length / 4, maps[0]!.channels, oh, ow], this.manifest.classes.length);
     clock.lap('head');
 
-    const detections = postprocessDetections(logits, deltas, proposals.boxes, input, { height: input.originalHeight, width: input.originalWidth }, settings);
+    const detections = postprocessDetections(softmax(logits, proposals.boxes.length / 4, this.manifest.classes.length), deltas, proposals.boxes, input, settings);
     clock.lap('postprocess');
     return { detections, input };
   }

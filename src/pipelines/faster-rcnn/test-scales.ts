@@ -18,25 +18,16 @@ import { batchedNms } from '../../core/nms.js';
 import type { TestScale } from '../../model/manifest-schema.js';
 import type { RawDetections } from '../../core/postprocess.js';
 
-interface Size {
-  width: number;
-  height: number;
-}
-
 /**
  * The detections of one scale within its object sizes.
- * @param d detections in original-image pixels.
- * @param input the size the image was resized to for this scale.
- * @param original the image's size.
+ * @param d detections in this scale's network-input pixels (where the sizes are measured).
  */
-export function withinObjectSizes(d: RawDetections, scale: TestScale, input: Size, original: Size): RawDetections {
+export function withinObjectSizes(d: RawDetections, scale: TestScale): RawDetections {
   const lo = scale.minObjectSize ?? 0, hi = scale.maxObjectSize ?? Infinity;
-  // Original pixels to this scale's input pixels, per axis, as an area factor.
-  const areaScale = (input.width / original.width) * (input.height / original.height);
   const keep: number[] = [];
   for (let i = 0; i < d.scores.length; i++) {
     const b = 4 * i;
-    const side = Math.sqrt((d.boxes[b + 2]! - d.boxes[b]!) * (d.boxes[b + 3]! - d.boxes[b + 1]!) * areaScale);
+    const side = Math.sqrt((d.boxes[b + 2]! - d.boxes[b]!) * (d.boxes[b + 3]! - d.boxes[b + 1]!));
     if (side >= lo && side < hi) keep.push(i);
   }
   return select(d, keep);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BoxCoder } from '../../../src/core/box-coder.js';
 import { voteBoxes } from '../../../src/core/box-voting.js';
-import { postprocessDetections, postprocessProbabilities, softmax } from '../../../src/core/postprocess.js';
+import { postprocessDetections } from '../../../src/core/postprocess.js';
 
 describe('box voting', () => {
   // Three candidates of class 1 and one of class 2: [0] and [1] overlap by IoU 80 / 100 = 0.8, [2] touches [0] by 0.
@@ -30,20 +30,11 @@ describe('box voting', () => {
     const proposals = Float32Array.of(0, 0, 10, 10, 2, 0, 10, 10);
     const size = { height: 20, width: 20 };
     const settings = { coder: new BoxCoder({ weights: [10, 10, 5, 5] }), scoreThreshold: 0.05, nmsThreshold: 0.5, detectionsPerImage: 100, minSize: 0.01 };
-    const plain = postprocessProbabilities(probs, deltas, proposals, size, size, settings);
-    const voted = postprocessProbabilities(probs, deltas, proposals, size, size, { ...settings, boxVoting: 0.5 });
+    const plain = postprocessDetections(probs, deltas, proposals, size, settings);
+    const voted = postprocessDetections(probs, deltas, proposals, size, { ...settings, boxVoting: 0.5 });
     expect(Array.from(plain.boxes)).toEqual([0, 0, 10, 10]);
     expect(Array.from(voted.boxes)).toEqual([0.5, 0, 10, 10]);
     expect(voted.scores).toEqual(plain.scores);
     expect(voted.classIds).toEqual(plain.classIds);
-  });
-
-  it('postprocessDetections is postprocessProbabilities after the softmax', () => {
-    const logits = Float32Array.of(0.2, 2.5, -1, 1, 0.5, 0);
-    const deltas = Float32Array.from({ length: 2 * 4 * 3 }, (_, i) => Math.sin(i) / 4);
-    const proposals = Float32Array.of(1, 1, 9, 9, 4, 2, 15, 12);
-    const size = { height: 20, width: 20 };
-    const settings = { coder: new BoxCoder({ weights: [10, 10, 5, 5] }), scoreThreshold: 0.05, nmsThreshold: 0.5, detectionsPerImage: 100, minSize: 0.01 };
-    expect(postprocessDetections(logits, deltas, proposals, size, size, settings)).toEqual(postprocessProbabilities(softmax(logits, 2, 3), deltas, proposals, size, size, settings));
   });
 });

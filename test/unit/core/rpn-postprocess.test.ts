@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BoxCoder } from '../../../src/core/box-coder.js';
 import { filterProposals, ProposalGenerator } from '../../../src/core/rpn.js';
-import { postprocessDetections } from '../../../src/core/postprocess.js';
+import { resizeBoxes } from '../../../src/core/boxes.js';
+import { postprocessDetections, softmax } from '../../../src/core/postprocess.js';
 import { loadFixture, maxAbsDiff } from '../../helpers/fixtures.js';
 
 const fx = loadFixture('core', 'rpn_postprocess.json');
@@ -47,21 +48,24 @@ describe("RPN proposals against torchvision's RegionProposalNetwork", () => {
 describe("post-processing against torchvision's postprocess_detections + resize_boxes", () => {
   it('same detections, classes and scores', () => {
     const p = fx.postprocess;
-    const out = postprocessDetections(
-      Float32Array.from(p.classLogits),
+    const image = { height: p.imageSize[0], width: p.imageSize[1] };
+    const rows = p.proposals.length / 4;
+    const inInput = postprocessDetections(
+      softmax(Float32Array.from(p.classLogits), rows, p.classLogits.length / rows),
       Float32Array.from(p.boxDeltas),
       Float32Array.from(p.proposals),
-      { height: p.imageSize[0], width: p.imageSize[1] },
-      { height: p.originalSize[0], width: p.originalSize[1] },
+      image,
       { coder: new BoxCoder({ weights: [10, 10, 5, 5] }), scoreThreshold: p.scoreThreshold, nmsThreshold: p.nmsThreshold, detectionsPerImage: p.detectionsPerImage, minSize: 0.01 },
     );
+    // The pipelines' one resize to original pixels, as torchvision's transform.postprocess.
+    const out = { ...inInput, boxes: resizeBoxes(inInput.boxes, image, { height: p.originalSize[0], width: p.originalSize[1] }) };
     expect(Array.from(out.classIds)).toEqual(p.labels);
     expect(maxAbsDiff(out.scores, p.scores)).toBeLessThanOrEqual(1e-6);
     expect(maxAbsDiff(out.boxes, p.boxes)).toBeLessThanOrEqual(1e-4);
   });
 
   it('no proposals -> no detections', () => {
-    const out = postprocessDetections(new Float32Array(0), new Float32Array(0), new Float32Array(0), { height: 10, width: 10 }, { height: 10, width: 10 }, {
+    const out = postprocessDetections(new Float32Array(0), new Float32Array(0), new Float32Array(0), { height: 10, width: 10 }, {
       coder: new BoxCoder({ weights: [10, 10, 5, 5] }),
       scoreThreshold: 0.05,
       nmsThreshold: 0.5,

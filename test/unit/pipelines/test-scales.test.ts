@@ -12,27 +12,25 @@ function detections(rows: [number, number, number, number, number, number][], re
 }
 
 describe('withinObjectSizes', () => {
-  // A 200 x 100 image resized to 400 x 200: a box of 10 x 40 original pixels is 20 x 80 input pixels, size 40.
-  const original = { width: 200, height: 100 };
-  const input = { width: 400, height: 200 };
+  // Boxes in the scale's input pixels, as the pipeline filters them before the one resize to original pixels.
   const d = detections([
-    [0, 0, 10, 40, 0.9, 1], // 40 input px
-    [0, 0, 50, 50, 0.8, 2], // 100
-    [0, 0, 5, 5, 0.7, 3], // 10
+    [0, 0, 20, 80, 0.9, 1], // size sqrt(20 * 80) = 40 input px
+    [0, 0, 100, 100, 0.8, 2], // 100
+    [0, 0, 10, 10, 0.7, 3], // 10
   ]);
 
   it("keeps sizes in [min, max) measured in the scale's input pixels", () => {
-    const kept = withinObjectSizes(d, { minSize: 200, maxSize: 400, minObjectSize: 40, maxObjectSize: 100 }, input, original);
+    const kept = withinObjectSizes(d, { minSize: 200, maxSize: 400, minObjectSize: 40, maxObjectSize: 100 });
     expect(Array.from(kept.scores)).toEqual([Math.fround(0.9)]);
-    expect(Array.from(kept.boxes)).toEqual([0, 0, 10, 40]);
+    expect(Array.from(kept.boxes)).toEqual([0, 0, 20, 80]);
     expect(Array.from(kept.classIds)).toEqual([1]);
     expect(kept.regions).toBe(300);
   });
 
   it('keeps everything without bounds, and one-sided bounds work alone', () => {
-    expect(withinObjectSizes(d, { minSize: 200, maxSize: 400 }, input, original).scores).toHaveLength(3);
-    expect(Array.from(withinObjectSizes(d, { minSize: 200, maxSize: 400, minObjectSize: 41 }, input, original).classIds)).toEqual([2]);
-    expect(Array.from(withinObjectSizes(d, { minSize: 200, maxSize: 400, maxObjectSize: 40 }, input, original).classIds)).toEqual([3]);
+    expect(withinObjectSizes(d, { minSize: 200, maxSize: 400 }).scores).toHaveLength(3);
+    expect(Array.from(withinObjectSizes(d, { minSize: 200, maxSize: 400, minObjectSize: 41 }).classIds)).toEqual([2]);
+    expect(Array.from(withinObjectSizes(d, { minSize: 200, maxSize: 400, maxObjectSize: 40 }).classIds)).toEqual([3]);
   });
 });
 
