@@ -43,6 +43,9 @@ function defaultFirst(registry: Registry): Registry {
 
 export async function serve(config: ServerConfig): Promise<{ close: () => Promise<void>; port: number }> {
   const registry = defaultFirst(await scanModels(config.modelsDir));
+  const noUsable = () => new StartError(`no usable model package under ${config.modelsDir}${registry.broken.length ? `: ${registry.broken.map((b) => `${b.dir}: ${b.reason}`).join('; ')}` : ''}`);
+  // Before any worker starts: a worker stopped while it loads ONNX Runtime can abort the process (exit by signal).
+  if (registry.models.length === 0) throw noUsable();
   let ready = false;
   let draining = false;
   const pool = new InferencePool({ workers: config.workers, maxQueue: Math.max(config.maxQueue, config.workers), deadlineMs: config.requestTimeoutMs, heapMb: config.workerHeapMb });
@@ -91,7 +94,7 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
   if (registry.models.length === 0) {
     await pool.close();
     await app.close();
-    throw new StartError(`no usable model package under ${config.modelsDir}${registry.broken.length ? `: ${registry.broken.map((b) => `${b.dir}: ${b.reason}`).join('; ')}` : ''}`);
+    throw noUsable();
   }
 
   await app.listen({ port: config.port, host: config.host });
