@@ -15,7 +15,7 @@ import { PIPELINES, type PipelineName, type PipelineRunner } from './pipelines/p
 import { checkOption, checkOptions, OPTIONS, type OptionSpec, type OptionsOf } from './options.js';
 import { Stopwatch } from './pipelines/stopwatch.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS } from './proposals.js';
-import { parseDevice, type Device } from './runtime/session.js';
+import { parseDevice, type Device } from './runtime/device.js';
 
 export { PIPELINES, type PipelineName } from './pipelines/pipeline-runner.js';
 

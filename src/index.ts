@@ -11,4 +11,4 @@ export { DetectError, ERROR_CODES, type ErrorCode } from './errors.js';
 export { RegionProposer, type ProposalResult, type ProposeOptions } from './proposals.js';
 export { DEFAULT_MODEL, SHIPPED_MODELS_DIR } from './model/package.js';
 export type { ModelManifest } from './model/manifest-schema.js';
-export { EXECUTION_PROVIDERS, type Device } from './runtime/session.js';
+export { EXECUTION_PROVIDERS, type Device } from './runtime/device.js';

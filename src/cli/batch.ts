@@ -13,7 +13,7 @@ import { runBatch } from '../batch/run.js';
 import { parseShard } from '../batch/shard.js';
 import { HttpTarget, LocalTarget, type RunOptions, type Target } from '../batch/targets.js';
 import { DEFAULT_MODEL, resolveModelDir } from '../model/package.js';
-import { parseDevice } from '../runtime/session.js';
+import { parseDevice } from '../runtime/device.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
 import { checkOptions } from '../options.js';
 import { defaultThreads, defaultWorkers } from '../workers/defaults.js';

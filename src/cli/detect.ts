@@ -8,7 +8,7 @@ import { Detector, type DetectionResult } from '../detector.js';
 import { DetectError } from '../errors.js';
 import { CocoIds, readCocoDataset } from '../eval/coco-results.js';
 import { DEFAULT_MODEL } from '../model/package.js';
-import { EXECUTION_PROVIDERS } from '../runtime/session.js';
+import { EXECUTION_PROVIDERS } from '../runtime/device.js';
 import { numberFlag, optionFlags, optionsFromFlags, optionsHelp, UsageError, type CliIo } from './flags.js';
 import { describeError, forEachImage, LIMIT_FLAGS, limitsFrom } from './images.js';
 

@@ -7,7 +7,7 @@
 import { RECEIVE_TIMEOUT_MS } from '../http/context.js';
 import { SHIPPED_MODELS_DIR } from '../model/package.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS } from '../proposals.js';
-import { parseDevice, type Device } from '../runtime/session.js';
+import { parseDevice, type Device } from '../runtime/device.js';
 import { defaultThreads, defaultWorkers } from '../workers/defaults.js';
 
 export interface ServerConfig {

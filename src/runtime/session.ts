@@ -9,27 +9,13 @@
 import { basename } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DetectError } from '../errors.js';
+import { EXECUTION_PROVIDERS, type Device } from './device.js';
 
 // ONNX Runtime's own logger writes to stderr (a failed CUDA load is several
 // lines), and its level is fixed when the process opens its first session.
 // Every failure reaches the caller as a DetectError or an onFallback warning,
 // so keep the native log to fatal errors.
 ort.env.logLevel = 'fatal';
-
-/** Where graphs run. */
-export type Device = 'cpu' | 'cuda';
-
-/** Execution providers tried for each device, in order. */
-export const EXECUTION_PROVIDERS: Readonly<Record<Device, readonly string[]>> = Object.freeze({
-  cpu: Object.freeze(['cpu']),
-  cuda: Object.freeze(['cuda', 'cpu']),
-});
-
-/** Validate a device name. @throws DetectError INVALID_DEVICE listing the valid values. */
-export function parseDevice(value: string): Device {
-  if (Object.hasOwn(EXECUTION_PROVIDERS, value)) return value as Device;
-  throw new DetectError('INVALID_DEVICE', `device ${JSON.stringify(value)} is not supported; valid values: ${Object.keys(EXECUTION_PROVIDERS).join(', ')}`);
-}
 
 export interface SessionOptions {
   device: Device;

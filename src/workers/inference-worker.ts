@@ -11,7 +11,7 @@ import { DetectError } from '../errors.js';
 import type { DecodeLimits } from '../image/decode.js';
 import type { Cancellation } from '../core/cancellation.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS, RegionProposer, type ProposalResult, type ProposeOptions } from '../proposals.js';
-import type { Device } from '../runtime/session.js';
+import type { Device } from '../runtime/device.js';
 
 export interface WorkerSettings {
   device: Device;

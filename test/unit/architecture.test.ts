@@ -74,6 +74,13 @@ describe('architecture', () => {
     expect(stray).toEqual([]);
   });
 
+  it("only model/ and pipelines/ import the graph sessions (runtime/session.ts); the rest name devices through runtime/device.ts", () => {
+    const allowed = new Set(['model', 'pipelines', 'runtime']);
+    const stray = imports.filter((i) => i.relative && i.to === 'runtime/session.ts' && !allowed.has(moduleOf(i.from))).map((i) => `${i.from} -> ${i.to}`);
+    expect(stray).toEqual([]);
+    expect(imports.filter((i) => i.to === 'runtime/session.ts').length).toBeGreaterThan(0);
+  });
+
   it('no import cycle between files', () => {
     const edges = new Map<string, string[]>();
     for (const i of imports) if (i.relative) edges.set(i.from, [...(edges.get(i.from) ?? []), i.to]);
