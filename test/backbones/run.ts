@@ -1,5 +1,5 @@
 /**
- * `npm run test:backbones`: every package models/recipes/export_backbone.py
+ * `npm run test:backbones`: every package models/recipes/backbones/export_backbone.py
  * builds (the seed's six networks, seeded random weights, 224-320 px inputs)
  * through all three pipelines, end to end, on the CLI and the API; Faster
  * R-CNN against torchvision's FasterRCNN on the same weights; and, per
@@ -99,7 +99,7 @@ for (const arch of archs) {
   const dir = join(out, arch, arch);
   if (!existsSync(join(dir, 'model.json'))) {
     process.stderr.write(`building ${arch} ...\n`);
-    python('models/recipes/export_backbone.py', ['--arch', arch, '--weights', 'none', '--seed', '0', ...SIZES, '--logit-scale', LOGIT_SCALE[arch]!, '--rcnn-proposals', String(RCNN_REGIONS[arch]), '--out', dir]);
+    python('models/recipes/backbones/export_backbone.py', ['--arch', arch, '--weights', 'none', '--seed', '0', ...SIZES, '--logit-scale', LOGIT_SCALE[arch]!, '--rcnn-proposals', String(RCNN_REGIONS[arch]), '--out', dir]);
   }
   const manifest = await readManifest(dir);
   const megabytes = (readFileSync(join(dir, 'model.json')).length + ['backbone', 'rpn_head', 'box_head', 'rcnn_head'].reduce((s, g) => s + readFileSync(join(dir, `${g}.onnx`)).length, 0)) / 1e6;

@@ -60,7 +60,7 @@ const work = mkdtempSync(join(tmpdir(), 'rcnn-serve-bench-'));
 try {
   const pkg = join(work, 'frcnn-r50-fpn-seeded');
   process.stderr.write(`exporting fasterrcnn_resnet50_fpn (seeded random weights) to ${pkg} ...\n`);
-  execFileSync(python, [join(root, 'models/recipes/export_torchvision.py'), '--arch', 'fasterrcnn_resnet50_fpn', '--weights', 'none', '--seed', '0', '--out', pkg], { env, stdio: ['ignore', 'ignore', 'ignore'] });
+  execFileSync(python, [join(root, 'models/recipes/torchvision/export_torchvision.py'), '--arch', 'fasterrcnn_resnet50_fpn', '--weights', 'none', '--seed', '0', '--out', pkg], { env, stdio: ['ignore', 'ignore', 'ignore'] });
   process.stderr.write(`timing torchvision (${threads} thread(s)) ...\n`);
   const ref = JSON.parse(
     execFileSync(python, [join(root, 'test/bench/reference.py'), '--work', work, '--threads', String(threads), '--repeats', String(repeats), '--image', values.image!], {

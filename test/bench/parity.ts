@@ -40,7 +40,7 @@ let worst = 1;
 try {
   const pkg = join(work, 'package');
   const common = ['--arch', values.arch!, '--weights', values.weights!, '--seed', values.seed!, '--logit-scale', values['logit-scale']!];
-  execFileSync('/usr/bin/python3', [join(root, 'models/recipes/export_torchvision.py'), ...common, '--out', pkg], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('/usr/bin/python3', [join(root, 'models/recipes/torchvision/export_torchvision.py'), ...common, '--out', pkg], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const refFile = join(work, 'torchvision.json');
   execFileSync('/usr/bin/python3', [join(root, 'test/fixtures/torchvision_detect.py'), ...common, '--out', refFile, ...images], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const ref = JSON.parse(readFileSync(refFile, 'utf8'));

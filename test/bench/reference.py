@@ -16,7 +16,7 @@ from PIL import Image
 from torchvision.ops import nms, roi_align
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "models", "recipes"))
+sys.path.insert(0, os.path.join(ROOT, "models", "recipes", "torchvision"))
 from export_torchvision import build_model  # noqa: E402
 
 

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 
 /**
  * The layer tables of the seed's networks, from the structure of the graphs
- * models/recipes/export_backbone.py writes (test/fixtures/backbones, made by
+ * models/recipes/backbones/export_backbone.py writes (test/fixtures/backbones, made by
  * make_backbone_fixtures.sh): published totals to the parameter and within
  * 0.5% for multiply-adds, and the seed's AlexNet and ZFNet tables row by row.
  */

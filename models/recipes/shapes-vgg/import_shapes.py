@@ -4,7 +4,7 @@
 the whole recipe (about 8 hours here): for example, retrain the Fast R-CNN
 or R-CNN head on the shipped backbone.
 
-    /usr/bin/python3 models/recipes/import_shapes.py --package models/shapes-vgg --out data/weights-package
+    /usr/bin/python3 models/recipes/shapes-vgg/import_shapes.py --package models/shapes-vgg --out data/weights-package
     -> faster.pth (backbone, RPN, box head), fast.pth, rcnn.pth
 
 The exporter folds each BatchNorm into the convolution before it, so the
@@ -28,7 +28,8 @@ from onnx import numpy_helper
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_torchvision import BackboneGraph, export  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rcnn_package import BackboneGraph, export  # noqa: E402
 from shapes_common import RcnnHead, RoiHead, faster_rcnn  # noqa: E402
 
 

@@ -3,7 +3,7 @@
 file's bytes, and where those differ the weights (largest absolute
 difference, and that over the largest weight of the graph).
 
-    /usr/bin/python3 models/recipes/compare_packages.py models/shapes-vgg data/rerun-heads/shapes-vgg [--json]
+    /usr/bin/python3 models/recipes/lib/compare_packages.py models/shapes-vgg data/rerun-heads/shapes-vgg [--json]
 
 Prints one line per ONNX graph of the first package (`--json`: one object,
 graph -> {"identical", "max_abs_diff", "max_rel_diff"}); exits 1 when a graph

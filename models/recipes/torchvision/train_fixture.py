@@ -3,8 +3,8 @@
 fixture package has real, well-spread scores (an untrained head scores every
 box about the same, and parity at a top-k cut then hinges on 1e-6 ties).
 
-    OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/train_fixture.py --steps 400 --seed 0 --out /tmp/fixture.pth
-    /usr/bin/python3 models/recipes/export_torchvision.py --arch tiny_fpn --weights /tmp/fixture.pth \\
+    OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/torchvision/train_fixture.py --steps 400 --seed 0 --out /tmp/fixture.pth
+    /usr/bin/python3 models/recipes/torchvision/export_torchvision.py --arch tiny_fpn --weights /tmp/fixture.pth \\
         --num-classes 5 --classes rectangle,ellipse,triangle,cross --seed 0 --out models/fixture-tiny-fpn
 
 About 4 minutes on 2 cores. This is a test fixture, not a useful detector:

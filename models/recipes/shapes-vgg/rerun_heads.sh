@@ -4,7 +4,7 @@
 # shipped ones. From the repository root, after `npm install`, with Debian's python3-torch,
 # python3-torchvision and python3-onnx:
 #
-#     bash models/recipes/rerun_heads.sh [SEED]
+#     bash models/recipes/shapes-vgg/rerun_heads.sh [SEED]
 #
 # The splits and selective-search boxes as build_default.sh makes them (under data/, reused when
 # there), import_shapes.py's .pth files from models/shapes-vgg, steps.sh's train_heads, then
@@ -25,7 +25,7 @@ seed="${1:-0}"
 device="${DEVICE:-cpu}"
 python="${PYTHON:-/usr/bin/python3}"
 cli="node bin/rcnn-serve.js"
-recipes=models/recipes
+recipes=models/recipes/shapes-vgg
 shipped=models/shapes-vgg
 work=data/rerun-heads
 source $recipes/steps.sh
@@ -42,7 +42,7 @@ rerun="$work/$(basename $shipped)" # the folder names the package
 $python $recipes/export_shapes.py --faster "$work/shipped/faster.pth" --fast "$work/fast.pth" --rcnn "$work/rcnn.pth" \
   --classes data/train/annotations.json --out "$rerun"
 echo "the package exported again with the retrained heads, against $shipped:"
-$python $recipes/compare_packages.py $shipped "$rerun"
+$python models/recipes/lib/compare_packages.py $shipped "$rerun"
 cmp $shipped/model.json "$rerun/model.json"
 # Only the heads are under test: the other graphs are the shipped files (their re-export is the
 # backbone read back, within 1e-6 of it, checked by import_shapes.py).

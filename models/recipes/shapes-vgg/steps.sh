@@ -1,6 +1,11 @@
 # The steps that build_default.sh (the package from nothing) and rerun_heads.sh (the heads again, on
 # the shipped backbone) both take. Sourced, from the repository root, with these set: seed, device,
-# python, cli ("node bin/rcnn-serve.js"), recipes (models/recipes).
+# python, cli ("node bin/rcnn-serve.js"), recipes (models/recipes/shapes-vgg).
+
+# A hyperparameter of config.json, by its dotted path (config.py prints lists comma-separated).
+config() {
+  $python $recipes/config.py "$1"
+}
 
 # The generator's training splits (seeds 1, 11, 21) under data/: their images one after another.
 train=(data/train data/train-extra data/train-extra2)
@@ -27,7 +32,7 @@ selective_search_boxes() {
     for mode in single fast; do
       file="$split/$(boxes_file "$mode")"
       [ -f "$file" ] && continue
-      $cli proposals "$split"/images/*.jpg --mode "$mode" --max 2000 --json > "$file.partial"
+      $cli proposals "$split"/images/*.jpg --mode "$mode" --max-proposals 2000 --json > "$file.partial"
       mv "$file.partial" "$file"
     done
   done
@@ -47,7 +52,7 @@ train_heads() {
   mkdir -p "$out"
   OMP_NUM_THREADS=1 $python $recipes/train_shapes.py fast-rcnn --device "$device" --data "${train[@]}" \
     --proposals "${train[@]/%//$(boxes_file single)}" --backbone "$faster" --init "$faster" \
-    --sizes 352,384,416,448,480,512,544 --seed "$seed" --out "$out/fast.pth" > "$out/fast-rcnn.log" 2>&1 &
+    --sizes "$(config heads.sizes)" --seed "$seed" --out "$out/fast.pth" > "$out/fast-rcnn.log" 2>&1 &
   fast=$!
   OMP_NUM_THREADS=1 $python $recipes/train_shapes.py rcnn --device "$device" --data "${train[@]}" \
     --proposals "${train[@]/%//$(boxes_file fast)}" --backbone "$faster" --seed "$seed" \

@@ -2,7 +2,7 @@
 """The seed's networks as the backbone of all three pipelines: one package
 per network, with the RoI head each paper used.
 
-    /usr/bin/python3 models/recipes/export_backbone.py --arch alexnet|alexnet-paper|zfnet|vgg16|googlenet|resnet50 \\
+    /usr/bin/python3 models/recipes/backbones/export_backbone.py --arch alexnet|alexnet-paper|zfnet|vgg16|googlenet|resnet50 \\
         --weights DEFAULT|none|FILE.pth [--num-classes K] [--seed S] [--structure-only] --out DIR
 
     arch           trunk (stride 16)                  RoI pooling   RoI head
@@ -56,8 +56,8 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign, roi_pool
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_torchvision import OPSET, BackboneGraph, BoxHeadGraph, RpnHeadGraph, calibrate_batchnorm, manifest, write_manifest  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rcnn_package import OPSET, BackboneGraph, BoxHeadGraph, RpnHeadGraph, calibrate_batchnorm, manifest, write_manifest  # noqa: E402
 
 STRIDE = 16
 WARP = 224
@@ -346,7 +346,7 @@ def main():
     m["description"] = (f"{args.arch} (stride 16, {channels} channels, RoIPool {roi}x{roi}) as the backbone of R-CNN, Fast R-CNN and "
                         f"Faster R-CNN; ImageNet part {'torchvision DEFAULT' if args.weights == 'DEFAULT' else args.weights}, "
                         f"detection layers seeded random (seed {args.seed})" + ("; structure only, no weights" if s else ""))
-    m["source"] = OrderedDict([("exporter", "models/recipes/export_backbone.py"), ("arch", args.arch), ("weights", m["source"]["weights"]),
+    m["source"] = OrderedDict([("exporter", "models/recipes/backbones/export_backbone.py"), ("arch", args.arch), ("weights", m["source"]["weights"]),
                                ("seed", args.seed), ("logitScale", args.logit_scale), ("structureOnly", s), ("torch", torch.__version__), ("torchvision", torchvision.__version__)])
     faster = m["pipelines"]["faster-rcnn"]
     faster["roiOp"] = OrderedDict([("type", "roi-pool"), ("features", ["0"]), ("outputSize", [roi, roi])])

@@ -2,7 +2,7 @@
 """Export the default package: one backbone and the heads of all three
 pipelines, trained by train_shapes.py (see build_default.sh).
 
-    /usr/bin/python3 models/recipes/export_shapes.py --faster data/weights/faster.pth --fast data/weights/fast.pth \\
+    /usr/bin/python3 models/recipes/shapes-vgg/export_shapes.py --faster data/weights/faster.pth --fast data/weights/fast.pth \\
         --rcnn data/weights/rcnn.pth --classes data/train/annotations.json --out models/shapes-vgg
 
     backbone.onnx        image [N, 3, H, W] -> feature_0 [N, H/8, W/8, 128] (NHWC; N > 1 for R-CNN's crops)
@@ -21,7 +21,8 @@ from types import SimpleNamespace
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_torchvision import BackboneGraph, BoxHeadGraph, RpnHeadGraph, export, manifest, write_manifest  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from rcnn_package import BackboneGraph, BoxHeadGraph, RpnHeadGraph, export, manifest, write_manifest  # noqa: E402
 from shapes_common import (CHANNELS, CONTEXT, POOL, RCNN_BOX_VOTING, RCNN_MIRROR, STRIDE, TEST_SCALES, WARP, RcnnHead, RoiHead,  # noqa: E402
                            faster_rcnn)
 
@@ -95,8 +96,8 @@ def main():
     m = manifest(model, "shapes_vgg", SimpleNamespace(out=args.out, weights=os.path.basename(args.faster), seed=0, logit_scale=1.0,
                                                        classes=",".join(names)), ["0"])
     m["description"] = ("rcnn-serve's default: a small VGG-style backbone (stride 8, 128 channels) with R-CNN, Fast R-CNN and "
-                        "Faster R-CNN heads, trained on the synthetic shapes dataset (models/recipes/build_default.sh)")
-    m["source"] = OrderedDict([("recipe", "models/recipes/build_default.sh"), ("weights", [os.path.basename(w) for w in (args.faster, args.fast, args.rcnn)]),
+                        "Faster R-CNN heads, trained on the synthetic shapes dataset (models/recipes/shapes-vgg/build_default.sh)")
+    m["source"] = OrderedDict([("recipe", "models/recipes/shapes-vgg/build_default.sh"), ("weights", [os.path.basename(w) for w in (args.faster, args.fast, args.rcnn)]),
                                ("torch", torch.__version__)])
     coder = OrderedDict([("weights", [10.0, 10.0, 5.0, 5.0]), ("clamp", m["pipelines"]["faster-rcnn"]["boxCoder"]["clamp"])])
     post = OrderedDict(m["pipelines"]["faster-rcnn"]["postprocess"], nmsThreshold=CLASS_NMS)

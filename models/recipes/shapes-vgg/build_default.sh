@@ -3,7 +3,7 @@
 # the three training stages and the export. From the repository root, after
 # `npm install`, with Debian's python3-torch and python3-torchvision:
 #
-#     bash models/recipes/build_default.sh [SEED]
+#     bash models/recipes/shapes-vgg/build_default.sh [SEED]
 #
 # About 8 hours on 2 cores, minutes: datasets 9, pretrain 7, faster-rcnn rounds 27 + 16 + 30 x 11,
 # selective search 24, the two heads side by side 50 (the first, and the last two, as
@@ -18,7 +18,7 @@ device="${DEVICE:-cpu}"
 python="${PYTHON:-/usr/bin/python3}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 cli="node bin/rcnn-serve.js"
-recipes=models/recipes
+recipes=models/recipes/shapes-vgg
 weights=data/weights-seed$seed
 source $recipes/steps.sh
 
@@ -26,16 +26,16 @@ write_splits
 mkdir -p "$weights"
 $python $recipes/train_shapes.py pretrain --device "$device" --data data/train --seed "$seed" --out "$weights/pretrain.pth"
 # Faster R-CNN fine-tunes the backbone (BatchNorm frozen) under the RPN and box head: round 1 at the
-# pretraining's scales, then rounds that restart the learning rate at larger sizes (small objects),
-# each from the last: rounds 2 to 8 on the train split, 9 to 12 on train and train-extra (twice the
-# images: by round 8 the model over-fits its 1600), 13 on all three training splits.
+# pretraining's scales, then config.json's rounds, which restart the learning rate at larger sizes
+# (small objects), each from the last: rounds 2 to 8 on the train split, 9 to 12 on train and
+# train-extra (twice the images: by round 8 the model over-fits its 1600), 13 on all three.
 $python $recipes/train_shapes.py faster-rcnn --device "$device" --data data/train --backbone "$weights/pretrain.pth" --seed "$seed" \
   --out "$weights/faster-round1.pth"
 init="$weights/faster-round1.pth"
-for round in 2:800:1 3:1500:1 4:1500:1 5:1500:1 6:1500:1 7:1500:1 8:1500:1 9:1500:2 10:1500:2 11:1500:2 12:1500:2 13:1500:3; do
+for round in $(config rounds.schedule); do
   IFS=: read -r n steps splits <<< "$round"
   $python $recipes/train_shapes.py faster-rcnn --device "$device" --data "${train[@]:0:splits}" --init "$init" --seed "$((seed + n - 1))" \
-    --sizes 352,384,416,448,480,512,544 --steps "$steps" --lr 0.005 --out "$weights/faster-round$n.pth"
+    --sizes "$(config rounds.sizes)" --steps "$steps" --lr "$(config rounds.lr)" --out "$weights/faster-round$n.pth"
   init="$weights/faster-round$n.pth"
 done
 cp "$init" "$weights/faster.pth"

@@ -33,8 +33,6 @@ STD = [0.229, 0.224, 0.225]
 # AP50 0.820 at 480, 0.827 at 512 and at 544 (AP 0.591, 0.596, 0.595), round 11 0.826 at 480 and 0.831
 # at 512; 512 is the cheaper of the best two.
 MIN_SIZE, MAX_SIZE = 512, 640
-# Multi-scale training: a short side per batch from these (objects of 16 to 250 px at more scales).
-TRAIN_SIZES = (288, 320, 352, 384, 416)
 # Faster R-CNN's test scales (model.json's pipelines.faster-rcnn.testScales): (short side, long side at most,
 # object sizes kept, as sqrt(box area) in that scale's input pixels, [low, high), and whether the mirrored image
 # runs too). Against one scale at MIN_SIZE, on the 200 validation images: AP50 85.2 -> 89.7, AP 61.9 -> 66.7

@@ -7,9 +7,9 @@ repository root, with the dataset written by `npm run dataset`:
     npm run dataset -- --split train-extra --out data/train-extra
     npm run dataset -- --split train-extra2 --out data/train-extra2
     W=data/weights; export OMP_NUM_THREADS=2
-    /usr/bin/python3 models/recipes/train_shapes.py pretrain --data data/train --out $W/pretrain.pth
-    /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --backbone $W/pretrain.pth --out $W/faster-round1.pth
-    /usr/bin/python3 models/recipes/train_shapes.py faster-rcnn --data data/train --init $W/faster-round1.pth --seed 1 \\
+    /usr/bin/python3 models/recipes/shapes-vgg/train_shapes.py pretrain --data data/train --out $W/pretrain.pth
+    /usr/bin/python3 models/recipes/shapes-vgg/train_shapes.py faster-rcnn --data data/train --backbone $W/pretrain.pth --out $W/faster-round1.pth
+    /usr/bin/python3 models/recipes/shapes-vgg/train_shapes.py faster-rcnn --data data/train --init $W/faster-round1.pth --seed 1 \\
         --sizes 352,384,416,448,480,512,544 --steps 800 --lr 0.005 --out $W/faster-round2.pth
     (rounds 3 to 13 the same, each --init the last, --seed 2 to 12, --steps 1500; rounds 9 to 12 with
     --data data/train data/train-extra, round 13 with train-extra2 too; the last is $W/faster.pth)
@@ -19,11 +19,11 @@ repository root, with the dataset written by `npm run dataset`:
     for d in $T; do
         node bin/rcnn-serve.js proposals $d/images/*.jpg --mode single --max 2000 --json > $d/proposals.jsonl
         node bin/rcnn-serve.js proposals $d/images/*.jpg --mode fast --max 2000 --json > $d/proposals-fast.jsonl; done
-    /usr/bin/python3 models/recipes/train_shapes.py fast-rcnn --data $T --backbone $W/faster.pth --init $W/faster.pth \\
+    /usr/bin/python3 models/recipes/shapes-vgg/train_shapes.py fast-rcnn --data $T --backbone $W/faster.pth --init $W/faster.pth \\
         --sizes 352,384,416,448,480,512,544 --proposals $P --out $W/fast.pth
-    /usr/bin/python3 models/recipes/train_shapes.py rcnn --data $T --backbone $W/faster.pth --proposals $PF --out $W/rcnn.pth
+    /usr/bin/python3 models/recipes/shapes-vgg/train_shapes.py rcnn --data $T --backbone $W/faster.pth --proposals $PF --out $W/rcnn.pth
 
-(models/recipes/build_default.sh runs them all and exports the package.)
+(models/recipes/shapes-vgg/build_default.sh runs them all and exports the package.)
 
 pretrain trains the backbone the three heads share: shape classification of
 warped regions of the training split (the objects, jittered, and random
@@ -67,7 +67,8 @@ from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss
 from torchvision.ops import box_iou, roi_pool
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from shapes_common import (BOX_WEIGHTS, CONTEXT, POOL, PRETRAIN_CONTEXT, PRETRAIN_WARP, STRIDE, TRAIN_SIZES, WARP, CocoShapes,  # noqa: E402
+import config  # noqa: E402
+from shapes_common import (BOX_WEIGHTS, CONTEXT, POOL, PRETRAIN_CONTEXT, PRETRAIN_WARP, STRIDE, WARP, CocoShapes,  # noqa: E402
                            RcnnHead, RoiHead, SmallVGG, faster_rcnn, normalise, seed_everything, warp_regions)
 
 
@@ -359,10 +360,9 @@ def stage_rcnn(args, data):
 
 
 STAGES = {"pretrain": stage_pretrain, "faster-rcnn": stage_faster, "fast-rcnn": stage_fast, "rcnn": stage_rcnn}
-# rcnn: 5000 steps scored AP50 82.61 (AP 65.11) on the 200 validation images (torch, the package's test time),
-# against 80.65 (63.14) for 3000; seed 1 at 5000 steps gave 82.84 (65.26).
-DEFAULTS = {"pretrain": dict(steps=1500, batch=8, lr=0.05), "faster-rcnn": dict(steps=1500, batch=4, lr=0.01),
-            "fast-rcnn": dict(steps=5000, batch=2, lr=0.005), "rcnn": dict(steps=5000, batch=4, lr=0.01)}
+# Each stage's defaults (steps, batch, lr, and the proposals' count and sampling) and the training sizes: config.json.
+CONFIG = config.load()
+FLAGS = {"maxProposals": "max_proposals", "roisPerImage": "rois_per_image"}
 
 
 def main():
@@ -373,23 +373,23 @@ def main():
     p.add_argument("--backbone", help="faster-rcnn: the pretrain stage's .pth; fast-rcnn and rcnn: the faster-rcnn stage's (its fine-tuned backbone, frozen)")
     p.add_argument("--proposals", nargs="+", help="selective-search proposals, `rcnn-serve proposals --json` lines (fast-rcnn, rcnn): "
                    "one file or more, together covering the --data images")
-    p.add_argument("--max-proposals", type=int, default=2000)
-    p.add_argument("--rois-per-image", type=int, default=32, help="rcnn: warped regions sampled per image")
+    p.add_argument("--max-proposals", type=int, help="fast-rcnn, rcnn: proposals read per image")
+    p.add_argument("--rois-per-image", type=int, help="rcnn: warped regions sampled per image")
     p.add_argument("--steps", type=int)
     p.add_argument("--batch", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", help="faster-rcnn: start from a faster-rcnn stage's .pth (a second round) instead of --backbone; "
                    "fast-rcnn: start the head from a faster-rcnn stage's box head (the same layers)")
-    p.add_argument("--sizes", type=lambda v: tuple(int(x) for x in v.split(",")), default=TRAIN_SIZES,
+    p.add_argument("--sizes", type=lambda v: tuple(int(x) for x in v.split(",")), default=tuple(CONFIG["trainSizes"]),
                    help="faster-rcnn, fast-rcnn: short sides to draw from per batch (default %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu or cuda: the same steps; CUDA's kernels round differently, so its weights are "
                    "not bitwise a CPU run's")
     p.add_argument("--freeze-backbone", action="store_true", help="faster-rcnn: train the RPN and head only (the backbone is fine-tuned by default)")
     args = p.parse_args()
-    for k, v in DEFAULTS[args.stage].items():
-        if getattr(args, k) is None:
-            setattr(args, k, v)
+    for k, v in CONFIG["stages"][args.stage].items():
+        if getattr(args, FLAGS.get(k, k)) is None:
+            setattr(args, FLAGS.get(k, k), v)
     if args.stage != "pretrain" and not (args.backbone or (args.stage == "faster-rcnn" and args.init)):
         p.error(f"{args.stage} needs --backbone (a pretrain or faster-rcnn stage's .pth)")
     if args.stage in ("fast-rcnn", "rcnn") and not args.proposals:
