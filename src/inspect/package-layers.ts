@@ -27,7 +27,7 @@ export interface PackageLayers {
  * @throws RangeError when the package names no classifier graph.
  */
 export async function classifierLayers(dir: string, m: ModelManifest, input?: [number, number, number]): Promise<LayerTable & { input: [number, number, number] }> {
-  if (!m.classifier) throw new RangeError(`${m.name} names no classifier graph (models/recipes/export_backbone.py --structure-only writes one)`);
+  if (!m.classifier) throw new RangeError(`${m.name} names no classifier graph (models/recipes/backbones/export_backbone.py --structure-only writes one)`);
   const size = input ?? m.classifier.inputSize;
   const graph = parseOnnx(await readFile(join(dir, m.classifier.file)));
   return { input: size, ...layerTable(graph, { [m.classifier.input]: [1, ...size] }) };
