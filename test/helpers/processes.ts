@@ -1,12 +1,27 @@
 /** The CLI and the server as child processes, as users run them (needs `npm run build`). */
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fixturePath } from './fixtures.js';
 
 export const CLI = fixturePath('..', '..', 'bin', 'rcnn-serve.js');
 
+/** The first port of the kernel's ephemeral range (outgoing connections take theirs from it): Linux's, else 32768. */
+const EPHEMERAL_START = (() => {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+})();
+
+/**
+ * A port for a server under test: random, from 20000 to just below the ephemeral range, so that no
+ * client socket of a test running alongside holds it (20000-40000 once collided with one: EADDRINUSE).
+ */
 export function freePort(): number {
-  return 20000 + Math.floor(Math.random() * 20000);
+  const top = Math.max(EPHEMERAL_START, 21000);
+  return 20000 + Math.floor(Math.random() * (top - 20000));
 }
 
 export interface ServerProcess {
