@@ -130,7 +130,8 @@ export function pickOptions<Op extends Operation>(op: Op, values: Readonly<Recor
   return Object.fromEntries(Object.keys(OPERATIONS[op]).flatMap((k) => (values[k] === undefined ? [] : [[k, values[k]]]))) as OptionsOf<Op>;
 }
 
-function allowed(spec: OptionSpec): string {
+/** What an option allows, in words: its values, or its type and range. */
+export function allowedValues(spec: OptionSpec): string {
   if (spec.enum) return spec.enum.join(', ');
   if (spec.type === 'boolean') return 'true or false';
   if (spec.type === 'string') return `a string of ${spec.minLength ?? 0} to ${spec.maxLength} characters`;
@@ -140,7 +141,7 @@ function allowed(spec: OptionSpec): string {
 /** @throws DetectError INVALID_OPTION naming the option, the value and what is allowed. */
 export function checkOption(name: string, spec: OptionSpec, v: unknown): void {
   if (spec.enum) {
-    if (typeof v !== 'string' || !spec.enum.includes(v)) throw new DetectError('INVALID_OPTION', `${name} ${JSON.stringify(v)} is unknown; allowed: ${allowed(spec)}`);
+    if (typeof v !== 'string' || !spec.enum.includes(v)) throw new DetectError('INVALID_OPTION', `${name} ${JSON.stringify(v)} is unknown; allowed: ${allowedValues(spec)}`);
     return;
   }
   const ok =
@@ -149,7 +150,7 @@ export function checkOption(name: string, spec: OptionSpec, v: unknown): void {
       : spec.type === 'string'
         ? typeof v === 'string' && v.length >= (spec.minLength ?? 0) && v.length <= spec.maxLength!
         : typeof v === 'number' && Number.isFinite(v) && v >= spec.minimum! && v <= spec.maximum! && (spec.type === 'number' || Number.isInteger(v));
-  if (!ok) throw new DetectError('INVALID_OPTION', `${name} is ${JSON.stringify(v)}; allowed: ${allowed(spec)}`);
+  if (!ok) throw new DetectError('INVALID_OPTION', `${name} is ${JSON.stringify(v)}; allowed: ${allowedValues(spec)}`);
 }
 
 const article = (word: string) => (/^[aeiour]/.test(word) ? 'an' : 'a');

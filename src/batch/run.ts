@@ -9,8 +9,8 @@
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { CocoResult } from '../dataset/coco.js';
-import { CocoIds, readCocoDataset } from '../eval/coco-results.js';
+import type { CocoDataset, CocoResult } from '../dataset/coco.js';
+import { CocoIds } from '../eval/coco-results.js';
 import { collectInputs } from './inputs.js';
 import { OutputJournal, readJournal, type BatchError, type BatchRecord } from './journal.js';
 import type { BatchCounts, Progress } from './progress.js';
@@ -28,7 +28,8 @@ export interface BatchOptions {
   retry: RetryPolicy;
   targets: readonly Target[];
   /** Write the run's detections (earlier runs' lines included) as COCO results here. */
-  coco?: { out: string; gt?: string };
+  /** Also write COCO results to `out`; ids from the ground truth `gt` (read by the caller before the run, so a bad one costs no run). */
+  coco?: { out: string; gt?: { dataset: CocoDataset; path: string } };
   progress?: Progress;
   /** Aborting stops the run after the images in flight. */
   signal?: AbortSignal;
@@ -127,8 +128,8 @@ export async function runBatch(options: BatchOptions): Promise<BatchSummary> {
 }
 
 /** COCO results of every successful line; image ids from the ground truth, or the image's place in the whole input (all shards). */
-async function writeCoco(records: readonly BatchRecord[], all: readonly string[], coco: { out: string; gt?: string }): Promise<void> {
-  const ids = new CocoIds(coco.gt ? { dataset: await readCocoDataset(coco.gt), path: coco.gt } : undefined);
+async function writeCoco(records: readonly BatchRecord[], all: readonly string[], coco: NonNullable<BatchOptions['coco']>): Promise<void> {
+  const ids = new CocoIds(coco.gt);
   const index = new Map(all.map((p, i) => [resolve(p), i]));
   const results: CocoResult[] = [];
   for (const r of records) if ('result' in r) results.push(...ids.results(r.path, index.get(resolve(r.path)) ?? -1, r.result));

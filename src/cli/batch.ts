@@ -4,7 +4,6 @@
  * run resumes without losing or repeating an image.
  */
 
-import { parseArgs } from 'node:util';
 import { InputError } from '../batch/inputs.js';
 import { JournalError } from '../batch/journal.js';
 import { createProgress } from '../batch/progress.js';
@@ -17,7 +16,7 @@ import { parseDevice } from '../runtime/device.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
 import { checkOptions } from '../options.js';
 import { defaultThreads, defaultWorkers } from '../workers/defaults.js';
-import { asUsageError, flagList, optionFlags, optionsFromFlags, UsageError } from './flags.js';
+import { asUsageError, flagList, readGroundTruthFlag, optionFlags, optionsFromFlags, UsageError, parseCommand } from './flags.js';
 import { onStopRequest } from './stop-signals.js';
 
 export const BATCH_USAGE = `batch: rcnn-serve batch INPUT... (--url URL [--url URL ...] | --local) --out FILE.jsonl [options]
@@ -80,7 +79,7 @@ export interface BatchIo {
 }
 
 export async function batchCommand(argv: string[], io: BatchIo): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommand({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
   const usageError = (message: string) => new UsageError(message);
   if (values.help) {
     io.out(BATCH_USAGE);
@@ -104,6 +103,8 @@ export async function batchCommand(argv: string[], io: BatchIo): Promise<number>
   // Checked here, not per image: a bad option would fail every image of the run alike.
   const options: RunOptions = optionsFromFlags('detect', values);
   asUsageError(() => checkOptions('detect', options, options.pipeline ? { pipeline: options.pipeline } : {}));
+  // Read now: a bad ground truth would otherwise fail the run at its end, when the COCO file is written.
+  const gt = values.gt === undefined ? undefined : await readGroundTruthFlag('gt', values.gt);
   let shard;
   try {
     shard = values.shard === undefined ? undefined : parseShard(values.shard);
@@ -141,7 +142,7 @@ export async function batchCommand(argv: string[], io: BatchIo): Promise<number>
       concurrency,
       retry: { ...DEFAULT_RETRY, retries: number('retries', 0) ?? DEFAULT_RETRY.retries },
       targets,
-      coco: values.coco ? { out: values.coco, gt: values.gt } : undefined,
+      coco: values.coco ? { out: values.coco, gt } : undefined,
       progress: createProgress({ tty: io.tty, log: io.err }),
       signal: stop.signal,
       log: io.err,

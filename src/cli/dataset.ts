@@ -1,8 +1,7 @@
 /** `rcnn-serve dataset --out DIR`: a synthetic detection dataset, images and COCO annotations. */
 
-import { parseArgs } from 'node:util';
 import { DATASET_SPLITS, generateDataset } from '../dataset/generate.js';
-import { numberFlag, UsageError, type CliIo } from './flags.js';
+import { numberFlag, UsageError, type CliIo, parseCommand } from './flags.js';
 
 export const DATASET_USAGE = `dataset options:
   --split NAME             ${Object.entries(DATASET_SPLITS).map(([n, s]) => `${n} (seed ${s.seed}, ${s.count} images)`).join(', ')}
@@ -18,7 +17,7 @@ const FLAGS = {
 } as const;
 
 export async function datasetCommand(argv: string[], io: CliIo, usage: string): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: FLAGS, strict: true });
+  const { values } = parseCommand({ args: argv, options: FLAGS, strict: true });
   if (values.help) {
     io.out(usage);
     return 0;

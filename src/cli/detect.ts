@@ -1,15 +1,15 @@
 /** `rcnn-serve detect IMAGE...`: detections for each image, in input order. */
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { CocoResult } from '../dataset/coco.js';
 import { Detector, type DetectionResult } from '../detector.js';
 import { DetectError } from '../errors.js';
-import { CocoIds, readCocoDataset } from '../eval/coco-results.js';
+import { CocoIds } from '../eval/coco-results.js';
 import { DEFAULT_MODEL } from '../model/package.js';
+import { checkOptions } from '../options.js';
 import { EXECUTION_PROVIDERS } from '../runtime/device.js';
-import { numberFlag, optionFlags, optionsFromFlags, optionsHelp, UsageError, type CliIo } from './flags.js';
+import { asUsageError, numberFlag, readFlagFile, readGroundTruthFlag, optionFlags, optionsFromFlags, optionsHelp, UsageError, type CliIo, parseCommand } from './flags.js';
 import { describeError, forEachImage, LIMIT_FLAGS, limitsFrom } from './images.js';
 
 export const DETECT_USAGE = `detect options:
@@ -51,13 +51,15 @@ function formatResult(path: string, r: DetectionResult): string[] {
 }
 
 export async function detectCommand(argv: string[], io: CliIo, usage: string): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommand({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
   if (values.help) {
     io.out(usage);
     return 0;
   }
   if (positionals.length === 0) throw new UsageError('detect needs at least one IMAGE');
   const { model, ...options } = optionsFromFlags('detect', values);
+  // A bad option would fail every image alike: a usage error (exit 2) before the model loads.
+  asUsageError(() => checkOptions('detect', options, options.pipeline ? { pipeline: options.pipeline } : {}));
   const verbose = values.verbose ?? false;
   let detector: Detector;
   try {
@@ -79,7 +81,7 @@ export async function detectCommand(argv: string[], io: CliIo, usage: string): P
   const cocoPath = values['coco-results'];
   const gt = values['gt'];
   if (gt && !cocoPath) throw new UsageError('--gt goes with --coco-results');
-  const ids = cocoPath ? new CocoIds(gt ? { dataset: await readCocoDataset(gt), path: gt } : undefined) : undefined;
+  const ids = cocoPath ? new CocoIds(gt ? await readGroundTruthFlag('gt', gt) : undefined) : undefined;
   const coco: CocoResult[] = [];
   try {
     const status = await forEachImage(positionals, io, values.json ?? false, verbose, async (path, index) => {
@@ -100,12 +102,14 @@ export async function detectCommand(argv: string[], io: CliIo, usage: string): P
  * @returns the boxes for an image path.
  */
 async function readProposalsFile(file: string): Promise<(path: string) => number[][]> {
-  const text = await readFile(file, 'utf8').catch(() => {
-    throw new UsageError(`--proposals ${file}: cannot read it`);
-  });
-  const trimmed = text.trim();
+  const trimmed = (await readFlagFile('proposals', file)).trim();
   if (trimmed.startsWith('[')) {
-    const boxes = JSON.parse(trimmed) as number[][];
+    let boxes: number[][];
+    try {
+      boxes = JSON.parse(trimmed);
+    } catch (err) {
+      throw new UsageError(`--proposals ${file} is not JSON (${(err as Error).message})`);
+    }
     return () => boxes;
   }
   const byPath = new Map<string, number[][]>();

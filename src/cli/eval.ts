@@ -3,14 +3,12 @@
  * proposals, against a COCO ground truth.
  */
 
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import type { CocoAnnotation, CocoResult } from '../dataset/coco.js';
 import { evaluateCoco, type CocoMetrics } from '../eval/coco-eval.js';
-import { readCocoDataset } from '../eval/coco-results.js';
 import { proposalQuality, type ImageProposals } from '../eval/proposal-recall.js';
-import { UsageError } from './flags.js';
+import { parseCommand, readFlagFile, readGroundTruthFlag, readJsonFlag, UsageError } from './flags.js';
 
 export const EVAL_USAGE = `eval options:
   --gt FILE                COCO ground truth (annotations.json)
@@ -43,9 +41,9 @@ function metricsTable(m: CocoMetrics): string[] {
   return lines;
 }
 
-/** @returns exit status; throws UsageError-like messages as RangeError for the caller to report. */
+/** @returns exit status; a missing, unreadable or malformed input file is a UsageError naming its flag. */
 export async function evalCommand(argv: string[], out: (line: string) => void): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  const { values } = parseCommand({ args: argv, options: OPTIONS, strict: true });
   if (values.help) {
     out(EVAL_USAGE);
     return 0;
@@ -54,19 +52,24 @@ export async function evalCommand(argv: string[], out: (line: string) => void): 
   if (!values.results && !values.proposals) throw new UsageError('eval needs --results FILE and/or --proposals FILE');
   const maxProposals = values['max-proposals'] === undefined ? Infinity : Number(values['max-proposals']);
   if (!(maxProposals >= 1)) throw new UsageError(`--max-proposals needs a positive number, got ${JSON.stringify(values['max-proposals'])}`);
-  const truth = await readCocoDataset(values.gt);
+  const truth = (await readGroundTruthFlag('gt', values.gt)).dataset;
   const report: Record<string, unknown> = {};
   if (values.results) {
-    const results = JSON.parse(await readFile(values.results, 'utf8')) as CocoResult[];
-    if (!Array.isArray(results)) throw new RangeError(`${values.results} is not a COCO results file (a JSON array)`);
+    const results = (await readJsonFlag('results', values.results)) as CocoResult[];
+    if (!Array.isArray(results)) throw new UsageError(`--results ${values.results} is not a COCO results file (a JSON array)`);
     report.detection = evaluateCoco(truth, results);
   }
   if (values.proposals) {
     const root = dirname(resolve(values.gt));
     const byFile = new Map<string, number[][]>();
-    for (const line of (await readFile(values.proposals, 'utf8')).split('\n')) {
+    for (const [i, line] of (await readFlagFile('proposals', values.proposals)).split('\n').entries()) {
       if (!line.trim()) continue;
-      const r = JSON.parse(line) as { path: string; proposals?: number[][] };
+      let r: { path: string; proposals?: number[][] };
+      try {
+        r = JSON.parse(line);
+      } catch {
+        throw new UsageError(`--proposals ${values.proposals}: line ${i + 1} is not JSON (expected the lines of 'rcnn-serve proposals --json')`);
+      }
       if (r.proposals) byFile.set(resolve(r.path), r.proposals);
     }
     const annotations = new Map<number, CocoAnnotation[]>();
@@ -79,7 +82,7 @@ export async function evalCommand(argv: string[], out: (line: string) => void): 
     const images: ImageProposals[] = [];
     for (const im of truth.images) {
       const proposals = byFile.get(resolve(root, im.file_name));
-      if (!proposals) throw new RangeError(`${values.proposals} has no proposals for ${im.file_name}`);
+      if (!proposals) throw new UsageError(`--proposals ${values.proposals} has no proposals for ${im.file_name}`);
       const anns = annotations.get(im.id) ?? [];
       images.push({ truth: { boxes: anns.map((a) => [a.bbox[0], a.bbox[1], a.bbox[0] + a.bbox[2], a.bbox[1] + a.bbox[3]]), classes: anns.map((a) => a.category_id) }, proposals });
     }

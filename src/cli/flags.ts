@@ -6,9 +6,13 @@
  * its --help line comes from its doc, range and default.
  */
 
-import type { ParseArgsConfig } from 'node:util';
+import { readFile } from 'node:fs/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { CocoDataset } from '../dataset/coco.js';
 import { DetectError } from '../errors.js';
+import { cocoDataset } from '../eval/coco-results.js';
 import { optionsOf, type Operation, type OptionName, type OptionSpec, type OptionsOf } from '../options.js';
+import { didYouMean } from '../suggest.js';
 
 /** Bad usage: the command line itself is wrong (exit status 2). */
 export class UsageError extends Error {}
@@ -16,6 +20,54 @@ export class UsageError extends Error {}
 export interface CliIo {
   out: (line: string) => void;
   err: (line: string) => void;
+}
+
+/**
+ * parseArgs, strict, with positionals; an unknown flag, or a flag missing its value, is a usage
+ * error that names the nearest known flag.
+ */
+export function parseCommand<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const flag = /'(-{1,2}[^' ]+)/.exec(e.message)?.[1];
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag) {
+      throw new UsageError(`unknown option ${flag}${didYouMean(flag.replace(/^-+/, ''), Object.keys(config.options ?? {})).replace(/mean (\S+)\?$/, 'mean --$1?')}`);
+    }
+    if (e.code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError(e.message);
+    throw err;
+  }
+}
+
+/** A file a flag names, as text; a missing or unreadable one is a usage error naming the flag. */
+export async function readFlagFile(flag: string, path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(code === 'ENOENT' ? `--${flag} ${path}: no such file` : `--${flag} ${path}: cannot read it (${code ?? (err as Error).message})`);
+  }
+}
+
+/** A JSON file a flag names; not JSON is a usage error naming the flag and the parser's complaint. */
+export async function readJsonFlag(flag: string, path: string): Promise<unknown> {
+  const text = await readFlagFile(flag, path);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--${flag} ${path} is not JSON (${(err as Error).message})`);
+  }
+}
+
+/** COCO ground truth a flag names (--gt), read and checked before any work: a usage error naming the flag. */
+export async function readGroundTruthFlag(flag: string, path: string): Promise<{ dataset: CocoDataset; path: string }> {
+  const doc = await readJsonFlag(flag, path);
+  try {
+    return { dataset: cocoDataset(doc, path), path };
+  } catch (err) {
+    throw new UsageError(`--${flag} ${(err as Error).message}`);
+  }
 }
 
 /** The CLI flag of an option: its name in kebab case. */

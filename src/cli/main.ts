@@ -13,10 +13,13 @@ import { describeError } from './images.js';
 import { MODELS_USAGE, modelsCommand } from './models.js';
 import { PROPOSALS_USAGE, proposalsCommand } from './proposals.js';
 import { serveCommand } from './serve.js';
+import { didYouMean } from '../suggest.js';
 
 export type { CliIo } from './flags.js';
 
 const VERSION = '0.1.0';
+
+const COMMANDS = ['detect', 'proposals', 'serve', 'batch', 'dataset', 'eval', 'models'];
 
 const USAGE = `rcnn-serve ${VERSION}: R-CNN family object detection (region ops in TypeScript, convolutions in ONNX Runtime)
 
@@ -79,7 +82,7 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
       case 'models':
         return await modelsCommand(rest, io.out);
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}; commands: detect, proposals, serve, batch, dataset, eval, models`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)}${didYouMean(command, COMMANDS)}; commands: ${COMMANDS.join(', ')}`);
     }
   } catch (err) {
     if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {

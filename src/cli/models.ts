@@ -4,12 +4,12 @@
  * multiply-adds), from the ONNX structure.
  */
 
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import type { LayerTable } from '../inspect/layer-summary.js';
 import { classifierLayers, packageLayers } from '../inspect/package-layers.js';
 import { pipelineCosts, type PipelineCost } from '../inspect/pipeline-cost.js';
 import { readManifest, resolveModelDir } from '../model/package.js';
-import { UsageError } from './flags.js';
+import { UsageError, parseCommand } from './flags.js';
 
 export const MODELS_USAGE = `models inspect options:
   --input CxHxW            the backbone's input (default: 3 x minSize x minSize of the package)
@@ -46,7 +46,7 @@ function table(file: string, t: LayerTable): string[] {
 export async function modelsCommand(argv: string[], out: (line: string) => void): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'inspect') throw new UsageError(`models needs a subcommand: inspect NAME_OR_DIR`);
-  const { values, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommand({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
   if (values.help) {
     out(MODELS_USAGE);
     return 0;

@@ -1,12 +1,11 @@
 /** `rcnn-serve proposals IMAGE...`: selective search's regions, or a Faster R-CNN model's RPN's, for each image. */
 
-import { parseArgs } from 'node:util';
 import { Detector } from '../detector.js';
 import { DEFAULT_MODEL } from '../model/package.js';
-import { checkOption, checkTaken, OPTIONS, type OptionsOf } from '../options.js';
+import { checkOptions, type OptionsOf } from '../options.js';
 import { RegionProposer } from '../proposals.js';
 import { defaultWorkers } from '../workers/defaults.js';
-import { asUsageError, numberFlag, optionFlags, optionsFromFlags, optionsHelp, UsageError, type CliIo } from './flags.js';
+import { asUsageError, numberFlag, optionFlags, optionsFromFlags, optionsHelp, UsageError, type CliIo, parseCommand } from './flags.js';
 import { forEachImage, LIMIT_FLAGS, limitsFrom } from './images.js';
 
 export const PROPOSALS_USAGE = `proposals options:
@@ -29,7 +28,7 @@ interface Run {
 }
 
 export async function proposalsCommand(argv: string[], io: CliIo, usage: string): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
+  const { values, positionals } = parseCommand({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
   if (values.help) {
     io.out(usage);
     return 0;
@@ -39,10 +38,9 @@ export async function proposalsCommand(argv: string[], io: CliIo, usage: string)
   if (values.max !== undefined && table.maxProposals !== undefined) throw new UsageError('--max and --max-proposals are the same option; give one');
   const options = { ...table, ...(values.max !== undefined && { maxProposals: numberFlag('max', values.max) }) };
   const { method = 'selective-search' } = options;
-  // A wrong method, or an option the method does not take, would fail every image alike.
+  // A bad option, or one the method does not take, would fail every image alike: a usage error (exit 2).
   asUsageError(() => {
-    checkOption('method', OPTIONS.method, method);
-    checkTaken('proposals', options, { method });
+    checkOptions('proposals', options, { method });
   });
   const run = { paths: positionals, options, values, io };
   return method === 'rpn' ? rpnProposals(run) : selectiveSearch(run);

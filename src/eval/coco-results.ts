@@ -11,11 +11,16 @@ import { toXywh, type CocoDataset, type CocoResult } from '../dataset/coco.js';
 import type { DetectionResult } from '../detector.js';
 
 export async function readCocoDataset(path: string): Promise<CocoDataset> {
-  const doc = JSON.parse(await readFile(path, 'utf8')) as CocoDataset;
-  if (!Array.isArray(doc.images) || !Array.isArray(doc.annotations) || !Array.isArray(doc.categories)) {
+  return cocoDataset(JSON.parse(await readFile(path, 'utf8')), path);
+}
+
+/** A parsed COCO ground truth, checked for its three arrays. @throws RangeError naming `path` and what it needs. */
+export function cocoDataset(doc: unknown, path: string): CocoDataset {
+  const d = doc as CocoDataset | null;
+  if (!d || !Array.isArray(d.images) || !Array.isArray(d.annotations) || !Array.isArray(d.categories)) {
     throw new RangeError(`${path} is not a COCO detection file: it needs "images", "annotations" and "categories" arrays`);
   }
-  return doc;
+  return d;
 }
 
 /** Looks up COCO image and category ids for detection results. */

@@ -14,6 +14,7 @@ import { RECEIVE_TIMEOUT_MS, type AppContext, type AppOptions } from './context.
 import { HTTP_ERRORS, publicMessage5xx, STATUS_OF, type ErrorBody, type HttpErrorCode } from './error-catalog.js';
 import { BodyTooLargeError, IMAGE_TYPES, MalformedMultipartError, MULTIPART_LIMITS, NoImageError } from './images.js';
 import { Metrics } from './metrics.js';
+import { queryProblem, type QueryError } from './query-problem.js';
 import { answerFailedExpectation, clientErrorHandler, frameworkErrors } from './protocol-errors.js';
 import { docsRoutes } from './routes/docs.js';
 import { healthRoutes } from './routes/health.js';
@@ -73,7 +74,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (err instanceof MalformedMultipartError) return httpError(request, 'MALFORMED_MULTIPART', err.message);
     if (err instanceof BodyTooLargeError) return httpError(request, 'BODY_TOO_LARGE', err.message);
     const e = err as { statusCode?: number; code?: string; validation?: unknown; message?: string };
-    if (e.validation) return { status: STATUS_OF.INVALID_OPTION, ...errorBody(request, 'INVALID_OPTION', `query ${e.message ?? 'is invalid'}`) };
+    if (e.validation) return { status: STATUS_OF.INVALID_OPTION, ...errorBody(request, 'INVALID_OPTION', queryProblem(request, e.validation as QueryError[]) ?? `query ${e.message ?? 'is invalid'}`) };
     if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return httpError(request, 'BODY_TOO_LARGE', `${HTTP_ERRORS.BODY_TOO_LARGE.message} (${options.maxBodyBytes} bytes)`);
     if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return httpError(request, 'UNSUPPORTED_MEDIA_TYPE');
     if (e.code === 'FST_ERR_CTP_EMPTY_TYPE') return httpError(request, 'UNSUPPORTED_MEDIA_TYPE', `the Content-Type header is empty; ${HTTP_ERRORS.UNSUPPORTED_MEDIA_TYPE.message}`);

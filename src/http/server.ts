@@ -6,6 +6,7 @@
  * SHUTTING_DOWN, stop the workers, exit 0.
  */
 
+import { createServer } from 'node:net';
 import type { ServerConfig } from '../config/env.js';
 import { encodePng } from '../image/encode.js';
 import { DEFAULT_MODEL } from '../model/package.js';
@@ -14,6 +15,26 @@ import { InferencePool } from '../workers/inference-pool.js';
 import { buildApp } from './app.js';
 
 export class StartError extends Error {}
+
+/** Why a port cannot be listened on, and what to do. */
+function listenProblem(err: NodeJS.ErrnoException, host: string, port: number): string {
+  if (err.code === 'EADDRINUSE') return `port ${port} on ${host} is in use (EADDRINUSE): stop what listens there, or set PORT to a free port`;
+  if (err.code === 'EACCES') return `port ${port} on ${host} needs privileges (EACCES): set PORT to 1024 or above`;
+  if (err.code === 'EADDRNOTAVAIL') return `HOST ${host} is not an address of this machine (EADDRNOTAVAIL): set HOST to one of its addresses, or 0.0.0.0`;
+  return `cannot listen on ${host}:${port}: ${err.message}`;
+}
+
+/** Listen on the port for a moment: a busy one fails the start at once, before models take their time to load. */
+async function checkListenable(host: string, port: number): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  }).catch((err: NodeJS.ErrnoException) => {
+    throw new StartError(listenProblem(err, host, port));
+  });
+}
 
 /**
  * After shutdown's cut-off, how long a run may take to reach its next stage
@@ -42,6 +63,7 @@ function defaultFirst(registry: Registry): Registry {
 }
 
 export async function serve(config: ServerConfig): Promise<{ close: () => Promise<void>; port: number }> {
+  await checkListenable(config.host, config.port);
   const registry = defaultFirst(await scanModels(config.modelsDir));
   const noUsable = () => new StartError(`no usable model package under ${config.modelsDir}${registry.broken.length ? `: ${registry.broken.map((b) => `${b.dir}: ${b.reason}`).join('; ')}` : ''}`);
   // Before any worker starts: a worker stopped while it loads ONNX Runtime can abort the process (exit by signal).
@@ -97,7 +119,13 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
     throw noUsable();
   }
 
-  await app.listen({ port: config.port, host: config.host });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await pool.close();
+    await app.close();
+    throw new StartError(listenProblem(err as NodeJS.ErrnoException, config.host, config.port));
+  }
   ready = true;
   const address = app.server.address();
   /**

@@ -86,9 +86,16 @@ describe('rcnn-serve detect', () => {
     expect(r.err.join('\n')).toMatch(/\n\s+at /);
   });
 
-  it('an out-of-range option or unknown pipeline is one clear error', async () => {
+  it('an out-of-range option is a usage error (exit 2) named by its flag, before the model loads; an unknown pipeline one clear error', async () => {
     let r = await run('detect', shapes, '--score-threshold', '7', '--json');
-    expect(r.json()[0].error).toEqual({ code: 'INVALID_OPTION', message: 'scoreThreshold is 7; allowed: a number from 0 to 1' });
+    expect(r.status).toBe(2);
+    expect(r.out).toEqual([]);
+    expect(r.err[0]).toContain('usage error: --score-threshold is 7; allowed: a number from 0 to 1');
+    r = await run('detect', shapes, '--pipeline', 'yolo');
+    expect(r.status).toBe(2);
+    expect(r.err[0]).toContain('usage error: --pipeline "yolo" is unknown; allowed: rcnn, fast-rcnn, faster-rcnn');
+    expect((await run('detect', shapes, '--pipeline', 'faster-rcnn', '--mode', 'fast')).err[0]).toContain('usage error: --mode is an rcnn, fast-rcnn option; faster-rcnn proposes with its RPN',
+    );
     r = await run('detect', shapes, '--model', 'fixture-tiny-fpn', '--pipeline', 'rcnn');
     expect(r.status).toBe(1);
     expect(r.err[0]).toContain('UNSUPPORTED_PIPELINE: model fixture-tiny-fpn has no rcnn heads; it serves: faster-rcnn');
@@ -102,6 +109,17 @@ describe('rcnn-serve detect', () => {
     expect((await run('frobnicate')).status).toBe(2);
     expect((await run('detect', shapes, '--score-threshold', 'high')).err[0]).toContain('--score-threshold needs a number, got "high"');
     expect((await run('--help')).out[0]).toMatch(/^rcnn-serve/);
+  });
+
+  it('a mistyped command or flag names the nearest one', async () => {
+    let r = await run('detcet', shapes);
+    expect(r.status).toBe(2);
+    expect(r.err[0]).toContain('usage error: unknown command "detcet"; did you mean detect?; commands: detect, proposals, serve, batch, dataset, eval, models');
+    r = await run('detect', shapes, '--scor-threshold', '0.5');
+    expect(r.status).toBe(2);
+    expect(r.err[0]).toContain('usage error: unknown option --scor-threshold; did you mean --score-threshold?');
+    expect((await run('batch', shapes, '--out', join(tmp, 'never.jsonl'), '--locl')).err[0]).toContain('usage error: unknown option --locl; did you mean --local?');
+    expect((await run('detect', shapes, '--zzzzzz')).err[0]).toContain('usage error: unknown option --zzzzzz');
   });
 });
 
@@ -234,7 +252,8 @@ describe('rcnn-serve proposals', () => {
 
   it('bad mode, method and image get clear errors', async () => {
     let r = await run('proposals', shapes, '--mode', 'turbo', '--json');
-    expect(r.json()[0].error).toEqual({ code: 'INVALID_OPTION', message: 'mode "turbo" is unknown; allowed: single, fast, quality, opencv-fast, opencv-quality' });
+    expect(r.status).toBe(2);
+    expect(r.err[0]).toContain('usage error: --mode "turbo" is unknown; allowed: single, fast, quality, opencv-fast, opencv-quality');
     r = await run('proposals', shapes, '--method', 'edge-boxes');
     expect(r.status).toBe(2);
     expect(r.err[0]).toContain('--method "edge-boxes" is unknown; allowed: selective-search, rpn');
@@ -326,6 +345,30 @@ describe('rcnn-serve dataset, detect --coco-results, eval', () => {
     expect(line.proposals).toHaveLength(20);
     expect(line.scores[0]).toBeGreaterThanOrEqual(line.scores[19]);
     expect((await run('proposals', join(ds, 'images/000000.jpg'), '--model', 'shapes-vgg')).status).toBe(2);
+  });
+
+  it('input files that are missing or not what they should be are usage errors naming the flag (exit 2), not INTERNAL_ERROR', async () => {
+    const notJson = join(tmp, 'not-json.txt');
+    writeFileSync(notJson, 'hello');
+    const gt = join(tmp, 'gt.json');
+    writeFileSync(gt, JSON.stringify({ images: [], annotations: [], categories: [] }));
+    const cases: [string[], string][] = [
+      [['eval', '--gt', join(tmp, 'missing.json'), '--results', notJson], `usage error: --gt ${join(tmp, 'missing.json')}: no such file`],
+      [['eval', '--gt', notJson, '--results', notJson], `usage error: --gt ${notJson} is not JSON (`],
+      [['eval', '--gt', gt, '--results', notJson], `usage error: --results ${notJson} is not JSON (`],
+      [['eval', '--gt', gt, '--proposals', notJson], `usage error: --proposals ${notJson}: line 1 is not JSON`],
+      [['eval', '--gt', join(tmp, 'gt-x.json'), '--results', gt], `usage error: --gt ${join(tmp, 'gt-x.json')}: no such file`],
+      [['detect', shapes, '--coco-results', join(tmp, 'c.json'), '--gt', notJson], `usage error: --gt ${notJson} is not JSON (`],
+      [['detect', shapes, '--proposals', notJson], `usage error: --proposals ${notJson}: line 1 is not JSON`],
+      [['batch', shapes, '--local', '--out', join(tmp, 'b.jsonl'), '--coco', join(tmp, 'b.json'), '--gt', join(tmp, 'nope.json')], `usage error: --gt ${join(tmp, 'nope.json')}: no such file`],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await run(...argv);
+      expect(r.status, argv.join(' ')).toBe(2);
+      expect(r.err[0], argv.join(' ')).toContain(message);
+    }
+    writeFileSync(notJson, JSON.stringify({ images: [] }));
+    expect((await run('eval', '--gt', notJson, '--results', gt)).err[0]).toContain('is not a COCO detection file');
   });
 
   it('usage errors exit 2', async () => {

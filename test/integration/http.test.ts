@@ -130,6 +130,29 @@ describe('POST /v1/detect', () => {
     expect(only).toEqual(base.filter((d) => d.label === label));
   });
 
+  it('a bad query names the option, the value and what is allowed, in the library\'s words; an unknown one the nearest', async () => {
+    const message = async (query: string) => {
+      const res = await detect(png, 'image/png', query);
+      expect(res.statusCode, query).toBe(400);
+      expect(res.json().code).toBe('INVALID_OPTION');
+      return res.json().message as string;
+    };
+    expect(await message('?scoreThreshold=7')).toBe('scoreThreshold is 7; allowed: a number from 0 to 1');
+    expect(await message('?scoreThreshold=high')).toBe('scoreThreshold is "high"; allowed: a number from 0 to 1');
+    expect(await message('?maxDetections=2.5')).toBe('maxDetections is 2.5; allowed: an integer from 1 to 10000');
+    expect(await message('?mode=turbo')).toBe('mode "turbo" is unknown; allowed: single, fast, quality, opencv-fast, opencv-quality');
+    expect(await message('?boxFormat=xxyy')).toBe('boxFormat "xxyy" is unknown; allowed: xyxy, xywh, cxcywh');
+    expect(await message('?scorethreshold=0.5')).toBe(
+      'scorethreshold is not an option of /v1/detect; did you mean scoreThreshold?; allowed: model, pipeline, scoreThreshold, iouThreshold, maxDetections, mode, maxProposals, scales, classes, boxFormat, normalized',
+    );
+    expect(await message('?classes=person,cat')).toBe(
+      'classes names "person", "cat", which model shapes-vgg does not detect; its classes: circle, square, triangle, star, cross, hexagon, ring, crescent',
+    );
+    expect(await message('?classes=circel')).toContain('which model shapes-vgg does not detect; did you mean circle?; its classes: ');
+    const render = await app.inject({ method: 'POST', url: '/v1/render?classes=dog', headers: { 'content-type': 'image/png' }, payload: png });
+    expect(render.statusCode).toBe(400);
+  });
+
   it('multipart with several image fields gives one result per image, in order, errors in place', async () => {
     const jpeg = await sharp(png).jpeg().toBuffer();
     const { body, type } = multipartBody([

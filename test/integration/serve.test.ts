@@ -44,3 +44,27 @@ describe('rcnn-serve serve with no usable package', () => {
     expect(stderr).toContain('version is missing');
   });
 });
+
+describe('rcnn-serve serve on a port it cannot have', () => {
+  it('says the port is in use and what to do, and exits 1 before loading any model', async () => {
+    const { createServer } = await import('node:net');
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const child = spawn(process.execPath, [CLI, 'serve'], {
+        env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', WORKERS: '1', LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (d) => (output += d));
+      child.stderr.on('data', (d) => (output += d));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      expect(code).toBe(1);
+      expect(output).toContain(`error: START: port ${port} on 127.0.0.1 is in use (EADDRINUSE): stop what listens there, or set PORT to a free port`);
+      expect(output).not.toContain('model loaded and warm'); // it failed before the models, not after them
+    } finally {
+      holder.close();
+    }
+  });
+});

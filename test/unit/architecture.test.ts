@@ -15,7 +15,7 @@ const SRC = fixturePath('..', '..', 'src');
 /** Bottom first. A module is a folder of src/ or a file at its top; it may import its own layer and those below. */
 const LAYERS: readonly (readonly string[])[] = [
   ['core'],
-  ['errors'],
+  ['errors', 'suggest'],
   ['image', 'runtime'],
   ['model'],
   ['pipelines', 'inspect'],

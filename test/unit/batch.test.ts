@@ -10,6 +10,7 @@ import { backoffMs, parseRetryAfter } from '../../src/batch/retry.js';
 import { runBatch } from '../../src/batch/run.js';
 import { inShard, parseShard, shardOf } from '../../src/batch/shard.js';
 import { Balancer, HttpTarget, type Target } from '../../src/batch/targets.js';
+import { readCocoDataset } from '../../src/eval/coco-results.js';
 
 let root: string;
 beforeAll(() => {
@@ -207,7 +208,7 @@ describe('runBatch --coco with --gt (a scripted server)', () => {
     try {
       const coco = join(dir, 'results.json');
       await runBatch({ inputs: [join(dir, 'images')], out: join(dir, 'out.jsonl'), resume: false, concurrency: 2, retry: { retries: 0, baseMs: 1, maxMs: 1 },
-        targets: [new HttpTarget(server.url, {}, { timeoutMs: 5000 })], coco: { out: coco, gt } });
+        targets: [new HttpTarget(server.url, {}, { timeoutMs: 5000 })], coco: { out: coco, gt: { dataset: await readCocoDataset(gt), path: gt } } });
       const results = JSON.parse(readFileSync(coco, 'utf8')) as { image_id: number; category_id: number; bbox: number[]; score: number }[];
       expect(results.sort((a, b) => a.image_id - b.image_id)).toEqual([
         { image_id: 70, category_id: 9, bbox: [1, 2, 10, 20], score: 0.9 },

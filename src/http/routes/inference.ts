@@ -13,6 +13,7 @@ import type { AppContext } from '../context.js';
 import { mapWithConcurrency } from '../concurrency.js';
 import { modelNamed } from '../../model/registry.js';
 import { requestImages } from '../images.js';
+import { didYouMean } from '../../suggest.js';
 
 type DetectQuery = OptionsOf<'httpDetect'>;
 type RenderQuery = OptionsOf<'render'>;
@@ -38,6 +39,18 @@ function detectOptions(q: DetectQuery | RenderQuery): DetectOptions {
   return options;
 }
 
+/**
+ * A class filter names only labels the model has: a filter on a label it cannot detect would
+ * answer 200 with nothing, as if the image had none.
+ * @throws DetectError INVALID_OPTION listing the model's labels.
+ */
+function checkClasses(classes: string, model: string, labels: readonly string[]): void {
+  const unknown = classes.split(',').map((c) => c.trim()).filter((c) => c && !labels.includes(c));
+  if (unknown.length === 0) return;
+  const hint = unknown.map((c) => didYouMean(c, labels)).find(Boolean) ?? '';
+  throw new DetectError('INVALID_OPTION', `classes names ${unknown.map((c) => JSON.stringify(c)).join(', ')}, which model ${model} does not detect${hint}; its classes: ${labels.join(', ')}`);
+}
+
 /** The multipart field `proposals`: a JSON array of [x1, y1, x2, y2] for rcnn and fast-rcnn (checked by the detector). */
 function proposalsField(fields: Record<string, string>): number[][] | undefined {
   if (fields.proposals === undefined) return undefined;
@@ -59,15 +72,17 @@ export const inferenceRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (a
     return { results };
   };
 
-  const modelDir = (request: FastifyRequest, name: string | undefined): string => {
+  /** The model a query names, checked to have the classes it filters on. */
+  const modelDir = (request: FastifyRequest, name: string | undefined, classes?: string): string => {
     const m = modelNamed(ctx.registry, name);
     request.summary = { ...request.summary, model: m.name };
+    if (classes) checkClasses(classes, m.name, m.manifest.classes.slice(1));
     return m.dir;
   };
 
   app.post<{ Querystring: DetectQuery }>('/v1/detect', { schema: { querystring: querystringSchema('httpDetect') } }, async (request) => {
     const q = request.query;
-    const dir = modelDir(request, q.model);
+    const dir = modelDir(request, q.model, q.classes);
     const { images, multipart, fields } = await requestImages(request, ctx.maxBodyBytes);
     const options = { ...detectOptions(q), proposals: proposalsField(fields) };
     const run = (bytes: Uint8Array) =>
@@ -85,7 +100,7 @@ export const inferenceRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (a
     { schema: { querystring: querystringSchema('render') } },
     async (request, reply) => {
       const q = request.query;
-      const dir = modelDir(request, q.model);
+      const dir = modelDir(request, q.model, q.classes);
       const { images } = await requestImages(request, ctx.maxBodyBytes);
       const options = detectOptions(q);
       const result = shape(await ctx.pool.detect({ modelDir: dir, bytes: images[0]!, options, settings: ctx.settings }), { classes: q.classes });
