@@ -105,7 +105,8 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
       });
       await Promise.race([warm, limit]);
       clearTimeout(timer);
-      app.log.info({ model: m.name }, 'model loaded and warm');
+      const classes = m.manifest.classes.slice(1);
+      app.log.info({ model: m.name, classes }, `model ${m.name} loaded and warm; it detects ${classes.length} classes: ${classes.join(', ')}`);
     } catch (err) {
       clearTimeout(timer);
       registry.models.splice(registry.models.indexOf(m), 1);
@@ -128,6 +129,9 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
   }
   ready = true;
   const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const base = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`;
+  app.log.info({ demo: `${base}/`, docs: `${base}/docs`, metrics: `${base}/metrics` }, `ready: the demo page at ${base}/, the API docs at ${base}/docs, metrics at ${base}/metrics`);
   /**
    * Stop listening and close idle connections; requests in flight and queued
    * get shutdownTimeoutMs to finish; then every one still waiting is answered
@@ -145,5 +149,5 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
     pool.abandon();
     await pool.close(STOP_GRACE_MS);
   };
-  return { close, port: typeof address === 'object' && address ? address.port : config.port };
+  return { close, port };
 }

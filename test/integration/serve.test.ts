@@ -62,9 +62,34 @@ describe('rcnn-serve serve on a port it cannot have', () => {
       const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
       expect(code).toBe(1);
       expect(output).toContain(`error: START: port ${port} on 127.0.0.1 is in use (EADDRINUSE): stop what listens there, or set PORT to a free port`);
-      expect(output).not.toContain('model loaded and warm'); // it failed before the models, not after them
+      expect(output).not.toContain('loaded and warm'); // it failed before the models, not after them
     } finally {
       holder.close();
     }
+  });
+});
+
+describe('rcnn-serve serve start-up log', () => {
+  it('says what each model detects, and where the demo page, the docs and the metrics are', async () => {
+    const port = freePort();
+    const child = spawn(process.execPath, [CLI, 'serve'], {
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', WORKERS: '1', ORT_THREADS: '1', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!output.includes('"msg":"ready:') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      const lines = output.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; demo?: string });
+      expect(lines.map((l) => l.msg)).toContain('model shapes-vgg loaded and warm; it detects 8 classes: circle, square, triangle, star, cross, hexagon, ring, crescent');
+      const ready = lines.find((l) => l.msg.startsWith('ready:'))!;
+      expect(ready.msg).toBe(`ready: the demo page at http://127.0.0.1:${port}/, the API docs at http://127.0.0.1:${port}/docs, metrics at http://127.0.0.1:${port}/metrics`);
+      expect((await fetch(ready.demo!)).status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
   });
 });
