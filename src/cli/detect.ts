@@ -41,6 +41,12 @@ const FLAGS = {
   ...LIMIT_FLAGS,
 } as const;
 
+/** What the default model knows, and the way to one that sees photos. */
+export function defaultModelNote(classes: readonly string[]): string {
+  return `note: ${DEFAULT_MODEL}, the default model, detects only its ${classes.length} synthetic shapes (${classes.join(', ')}); ` +
+    `for photos, export a COCO model (README: "A COCO model from torchvision") and pass --model`;
+}
+
 function formatResult(path: string, r: DetectionResult): string[] {
   const lines = [`${path}  ${r.image.width}x${r.image.height}  ${r.model} ${r.pipeline}  ${r.detections.length} detection(s)  ${r.timings.total} ms`];
   const width = Math.max(5, ...r.detections.map((d) => d.label.length));
@@ -60,6 +66,13 @@ export async function detectCommand(argv: string[], io: CliIo, usage: string): P
   const { model, ...options } = optionsFromFlags('detect', values);
   // A bad option would fail every image alike: a usage error (exit 2) before the model loads.
   asUsageError(() => checkOptions('detect', options, options.pipeline ? { pipeline: options.pipeline } : {}));
+  // The input files too, before the model loads.
+  const proposalsFile = values['proposals'];
+  const regions = proposalsFile === undefined ? undefined : await readProposalsFile(proposalsFile);
+  const cocoPath = values['coco-results'];
+  const gt = values['gt'];
+  if (gt && !cocoPath) throw new UsageError('--gt goes with --coco-results');
+  const ids = cocoPath ? new CocoIds(gt ? await readGroundTruthFlag('gt', gt) : undefined) : undefined;
   const verbose = values.verbose ?? false;
   let detector: Detector;
   try {
@@ -76,12 +89,8 @@ export async function detectCommand(argv: string[], io: CliIo, usage: string): P
     if (e.stack) io.err(e.stack);
     return 1;
   }
-  const proposalsFile = values['proposals'];
-  const regions = proposalsFile === undefined ? undefined : await readProposalsFile(proposalsFile);
-  const cocoPath = values['coco-results'];
-  const gt = values['gt'];
-  if (gt && !cocoPath) throw new UsageError('--gt goes with --coco-results');
-  const ids = cocoPath ? new CocoIds(gt ? await readGroundTruthFlag('gt', gt) : undefined) : undefined;
+  // The shipped default knows synthetic shapes only: on a photo it finds shapes, confidently. Say so, once.
+  if (!values.json && detector.name === DEFAULT_MODEL) io.err(defaultModelNote(detector.classes.slice(1)));
   const coco: CocoResult[] = [];
   try {
     const status = await forEachImage(positionals, io, values.json ?? false, verbose, async (path, index) => {

@@ -14,6 +14,7 @@ import { MODELS_USAGE, modelsCommand } from './models.js';
 import { PROPOSALS_USAGE, proposalsCommand } from './proposals.js';
 import { serveCommand } from './serve.js';
 import { didYouMean } from '../suggest.js';
+import { DEFAULT_MODEL } from '../model/package.js';
 
 export type { CliIo } from './flags.js';
 
@@ -32,6 +33,9 @@ Usage:
   rcnn-serve eval --gt FILE [options]       COCO AP of detections, recall of proposals
   rcnn-serve models inspect NAME_OR_DIR     layer tables of a package's graphs (shapes, parameters, multiply-adds)
   rcnn-serve --help | --version
+
+The default model, ${DEFAULT_MODEL}, detects only the synthetic shapes it was trained on (rcnn-serve dataset); for
+photos, export a COCO model (README: "A COCO model from torchvision") and pass --model.
 
 ${DETECT_USAGE}
 

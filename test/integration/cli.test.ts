@@ -111,6 +111,19 @@ describe('rcnn-serve detect', () => {
     expect((await run('--help')).out[0]).toMatch(/^rcnn-serve/);
   });
 
+  it("says once, in text mode, that the default model knows only its synthetic shapes, and how to get one that sees photos", async () => {
+    const text = await run('detect', shapes, shapes);
+    expect(text.status).toBe(0);
+    const notes = text.err.filter((l) => l.startsWith('note:'));
+    expect(notes).toEqual([
+      'note: shapes-vgg, the default model, detects only its 8 synthetic shapes (circle, square, triangle, star, cross, hexagon, ring, crescent); ' +
+        'for photos, export a COCO model (README: "A COCO model from torchvision") and pass --model',
+    ]);
+    expect((await run('detect', shapes, '--json')).err.filter((l) => l.startsWith('note:'))).toEqual([]);
+    expect((await run('detect', shapes, '--model', 'fixture-tiny-fpn')).err.filter((l) => l.startsWith('note:'))).toEqual([]);
+    expect((await run('--help')).out.join('\n')).toContain('The default model, shapes-vgg, detects only the synthetic shapes it was trained on');
+  });
+
   it('a mistyped command or flag names the nearest one', async () => {
     let r = await run('detcet', shapes);
     expect(r.status).toBe(2);
