@@ -2,10 +2,11 @@
  * Model packages: a folder with model.json and the ONNX graphs it names.
  */
 
-import { access, readFile, stat } from 'node:fs/promises';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import { DetectError } from '../errors.js';
+import { didYouMean } from '../suggest.js';
 import { openGraph, type GraphSession, type SessionOptions } from '../runtime/session.js';
 import { graphsOf, parseManifest } from './manifest.js';
 import type { ModelManifest } from './manifest-schema.js';
@@ -44,7 +45,8 @@ export async function resolveModelDir(nameOrPath: string, modelsDir: string = SH
     const named = join(modelsDir, nameOrPath);
     if (await isDir(named)) return named;
   }
-  throw new DetectError('MODEL_NOT_FOUND', `no model package ${JSON.stringify(nameOrPath)}: not a folder, nor a package name under ${modelsDir}`);
+  const names = await readdir(modelsDir).catch(() => [] as string[]);
+  throw new DetectError('MODEL_NOT_FOUND', `no model package ${JSON.stringify(nameOrPath)}: not a folder, nor a package name under ${modelsDir}${didYouMean(nameOrPath, names)}`);
 }
 
 /** Read and validate a package's model.json without opening its graphs. */

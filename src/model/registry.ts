@@ -6,6 +6,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DetectError } from '../errors.js';
+import { didYouMean } from '../suggest.js';
 import type { ModelManifest } from './manifest-schema.js';
 import { DEFAULT_MODEL, readManifest } from './package.js';
 
@@ -46,6 +47,7 @@ export async function scanModels(modelsDir: string): Promise<Registry> {
  */
 export function modelNamed(registry: Registry, name: string | undefined): RegisteredModel {
   const m = name === undefined ? registry.models[0] : registry.models.find((x) => x.name === name);
-  if (!m) throw new DetectError('MODEL_NOT_FOUND', `no model ${JSON.stringify(name)}; available: ${registry.models.map((x) => x.name).join(', ')}`);
+  const names = registry.models.map((x) => x.name);
+  if (!m) throw new DetectError('MODEL_NOT_FOUND', `no model ${JSON.stringify(name)}${didYouMean(String(name), names)}; available: ${names.join(', ')}`);
   return m;
 }

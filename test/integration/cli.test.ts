@@ -223,6 +223,8 @@ describe('model package errors', () => {
   it('an unknown model name says where it looked', async () => {
     const r = await run('detect', shapes, '--model', 'no-such-model');
     expect(r.err[0]).toContain('MODEL_NOT_FOUND: no model package "no-such-model"');
+    expect(r.err[0]).not.toContain('did you mean');
+    expect((await run('detect', shapes, '--model', 'shapes-vg')).err[0]).toMatch(/MODEL_NOT_FOUND: no model package "shapes-vg": .*; did you mean shapes-vgg\?$/);
   });
 });
 

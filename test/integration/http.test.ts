@@ -130,6 +130,12 @@ describe('POST /v1/detect', () => {
     expect(only).toEqual(base.filter((d) => d.label === label));
   });
 
+  it('an unknown model name gets the nearest one and the list', async () => {
+    const res = await detect(png, 'image/png', '?model=shapes-vg');
+    expect(res.statusCode).toBe(404);
+    expect(res.json().message).toBe('no model "shapes-vg"; did you mean shapes-vgg?; available: shapes-vgg, fixture-tiny-fpn');
+  });
+
   it('a bad query names the option, the value and what is allowed, in the library\'s words; an unknown one the nearest', async () => {
     const message = async (query: string) => {
       const res = await detect(png, 'image/png', query);
