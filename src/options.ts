@@ -161,19 +161,13 @@ const article = (word: string) => (/^[aeiour]/.test(word) ? 'an' : 'a');
  * @throws DetectError INVALID_OPTION
  */
 export function checkOptions(op: Operation, options: Readonly<Record<string, unknown>>, runs: { pipeline?: PipelineName; method?: ProposalMethod } = {}): void {
-  for (const [name, spec] of optionsOf(op)) if (options[name] !== undefined) checkOption(name, spec, options[name]);
-  checkTaken(op, options, runs);
-}
-
-/**
- * Check that the pipeline or method a request runs takes each option set.
- * @throws DetectError INVALID_OPTION naming the option, who takes it, and what the runner does instead.
- */
-export function checkTaken(op: Operation, options: Readonly<Record<string, unknown>>, runs: { pipeline?: PipelineName; method?: ProposalMethod }): void {
+  const specs = optionsOf(op).filter(([name]) => options[name] !== undefined);
+  for (const [name, spec] of specs) checkOption(name, spec, options[name]);
+  // Then that the runner takes each: the message names who does, and what the runner does instead.
   const runner = runs.pipeline ?? runs.method;
-  for (const [name, spec] of optionsOf(op)) {
+  for (const [name, spec] of specs) {
     const takers: readonly string[] | undefined = runs.pipeline ? spec.pipelines : spec.methods;
-    if (options[name] !== undefined && takers && runner && !takers.includes(runner)) {
+    if (takers && runner && !takers.includes(runner)) {
       throw new DetectError('INVALID_OPTION', `${name} is ${article(takers[0]!)} ${takers.join(', ')} option; ${runner} ${spec.otherwise}`);
     }
   }

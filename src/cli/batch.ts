@@ -16,7 +16,7 @@ import { parseDevice } from '../runtime/device.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
 import { checkOptions } from '../options.js';
 import { defaultThreads, defaultWorkers } from '../workers/defaults.js';
-import { asUsageError, flagList, readGroundTruthFlag, optionFlags, optionsFromFlags, UsageError, parseCommand } from './flags.js';
+import { asUsageError, flagList, optionFlags, optionsFromFlags, parseCommand, readGroundTruthFlag, UsageError } from './flags.js';
 import { onStopRequest } from './stop-signals.js';
 
 export const BATCH_USAGE = `batch: rcnn-serve batch INPUT... (--url URL [--url URL ...] | --local) --out FILE.jsonl [options]

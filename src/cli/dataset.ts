@@ -1,7 +1,7 @@
 /** `rcnn-serve dataset --out DIR`: a synthetic detection dataset, images and COCO annotations. */
 
 import { DATASET_SPLITS, generateDataset } from '../dataset/generate.js';
-import { numberFlag, UsageError, type CliIo, parseCommand } from './flags.js';
+import { numberFlag, parseCommand, UsageError, type CliIo } from './flags.js';
 
 export const DATASET_USAGE = `dataset options:
   --split NAME             ${Object.entries(DATASET_SPLITS).map(([n, s]) => `${n} (seed ${s.seed}, ${s.count} images)`).join(', ')}

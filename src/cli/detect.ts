@@ -9,7 +9,7 @@ import { CocoIds } from '../eval/coco-results.js';
 import { DEFAULT_MODEL } from '../model/package.js';
 import { checkOptions } from '../options.js';
 import { EXECUTION_PROVIDERS } from '../runtime/device.js';
-import { asUsageError, numberFlag, readFlagFile, readGroundTruthFlag, optionFlags, optionsFromFlags, optionsHelp, UsageError, type CliIo, parseCommand } from './flags.js';
+import { asUsageError, numberFlag, optionFlags, optionsFromFlags, optionsHelp, parseCommand, readFlagFile, readGroundTruthFlag, UsageError, type CliIo } from './flags.js';
 import { describeError, forEachImage, LIMIT_FLAGS, limitsFrom } from './images.js';
 
 export const DETECT_USAGE = `detect options:
@@ -67,18 +67,18 @@ export async function detectCommand(argv: string[], io: CliIo, usage: string): P
   // A bad option would fail every image alike: a usage error (exit 2) before the model loads.
   asUsageError(() => checkOptions('detect', options, options.pipeline ? { pipeline: options.pipeline } : {}));
   // The input files too, before the model loads.
-  const proposalsFile = values['proposals'];
+  const proposalsFile = values.proposals;
   const regions = proposalsFile === undefined ? undefined : await readProposalsFile(proposalsFile);
   const cocoPath = values['coco-results'];
-  const gt = values['gt'];
+  const gt = values.gt;
   if (gt && !cocoPath) throw new UsageError('--gt goes with --coco-results');
   const ids = cocoPath ? new CocoIds(gt ? await readGroundTruthFlag('gt', gt) : undefined) : undefined;
   const verbose = values.verbose ?? false;
   let detector: Detector;
   try {
     detector = await Detector.load(model ?? DEFAULT_MODEL, {
-      device: values['device'] ?? 'cpu',
-      intraOpThreads: numberFlag('threads', values['threads']) ?? 0,
+      device: values.device ?? 'cpu',
+      intraOpThreads: numberFlag('threads', values.threads) ?? 0,
       limits: limitsFrom(values),
       proposalMaxPixels: numberFlag('proposals-max-pixels', values['proposals-max-pixels']),
       onWarning: (m) => io.err(`warning: ${m}`),

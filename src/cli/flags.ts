@@ -11,8 +11,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { CocoDataset } from '../dataset/coco.js';
 import { DetectError } from '../errors.js';
 import { cocoDataset } from '../eval/coco-results.js';
-import { optionsOf, type Operation, type OptionName, type OptionSpec, type OptionsOf } from '../options.js';
-import { didYouMean } from '../suggest.js';
+import { optionsOf, type Operation, type OptionSpec, type OptionsOf } from '../options.js';
+import { closest } from '../suggest.js';
 
 /** Bad usage: the command line itself is wrong (exit status 2). */
 export class UsageError extends Error {}
@@ -33,7 +33,8 @@ export function parseCommand<T extends ParseArgsConfig>(config: T): ReturnType<t
     const e = err as NodeJS.ErrnoException;
     const flag = /'(-{1,2}[^' ]+)/.exec(e.message)?.[1];
     if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag) {
-      throw new UsageError(`unknown option ${flag}${didYouMean(flag.replace(/^-+/, ''), Object.keys(config.options ?? {})).replace(/mean (\S+)\?$/, 'mean --$1?')}`);
+      const near = closest(flag.replace(/^-+/, ''), Object.keys(config.options ?? {}));
+      throw new UsageError(`unknown option ${flag}${near === undefined ? '' : `; did you mean --${near}?`}`);
     }
     if (e.code?.startsWith('ERR_PARSE_ARGS')) throw new UsageError(e.message);
     throw err;
@@ -158,10 +159,9 @@ export function flagList(op: Operation, width = 118): string {
   return lines.join('\n');
 }
 
-/** The --help lines of the options of `op`, those in `except` left out. */
-export function optionsHelp(op: Operation, except: readonly OptionName[] = []): string {
+/** The --help lines of the options of `op`. */
+export function optionsHelp(op: Operation): string {
   return optionsOf(op)
-    .filter(([name]) => !except.includes(name))
     .map(([name, spec]) => helpLine(name, spec, op === 'proposals' ? spec.methods : spec.pipelines))
     .join('\n');
 }

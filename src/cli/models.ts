@@ -9,7 +9,7 @@ import type { LayerTable } from '../inspect/layer-summary.js';
 import { classifierLayers, packageLayers } from '../inspect/package-layers.js';
 import { pipelineCosts, type PipelineCost } from '../inspect/pipeline-cost.js';
 import { readManifest, resolveModelDir } from '../model/package.js';
-import { UsageError, parseCommand } from './flags.js';
+import { parseCommand, UsageError } from './flags.js';
 
 export const MODELS_USAGE = `models inspect options:
   --input CxHxW            the backbone's input (default: 3 x minSize x minSize of the package)

@@ -5,7 +5,7 @@ import { DEFAULT_MODEL } from '../model/package.js';
 import { checkOptions, type OptionsOf } from '../options.js';
 import { RegionProposer } from '../proposals.js';
 import { defaultWorkers } from '../workers/defaults.js';
-import { asUsageError, numberFlag, optionFlags, optionsFromFlags, optionsHelp, UsageError, type CliIo, parseCommand } from './flags.js';
+import { asUsageError, numberFlag, optionFlags, optionsFromFlags, optionsHelp, parseCommand, UsageError, type CliIo } from './flags.js';
 import { forEachImage, LIMIT_FLAGS, limitsFrom } from './images.js';
 
 export const PROPOSALS_USAGE = `proposals options:
@@ -39,9 +39,7 @@ export async function proposalsCommand(argv: string[], io: CliIo, usage: string)
   const options = { ...table, ...(values.max !== undefined && { maxProposals: numberFlag('max', values.max) }) };
   const { method = 'selective-search' } = options;
   // A bad option, or one the method does not take, would fail every image alike: a usage error (exit 2).
-  asUsageError(() => {
-    checkOptions('proposals', options, { method });
-  });
+  asUsageError(() => checkOptions('proposals', options, { method }));
   const run = { paths: positionals, options, values, io };
   return method === 'rpn' ? rpnProposals(run) : selectiveSearch(run);
 }
