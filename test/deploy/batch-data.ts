@@ -20,7 +20,7 @@ export interface BatchInput {
 export async function makeBatchInput(image: string, data: string, count: number, corrupt: number): Promise<BatchInput> {
   mkdirSync(join(data, 'out'), { recursive: true });
   for (const dir of [data, join(data, 'out')]) chownSync(dir, 1000, 1000); // the image's user writes there
-  await docker(['run', '--rm', '--read-only', '-v', `${data}:/data`, image, 'node', 'bin/rcnn-serve.js', 'dataset', '--seed', '7', '--count', String(count), '--out', '/data'], { timeoutMs: 600_000 });
+  await docker(['run', '--rm', '--read-only', '--no-healthcheck', '-v', `${data}:/data`, image, 'node', 'bin/rcnn-serve.js', 'dataset', '--seed', '7', '--count', String(count), '--out', '/data'], { timeoutMs: 600_000 });
   const images = join(data, 'images');
   const first = readFileSync(join(images, readdirSync(images).sort()[0]!));
   const bad = Array.from({ length: corrupt }, (_, i) => `corrupt-${i}.jpg`);

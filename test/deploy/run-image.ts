@@ -34,7 +34,7 @@ function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(what);
 }
 
-async function post(base: string, path: string, body: Uint8Array, type = 'image/png'): Promise<Response> {
+async function post(base: string, path: string, body: Buffer<ArrayBuffer>, type = 'image/png'): Promise<Response> {
   return fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
 }
 
@@ -75,9 +75,9 @@ await d.main(async () => {
   const proposals = await post(base, '/v1/proposals?maxProposals=100', photo);
   const proposed = (await proposals.json()) as { proposals: number[][] };
   check(proposals.status === 200 && proposed.proposals.length === 100, `/v1/proposals: ${proposals.status}`);
-  d.log(`photo (451 x 300): /v1/detect ${detection.model} ${detection.pipeline} ${detection.detections.length} detections; rcnn on shapes: ${onShapes.detections.map((x) => x.label).join(', ')}; /v1/render ${png.length} B PNG; /v1/proposals ${proposed.proposals.length} regions`);
+  d.log(`photo (451 x 300): /v1/detect ${detection.model} ${detection.pipeline} ${detection.detections.length} detections; rcnn on the shapes image: ${onShapes.detections.length} detections of ${new Set(onShapes.detections.map((x) => x.label)).size} classes; /v1/render ${png.length} B PNG; /v1/proposals ${proposed.proposals.length} regions`);
 
-  const bomb = await post(base, '/v1/detect', pngClaiming(100_000, 100_000));
+  const bomb = await post(base, '/v1/detect', Buffer.from(pngClaiming(100_000, 100_000)));
   const bombBody = (await bomb.json()) as { code: string };
   check(bomb.status === 413 && bombBody.code === 'IMAGE_TOO_LARGE', `bomb: ${bomb.status} ${bombBody.code}`);
   // 50 MB over a bare socket: the answer comes from the headers (Content-Length over MAX_BODY_BYTES), whatever the client still sends.
@@ -90,8 +90,15 @@ await d.main(async () => {
   d.log(`bomb: 413 IMAGE_TOO_LARGE; 50 MB body: 413 BODY_TOO_LARGE; still running, OOMKilled false, peak memory ${(peak / 2 ** 20).toFixed(0)} MiB of ${MEMORY}`);
 
   // 3. docker stop with requests in flight.
-  const inFlight = Array.from({ length: 4 }, () => post(base, '/v1/detect?pipeline=fast-rcnn', photo).then((r) => r.status, (err: Error) => err.message));
+  let answered = 0;
+  const inFlight = Array.from({ length: 4 }, () =>
+    post(base, '/v1/detect?pipeline=fast-rcnn', photo).then(
+      (r) => (answered++, r.status),
+      (err: Error) => err.message,
+    ),
+  );
   await new Promise((r) => setTimeout(r, 300));
+  check(answered === 0, `${answered} of the 4 requests were answered before docker stop; they must be in flight`);
   const stopping = performance.now();
   await docker(['stop', '-t', String(STOP_GRACE_S), id]);
   const stopS = seconds(stopping);

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DockerfileParser, type Copy, type Instruction, type JSONInstruction, type PropertyInstruction } from 'dockerfile-ast';
 import { validate as lintDockerfile } from 'dockerfile-utils';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
@@ -9,26 +10,35 @@ import { PersistentVolumeClaim, Service } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { fixturePath } from '../helpers/fixtures.js';
-import { commandOf, parseDockerfile, parsePairs, type Instruction } from '../helpers/dockerfile.js';
 
 /**
- * The deployment files, checked without a Docker engine or a cluster: the
- * Dockerfiles linted (dockerfile-utils, the Docker language server's
- * validator) and held to the project's rules, the compose file linted against
- * the Compose schema (dclint), every Kubernetes manifest validated against the
- * Kubernetes API schemas (kubernetes-models' validators, generated from the
- * API's OpenAPI document), and the files checked against each other and the
- * service. The image's steps themselves run in `npm run test:image`.
+ * The deployment files, checked as text, so that every test run holds them to
+ * the project's rules: the Dockerfiles linted (dockerfile-utils, the Docker
+ * language server's validator, on dockerfile-ast's parse), the compose file
+ * linted against the Compose schema (dclint), every Kubernetes manifest
+ * validated against the Kubernetes API schemas (kubernetes-models' validators,
+ * generated from the API's OpenAPI document), and the files checked against
+ * each other and the service. A real engine builds and runs the CPU image,
+ * compose and the Swarm stack in `npm run test:image`, `test:compose` and
+ * `test:swarm` (test/deploy/); the CUDA image, whose base cannot be pulled
+ * here, only here.
  */
 
 const repo = fixturePath('..', '..');
 const docker = join(repo, 'docker');
 const k8sDir = join(docker, 'k8s');
 
+/** KEY=VALUE pairs of a stage's ENV or the file's ARG instructions. */
+function properties(instructions: Instruction[], keyword: 'ENV' | 'ARG'): Record<string, string> {
+  const of = instructions.filter((i) => i.getKeyword() === keyword) as PropertyInstruction[];
+  return Object.fromEntries(of.flatMap((i) => i.getProperties().map((p) => [p.getName(), p.getUnescapedValue() ?? ''])));
+}
+
+/** The instructions of each stage, from its FROM to the next. */
 function stagesOf(instructions: Instruction[]): Instruction[][] {
   const stages: Instruction[][] = [];
   for (const ins of instructions) {
-    if (ins.keyword === 'FROM') stages.push([]);
+    if (ins.getKeyword() === 'FROM') stages.push([]);
     stages.at(-1)?.push(ins);
   }
   return stages;
@@ -36,36 +46,40 @@ function stagesOf(instructions: Instruction[]): Instruction[][] {
 
 describe.each(['Dockerfile', 'Dockerfile.cuda'])('docker/%s', (name) => {
   const text = readFileSync(join(docker, name), 'utf8');
-  const instructions = parseDockerfile(text);
-  const final = stagesOf(instructions).at(-1)!;
-  const env = Object.assign({}, ...final.filter((i) => i.keyword === 'ENV').map((i) => parsePairs(i.args))) as Record<string, string>;
-  const args = Object.assign({}, ...instructions.filter((i) => i.keyword === 'ARG').map((i) => parsePairs(i.args))) as Record<string, string>;
+  const instructions = DockerfileParser.parse(text).getInstructions();
+  const stages = stagesOf(instructions);
+  const final = stages.at(-1)!;
+  const env = properties(final, 'ENV');
+  const args = properties(instructions, 'ARG');
+  const runs = instructions.filter((i) => i.getKeyword() === 'RUN').map((i) => i.getArgumentsContent() ?? '');
+  const last = (keyword: string) => final.filter((i) => i.getKeyword() === keyword).at(-1);
 
   it('passes the Dockerfile linter with no diagnostic', () => {
     expect(lintDockerfile(text).map((d) => `${d.range.start.line + 1}: ${d.message}`)).toEqual([]);
   });
 
   it('builds in stages on pinned bases, installs with npm ci, runs as a non-root user with a health check on /healthz', () => {
-    expect(stagesOf(instructions).length).toBeGreaterThanOrEqual(2);
+    expect(stages.length).toBeGreaterThanOrEqual(2);
     for (const image of Object.values(args).filter((v) => v.includes(':'))) expect(image).toMatch(/^[\w./-]+:(?!latest$)[\w.-]+$/);
     expect(args.NODE_IMAGE).toMatch(/^node:24-/); // Node 24 LTS
-    const runs = instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
     expect(runs.some((r) => r.includes('npm ci --omit=dev'))).toBe(true);
     expect(runs.filter((r) => /npm (install|i)\b/.test(r))).toEqual([]);
-    expect(instructions.filter((i) => i.keyword === 'ADD')).toEqual([]);
-    const user = final.filter((i) => i.keyword === 'USER').at(-1)?.args;
-    expect(user).toBeDefined();
-    expect(['root', '0']).not.toContain(user);
-    const health = final.find((i) => i.keyword === 'HEALTHCHECK')!;
-    expect(health.args).toContain('/healthz');
-    expect(commandOf(final.find((i) => i.keyword === 'CMD')!.args)).toEqual(['node', 'bin/rcnn-serve.js', 'serve']);
+    expect(instructions.filter((i) => i.getKeyword() === 'ADD')).toEqual([]);
+    expect(['root', '0', undefined]).not.toContain(last('USER')?.getArgumentsContent());
+    expect(last('HEALTHCHECK')?.getArgumentsContent()).toContain('/healthz');
+    expect((last('CMD') as JSONInstruction).getJSONStrings().map((s) => s.getJSONValue())).toEqual(['node', 'bin/rcnn-serve.js', 'serve']);
     expect(env.MODELS_DIR).toBe('/app/models');
-    expect(final.some((i) => i.keyword === 'COPY' && i.args.startsWith('models '))).toBe(true);
+    expect(final.some((i) => i.getKeyword() === 'COPY' && i.getArgumentsContent()!.startsWith('models '))).toBe(true);
+  });
+
+  it('keeps only its own platform\'s onnxruntime-node binaries', () => {
+    expect(runs.some((r) => r.includes('cd node_modules/onnxruntime-node/bin') && r.includes('rm -r'))).toBe(true);
   });
 
   it('copies only what .dockerignore lets through, and nothing it needs is ignored', () => {
     const ignored = readFileSync(join(repo, '.dockerignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
-    const copied = instructions.filter((i) => i.keyword === 'COPY' && !i.args.startsWith('--from')).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+    const fromContext = instructions.filter((i): i is Copy => i.getKeyword() === 'COPY' && !(i as Copy).getFromFlag());
+    const copied = fromContext.flatMap((i) => i.getArguments().slice(0, -1).map((a) => a.getValue()));
     for (const c of copied) expect(ignored).not.toContain(c.replace(/\/$/, ''));
     expect(ignored).toEqual(expect.arrayContaining(['.git', 'node_modules', 'data', 'models/recipes']));
   });
@@ -75,15 +89,25 @@ describe.each(['Dockerfile', 'Dockerfile.cuda'])('docker/%s', (name) => {
       expect(env.ONNXRUNTIME_NODE_INSTALL).toBe('cuda12');
       expect(env.DEVICE).toBe('cuda');
       expect(args.CUDA_IMAGE).toMatch(/^nvidia\/cuda:12\.[\d.]+-cudnn-runtime-/); // CUDA 12 + cuDNN (9 in the 12.x cudnn images)
-      expect(instructions.some((i) => i.keyword === 'RUN' && i.args.includes('npm rebuild onnxruntime-node'))).toBe(true);
+      expect(runs.some((r) => r.includes('npm rebuild onnxruntime-node'))).toBe(true);
     });
   }
 });
 
+/** A Compose duration (20s, 1m30s) in ms. */
+function durationMs(text: string): number {
+  let ms = 0;
+  for (const [, n, unit] of text.matchAll(/(\d+)(ms|s|m|h)/g)) ms += Number(n) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h'];
+  return ms;
+}
+
 describe('docker/compose.yaml', () => {
   it('passes dclint (the Compose schema and its rules)', () => {
     const bin = join(repo, 'node_modules', '.bin', 'dclint');
-    const out = execFileSync(bin, [join(docker, 'compose.yaml'), '--disable-rule', 'no-build-and-image', '--max-warnings', '0', '--color', 'false'], { encoding: 'utf8' });
+    // no-build-and-image: the service builds the image the batch job runs. require-project-name-field:
+    // Debian's docker-compose 1.29 refuses a top-level name (test:compose runs it), so -p names the project.
+    const rules = ['no-build-and-image', 'require-project-name-field'].flatMap((r) => ['--disable-rule', r]);
+    const out = execFileSync(bin, [join(docker, 'compose.yaml'), ...rules, '--max-warnings', '0', '--color', 'false'], { encoding: 'utf8' });
     expect(out).not.toMatch(/error|warning/);
   });
 
@@ -94,6 +118,41 @@ describe('docker/compose.yaml', () => {
     expect(compose.services.batch.image).toBe(service.image);
     expect(compose.services.batch.depends_on['rcnn-serve'].condition).toBe('service_healthy');
     expect(compose.services.batch.command.slice(0, 3)).toEqual(['node', 'bin/rcnn-serve.js', 'batch']);
+  });
+});
+
+describe('docker/stack.yaml', () => {
+  const stack = parse(readFileSync(join(docker, 'stack.yaml'), 'utf8'), { merge: true });
+  const mesh = parse(readFileSync(join(docker, 'stack.mesh.yaml'), 'utf8'));
+  const service = stack.services['rcnn-serve'];
+  const shards = Object.entries<any>(stack.services).filter(([n]) => n.startsWith('batch-'));
+
+  it('runs 3 replicas, rolled start-first one at a time, each stop given longer than the service shuts down in', () => {
+    expect(service.image).toBe(parse(readFileSync(join(docker, 'compose.yaml'), 'utf8')).services['rcnn-serve'].image);
+    expect(service.deploy.replicas).toBe(3);
+    expect(service.deploy.update_config).toMatchObject({ order: 'start-first', parallelism: 1, failure_action: 'rollback' });
+    expect(durationMs(service.stop_grace_period)).toBeGreaterThan(Number(service.environment.SHUTDOWN_TIMEOUT_MS));
+    expect(service.read_only).toBe(true);
+    expect(mesh.services['rcnn-serve'].ports).toEqual(['${RCNN_SERVE_PORT:-8080}:8080']);
+  });
+
+  it('shards the batch job: one replicated job per shard, shard i of N writing its own file, N the number of jobs', () => {
+    expect(shards.map(([n]) => n)).toEqual(shards.map((_, i) => `batch-${i}`));
+    for (const [, job] of shards) {
+      expect(job.deploy).toMatchObject({ mode: 'replicated-job', replicas: 1, restart_policy: { condition: 'on-failure' } });
+      expect(job.healthcheck).toEqual({ disable: true });
+      expect(job.image).toBe(service.image);
+      const script = job.command.join(' ');
+      expect(script).toContain(`--shard "$$SHARD/${shards.length}"`);
+      expect(script).toContain('--out "/data/out/detections-$$SHARD.jsonl" --resume');
+      expect(script).toContain('--url http://rcnn-serve:8080');
+    }
+    expect(shards.map(([, job]) => job.environment.SHARD)).toEqual(shards.map((_, i) => String(i)));
+  });
+
+  it('queues on one replica all the requests the jobs have in flight (their connections may all reach one)', () => {
+    const inFlight = shards.reduce((n, [, job]) => n + Number(/--concurrency (\d+)/.exec(job.command.join(' '))![1]), 0);
+    expect(Number(service.environment.MAX_QUEUE)).toBeGreaterThanOrEqual(inFlight);
   });
 });
 
