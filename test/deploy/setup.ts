@@ -38,6 +38,20 @@ export async function setUp(name: string): Promise<Deploy> {
   const engine = await ensureEngine(log, work);
   log(`docker engine ${engine.version}; host node ${process.version}`);
   const cleanups: (() => Promise<unknown>)[] = [];
+  let cleaned: Promise<void> | undefined;
+  const cleanUp = () =>
+    (cleaned ??= (async () => {
+      for (const cleanup of cleanups.reverse()) await cleanup().catch((err: Error) => log(`clean-up: ${err.message}`));
+      await engine.release();
+      rmSync(work, { recursive: true, force: true });
+    })());
+  // Stopped early (Ctrl-C, a CI timeout): the containers, the swarm and the dockerd go all the same.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: cleaning up`);
+      void cleanUp().finally(() => process.exit(1));
+    });
+  }
   return {
     log,
     work,
@@ -52,9 +66,7 @@ export async function setUp(name: string): Promise<Deploy> {
       } catch (err) {
         log(`FAILED: ${(err as Error).stack ?? err}`);
       }
-      for (const cleanup of cleanups.reverse()) await cleanup().catch((err: Error) => log(`clean-up: ${err.message}`));
-      await engine.release();
-      rmSync(work, { recursive: true, force: true });
+      await cleanUp();
       process.exitCode = status;
     },
   };
