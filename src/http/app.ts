@@ -105,9 +105,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     request.log.info({ route, method: request.method, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, ...request.summary }, 'request');
   });
   // While draining, every response closes its connection, so that the server's close is not
-  // held by idle keep-alive connections until its force-close.
+  // held by idle keep-alive connections until its force-close. A 503 closes its connection too
+  // (Envoy's overload manager sheds keep-alive the same way): a client's retry then opens a new
+  // one, which a connection balancer (DNS round robin, IPVS, kube-proxy) may send to another
+  // replica; on the kept one, retries all came back to this full queue, and one image once ran
+  // out of its 20 retries so while three replicas shared the load (test:swarm).
   app.addHook('onSend', async (_request, reply) => {
-    if (options.draining?.()) reply.header('connection', 'close');
+    if (options.draining?.() || reply.statusCode === 503) reply.header('connection', 'close');
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 

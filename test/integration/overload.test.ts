@@ -2,7 +2,7 @@
  * Twice the load the server can hold: a real `rcnn-serve serve` with one
  * worker and a queue of two (three requests at most in its hands) and six
  * clients sending detections back to back. Every answer is 200, or 503 BUSY
- * with Retry-After; liveness answers throughout, and fast.
+ * with Retry-After and Connection: close; liveness answers throughout, and fast.
  */
 
 import { readFileSync } from 'node:fs';
@@ -29,7 +29,7 @@ afterAll(async () => {
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
 describe('at twice saturation', () => {
-  it('answers only 200, or 503 BUSY with Retry-After; /healthz stays up and fast', async () => {
+  it('answers only 200, or 503 BUSY with Retry-After, closing the connection; /healthz stays up and fast', async () => {
     const image = readFileSync(fixturePath('images', 'shapes-val-000003.png'));
     const until = performance.now() + DURATION_MS;
     const statuses = new Map<number, number>();
@@ -40,7 +40,10 @@ describe('at twice saturation', () => {
         const body = (await res.json()) as { code?: string };
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         if (res.status === 503) {
-          if (res.headers.get('retry-after') !== '1' || body.code !== 'BUSY') bad.push(`503 ${res.headers.get('retry-after')} ${JSON.stringify(body)}`);
+          // Connection: close, so that the retry's new connection may reach another replica.
+          if (res.headers.get('retry-after') !== '1' || res.headers.get('connection') !== 'close' || body.code !== 'BUSY') {
+            bad.push(`503 retry-after ${res.headers.get('retry-after')} connection ${res.headers.get('connection')} ${JSON.stringify(body)}`);
+          }
           // A well-behaved client waits as told, shortened here to keep the load at the limit.
           await new Promise((r) => setTimeout(r, 50));
         } else if (res.status !== 200) bad.push(`${res.status} ${JSON.stringify(body)}`);
