@@ -2,7 +2,7 @@
  * rcnn-serve as a library.
  *
  *   import { Detector } from 'rcnn-serve';
- *   const detector = await Detector.load('fixture-tiny-fpn');
+ *   const detector = await Detector.load('shapes-vgg') // or a package folder;
  *   const result = await detector.detect('photo.jpg', { scoreThreshold: 0.5 });
  *   await detector.close();
  */

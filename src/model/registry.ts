@@ -3,7 +3,8 @@
  * model.json validates. Broken packages are reported, not fatal.
  */
 
-import { readdir } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DetectError } from '../errors.js';
 import { didYouMean } from '../suggest.js';
@@ -22,11 +23,19 @@ export interface Registry {
   broken: { dir: string; reason: string }[];
 }
 
+/** Whether a folder entry is a folder, or a link to one (a package linked into MODELS_DIR from elsewhere). */
+async function isFolder(parent: string, e: Dirent): Promise<boolean> {
+  if (e.isDirectory()) return true;
+  return e.isSymbolicLink() && (await stat(join(parent, e.name)).then((s) => s.isDirectory(), () => false));
+}
+
 /** The packages under `modelsDir`, by name, the default package (if there) first: requests that name no model get it. */
 export async function scanModels(modelsDir: string): Promise<Registry> {
   const entries = await readdir(modelsDir, { withFileTypes: true });
   const registry: Registry = { models: [], broken: [] };
-  for (const e of entries.filter((x) => x.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+  const folders = [];
+  for (const e of entries) if (await isFolder(modelsDir, e)) folders.push(e);
+  for (const e of folders.sort((a, b) => a.name.localeCompare(b.name))) {
     const dir = join(modelsDir, e.name);
     const files = await readdir(dir);
     if (!files.includes('model.json')) continue; // e.g. recipes/

@@ -1,10 +1,31 @@
-/** Edited copies of the shipped package, for tests of what a broken or unusual package does. */
+/**
+ * The test-only packages, and edited copies of the shipped one for tests of
+ * what a broken or unusual package does.
+ */
 
-import { copyFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ModelManifest } from '../../src/model/manifest-schema.js';
 import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
+import { fixturePath } from './fixtures.js';
+
+/**
+ * fixture-tiny-fpn: a small Faster R-CNN (2.6 MB) with torchvision parity fixtures. It lives with
+ * the tests, not in models/, so that a server or the CLI never offers it to a user.
+ */
+export const TINY_FPN = fixturePath('packages', 'fixture-tiny-fpn');
+
+let both: string | undefined;
+/** A models folder with the shipped packages and the test ones (links, made once per process), for MODELS_DIR. */
+export function modelsWithFixtures(): string {
+  if (both) return both;
+  both = mkdtempSync(join(tmpdir(), 'rcnn-serve-models-'));
+  const shipped = readdirSync(SHIPPED_MODELS_DIR).filter((name) => existsSync(join(SHIPPED_MODELS_DIR, name, 'model.json')));
+  for (const name of shipped) symlinkSync(join(SHIPPED_MODELS_DIR, name), join(both, name));
+  symlinkSync(TINY_FPN, join(both, 'fixture-tiny-fpn'));
+  return both;
+}
 
 /**
  * A copy of the shipped package `name` in a temporary folder, its model.json changed by `edit`, and

@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixturePath } from '../helpers/fixtures.js';
 import { freePort, runCli, startServer, type ServerProcess } from '../helpers/processes.js';
+import { TINY_FPN } from '../helpers/packages.js';
 
 /**
  * The batch client against real servers (child processes, as deployed), on
@@ -108,7 +109,7 @@ beforeAll(async () => {
   images = join(root, 'images');
   models = join(root, 'models');
   // The fixture package, resized for 32 px inputs.
-  cpSync(fixturePath('..', '..', 'models', 'fixture-tiny-fpn'), join(models, 'tiny'), { recursive: true });
+  cpSync(TINY_FPN, join(models, 'tiny'), { recursive: true });
   const manifest = JSON.parse(readFileSync(join(models, 'tiny', 'model.json'), 'utf8'));
   writeFileSync(join(models, 'tiny', 'model.json'), JSON.stringify({ ...manifest, name: 'tiny', input: { ...manifest.input, minSize: 32, maxSize: 64 } }));
   for (let i = 0; i < COUNT; i++) {

@@ -7,6 +7,7 @@ import { main } from '../../src/cli/main.js';
 import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { pngClaiming } from '../helpers/images.js';
+import { TINY_FPN } from '../helpers/packages.js';
 
 async function run(...argv: string[]) {
   const out: string[] = [];
@@ -30,7 +31,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('rcnn-serve detect', () => {
   it('prints one JSON object per image, in input order, with the documented fields', async () => {
-    const r = await run('detect', shapes, fixturePath('images', 'coffee.png'), '--model', 'fixture-tiny-fpn', '--json', '--threads', '1');
+    const r = await run('detect', shapes, fixturePath('images', 'coffee.png'), '--model', TINY_FPN, '--json', '--threads', '1');
     expect(r.status).toBe(0);
     const [a, b] = r.json();
     expect(a.path).toBe(shapes);
@@ -96,7 +97,7 @@ describe('rcnn-serve detect', () => {
     expect(r.err[0]).toContain('usage error: --pipeline "yolo" is unknown; allowed: rcnn, fast-rcnn, faster-rcnn');
     expect((await run('detect', shapes, '--pipeline', 'faster-rcnn', '--mode', 'fast')).err[0]).toContain('usage error: --mode is an rcnn, fast-rcnn option; faster-rcnn proposes with its RPN',
     );
-    r = await run('detect', shapes, '--model', 'fixture-tiny-fpn', '--pipeline', 'rcnn');
+    r = await run('detect', shapes, '--model', TINY_FPN, '--pipeline', 'rcnn');
     expect(r.status).toBe(1);
     expect(r.err[0]).toContain('UNSUPPORTED_PIPELINE: model fixture-tiny-fpn has no rcnn heads; it serves: faster-rcnn');
     r = await run('detect', shapes, '--device', 'tpu');
@@ -120,7 +121,7 @@ describe('rcnn-serve detect', () => {
         'for photos, export a COCO model (README: "A COCO model from torchvision") and pass --model',
     ]);
     expect((await run('detect', shapes, '--json')).err.filter((l) => l.startsWith('note:'))).toEqual([]);
-    expect((await run('detect', shapes, '--model', 'fixture-tiny-fpn')).err.filter((l) => l.startsWith('note:'))).toEqual([]);
+    expect((await run('detect', shapes, '--model', TINY_FPN)).err.filter((l) => l.startsWith('note:'))).toEqual([]);
     expect((await run('--help')).out.join('\n')).toContain('The default model, shapes-vgg, detects only the synthetic shapes it was trained on');
   });
 
@@ -140,7 +141,7 @@ describe('model package errors', () => {
   let pkg: string;
   const copyPackage = () => {
     const dir = mkdtempSync(join(tmp, 'pkg-'));
-    cpSync(join(SHIPPED_MODELS_DIR, 'fixture-tiny-fpn'), dir, { recursive: true });
+    cpSync(TINY_FPN, dir, { recursive: true });
     return dir;
   };
   const editManifest = (dir: string, edit: (m: any) => void) => {

@@ -2,13 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Detector } from '../../src/detector.js';
 import { fixturePath, loadFixture } from '../helpers/fixtures.js';
 import { matchedFraction } from '../helpers/parity.js';
+import { TINY_FPN } from '../helpers/packages.js';
 
 const ref = loadFixture('parity', 'fixture-tiny-fpn.json');
 
 describe('Faster R-CNN parity with torchvision on identical weights (fixture-tiny-fpn)', () => {
   let detector: Detector;
   beforeAll(async () => {
-    detector = await Detector.load('fixture-tiny-fpn', { intraOpThreads: 1 });
+    detector = await Detector.load(TINY_FPN, { intraOpThreads: 1 });
   });
   afterAll(() => detector.close());
 

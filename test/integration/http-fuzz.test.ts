@@ -13,6 +13,7 @@ import { fixturePath } from '../helpers/fixtures.js';
 import { fuzzRequests, type FuzzRequest } from '../helpers/fuzz-payloads.js';
 import { freePort, startServer, type ServerProcess } from '../helpers/processes.js';
 import { rawRequest, type RawResponse } from '../helpers/raw-http.js';
+import { modelsWithFixtures } from '../helpers/packages.js';
 
 const SEED = 20261202;
 /**
@@ -29,6 +30,7 @@ let port: number;
 beforeAll(async () => {
   port = freePort();
   server = await startServer(port, {
+    MODELS_DIR: modelsWithFixtures(),
     WORKERS: '2',
     ORT_THREADS: '1',
     MAX_QUEUE: '32',

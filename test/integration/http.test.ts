@@ -9,6 +9,7 @@ import { InferencePool } from '../../src/workers/inference-pool.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { pngClaiming } from '../helpers/images.js';
 import { contractViolation } from '../helpers/openapi.js';
+import { modelsWithFixtures } from '../helpers/packages.js';
 
 const png = readFileSync(fixturePath('images', 'shapes.png'));
 let app: FastifyInstance;
@@ -19,7 +20,7 @@ beforeAll(async () => {
   pool = new InferencePool({ workers: 1, maxQueue: 8 });
   // Selective search's own pixel limit under the images': shapes.png (480 x 360) passes it.
   const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 4_000_000 }, proposalMaxPixels: 200_000 };
-  app = await buildApp({ registry: await scanModels(SHIPPED_MODELS_DIR), pool, settings, maxBodyBytes: 5 * 1024 * 1024, ready: () => ready });
+  app = await buildApp({ registry: await scanModels(modelsWithFixtures()), pool, settings, maxBodyBytes: 5 * 1024 * 1024, ready: () => ready });
   // Record every response the app sends, for the contract check at the end.
   app.addHook('onSend', async (request, reply, payload) => {
     sent.push({ method: request.method, url: request.url, status: reply.statusCode, type: String(reply.getHeader('content-type') ?? ''), body: String(payload) });

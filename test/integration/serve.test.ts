@@ -2,14 +2,18 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fixturePath } from '../helpers/fixtures.js';
+import { TINY_FPN } from '../helpers/packages.js';
 import { CLI, freePort, startServer } from '../helpers/processes.js';
 
 describe('rcnn-serve serve (a real listening process with its worker pool)', () => {
-  it('becomes ready, detects over HTTP, and exits 0 on SIGTERM', async () => {
+  it('becomes ready, serves the shipped model only, detects over HTTP, and exits 0 on SIGTERM', async () => {
     const server = await startServer(freePort());
     try {
       const health = await fetch(`${server.url}/healthz`);
       expect(await health.json()).toEqual({ status: 'ok' });
+      // The test packages (fixture-tiny-fpn) live with the tests: a user is never offered them.
+      const { models } = (await (await fetch(`${server.url}/v1/models`)).json()) as { models: { name: string }[] };
+      expect(models.map((m) => m.name)).toEqual(['shapes-vgg']);
       const form = new FormData();
       form.append('image', new Blob([readFileSync(fixturePath('images', 'shapes.png'))], { type: 'image/png' }), 'shapes.png');
       const res = await fetch(`${server.url}/v1/detect`, { method: 'POST', body: form });
@@ -29,7 +33,7 @@ describe('rcnn-serve serve with no usable package', () => {
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const dir = mkdtempSync(join(tmpdir(), 'rcnn-serve-models-'));
-    cpSync(fixturePath('..', '..', 'models', 'fixture-tiny-fpn'), join(dir, 'broken'), { recursive: true });
+    cpSync(TINY_FPN, join(dir, 'broken'), { recursive: true });
     writeFileSync(join(dir, 'broken', 'model.json'), '{"format": "rcnn-serve/model"}');
     const child = spawn(process.execPath, [CLI, 'serve'], {
       env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '1', MODELS_DIR: dir, LOG_LEVEL: 'fatal' },

@@ -5,8 +5,9 @@ import { layerTable } from '../../src/inspect/layer-summary.js';
 import { parseOnnx } from '../../src/inspect/onnx-graph.js';
 import { packageLayers } from '../../src/inspect/package-layers.js';
 import { readManifest, SHIPPED_MODELS_DIR } from '../../src/model/package.js';
+import { modelsWithFixtures } from '../helpers/packages.js';
 
-const graph = (pkg: string, file: string) => parseOnnx(new Uint8Array(readFileSync(join(SHIPPED_MODELS_DIR, pkg, file))));
+const graph = (pkg: string, file: string) => parseOnnx(new Uint8Array(readFileSync(join(modelsWithFixtures(), pkg, file))));
 
 describe('ONNX structure and layer tables', () => {
   it('reads ops, attributes, initializers and symbolic input dimensions', () => {

@@ -5,7 +5,7 @@ box about the same, and parity at a top-k cut then hinges on 1e-6 ties).
 
     OMP_NUM_THREADS=2 /usr/bin/python3 models/recipes/torchvision/train_fixture.py --steps 400 --seed 0 --out /tmp/fixture.pth
     /usr/bin/python3 models/recipes/torchvision/export_torchvision.py --arch tiny_fpn --weights /tmp/fixture.pth \\
-        --num-classes 5 --classes rectangle,ellipse,triangle,cross --seed 0 --out models/fixture-tiny-fpn
+        --num-classes 5 --classes rectangle,ellipse,triangle,cross --seed 0 --out test/fixtures/packages/fixture-tiny-fpn
 
 About 4 minutes on 2 cores. This is a test fixture, not a useful detector:
 the project's trained default package is a separate recipe.
