@@ -14,8 +14,8 @@ const run = promisify(execFile);
 
 export type Log = (line: string) => void;
 
-/** Debian's packages for the engine, compose (v1, Python) and the stand-in base image's root file system. */
-const ENGINE_PACKAGES = ['docker.io', 'docker-compose', 'debootstrap'];
+/** Debian's packages for the engine, compose (v1, Python) and the stand-in base image's root file system, by the program each gives. */
+const ENGINE_PACKAGES: Record<string, string> = { 'docker.io': 'dockerd', 'docker-compose': 'docker-compose', debootstrap: 'debootstrap' };
 
 /** `docker ARGS...`: its stdout, trimmed; a failure throws with its stderr. */
 export async function docker(args: string[], options: { input?: string; timeoutMs?: number } = {}): Promise<string> {
@@ -70,7 +70,7 @@ export interface Engine {
 
 /** Installs the engine's packages if missing, starts dockerd if none answers, and waits for it. */
 export async function ensureEngine(log: Log, workDir: string): Promise<Engine> {
-  const missing = ENGINE_PACKAGES.filter((p) => !has({ 'docker.io': 'dockerd', 'docker-compose': 'docker-compose', debootstrap: 'debootstrap' }[p]!));
+  const missing = Object.keys(ENGINE_PACKAGES).filter((pkg) => !has(ENGINE_PACKAGES[pkg]!));
   if (missing.length > 0) {
     log(`installing ${missing.join(', ')} from Debian`);
     await command('apt-get', ['update', '-qq']);
