@@ -12,7 +12,7 @@
  * --allow-failed), and the service is back to 3 healthy replicas on the new image.
  */
 
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../helpers/processes.js';
 import { makeBatchInput, readBatchLines, type BatchLine } from './batch-data.js';
@@ -48,7 +48,15 @@ await d.main(async () => {
   const files = ipvs ? ['docker/stack.yaml', 'docker/stack.mesh.yaml'] : ['docker/stack.yaml'];
   const env = { ...process.env, BATCH_DATA: data, RCNN_SERVE_PORT: String(port), RCNN_SERVE_ENDPOINT_MODE: ipvs ? 'vip' : 'dnsrr' };
   const out = join(data, 'out');
-  const done = () => readdirSync(out).reduce((n, f) => n + readBatchLines(join(out, f)).length, 0);
+  // Whole lines only: a line being appended is not yet an image done.
+  const done = () => readdirSync(out).reduce((n, f) => n + readFileSync(join(out, f), 'utf8').split('\n').length - 1, 0);
+  const deadline = Date.now() + JOB_LIMIT_MS;
+  const until = async (what: string, ok: () => boolean | Promise<boolean>) => {
+    while (!(await ok())) {
+      if (Date.now() > deadline) throw new Error(`${what} not within ${JOB_LIMIT_MS / 60_000} min; ${done()} images done`);
+      await sleep(500);
+    }
+  };
   const replicaContainers = async (): Promise<string[]> => (await docker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=${service}`])).split('\n').filter(Boolean);
 
   const started = performance.now();
@@ -66,15 +74,14 @@ await d.main(async () => {
   d.log(`docker stack deploy -c ${files.join(' -c ')} ${stack}: ${REPLICAS} replicas of ${IMAGE} (${reach}), ${SHARDS} batch jobs over ${input.all.length} images (${CORRUPT} corrupt)`);
 
   // One replica killed once the jobs are under way, then the rolling update.
-  while (done() < IMAGES * 0.15) await sleep(500);
+  await until('15% of the images', () => done() >= IMAGES * 0.15);
   const victim = (await replicaContainers())[0]!;
   await docker(['kill', victim]);
   d.log(`${at()}: docker kill of replica ${victim} with ${done()} of ${input.all.length} images done`);
-  while (done() < IMAGES * 0.35) await sleep(500);
+  await until('35% of the images', () => done() >= IMAGES * 0.35);
   await docker(['service', 'update', '--detach', '--no-resolve-image', '--image', NEXT, service]);
   d.log(`${at()}: rolling ${service} to ${NEXT} with ${done()} images done`);
 
-  const deadline = Date.now() + JOB_LIMIT_MS;
   let rolled = '';
   let finished: string[] = [];
   while (finished.length < SHARDS) {
