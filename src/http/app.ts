@@ -108,8 +108,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // held by idle keep-alive connections until its force-close. A 503 closes its connection too
   // (Envoy's overload manager sheds keep-alive the same way): a client's retry then opens a new
   // one, which a connection balancer (DNS round robin, IPVS, kube-proxy) may send to another
-  // replica; on the kept one, retries all came back to this full queue, and one image once ran
-  // out of its 20 retries so while three replicas shared the load (test:swarm).
+  // replica. On the kept one, every retry came back to this full queue: in test:swarm one image
+  // ran out of its 20 retries while two other replicas had room.
   app.addHook('onSend', async (_request, reply) => {
     if (options.draining?.() || reply.statusCode === 503) reply.header('connection', 'close');
   });

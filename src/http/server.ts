@@ -9,8 +9,7 @@
 import { createServer } from 'node:net';
 import type { ServerConfig } from '../config/env.js';
 import { encodePng } from '../image/encode.js';
-import { DEFAULT_MODEL } from '../model/package.js';
-import { scanModels, type Registry } from '../model/registry.js';
+import { scanModels } from '../model/registry.js';
 import { InferencePool } from '../workers/inference-pool.js';
 import { buildApp } from './app.js';
 
@@ -56,15 +55,9 @@ function warmImage(): Promise<Uint8Array> {
   return encodePng({ data, width: 64, height: 48 });
 }
 
-/** The default model first, so a request without `model` gets it. */
-function defaultFirst(registry: Registry): Registry {
-  const models = [...registry.models].sort((a, b) => Number(b.name === DEFAULT_MODEL) - Number(a.name === DEFAULT_MODEL));
-  return { ...registry, models };
-}
-
 export async function serve(config: ServerConfig): Promise<{ close: () => Promise<void>; port: number }> {
   await checkListenable(config.host, config.port);
-  const registry = defaultFirst(await scanModels(config.modelsDir));
+  const registry = await scanModels(config.modelsDir); // the default package first
   const noUsable = () => new StartError(`no usable model package under ${config.modelsDir}${registry.broken.length ? `: ${registry.broken.map((b) => `${b.dir}: ${b.reason}`).join('; ')}` : ''}`);
   // Before any worker starts: a worker stopped while it loads ONNX Runtime can abort the process (exit by signal).
   if (registry.models.length === 0) throw noUsable();

@@ -72,9 +72,11 @@ export async function setUp(name: string): Promise<Deploy> {
   };
 }
 
-/** `docker build` of docker/Dockerfile from the repository root, its base made available first; returns the build's seconds. */
+let base: Promise<unknown> | undefined;
+
+/** `docker build` of docker/Dockerfile from the repository root, its base made available first (once per run); returns the build's seconds. */
 export async function buildImage(d: Deploy, tag: string = IMAGE, extra: string[] = []): Promise<number> {
-  await ensureNodeBase(buildArgDefault(DOCKERFILE, 'NODE_IMAGE'), d.log, d.work);
+  await (base ??= ensureNodeBase(buildArgDefault(DOCKERFILE, 'NODE_IMAGE'), d.log, d.work));
   const started = performance.now();
   await docker(['build', '--quiet', '-f', DOCKERFILE, '-t', tag, ...extra, ROOT], { timeoutMs: 1_800_000 });
   const s = (performance.now() - started) / 1000;
