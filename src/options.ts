@@ -24,6 +24,16 @@ export type ProposalMethod = (typeof PROPOSAL_METHODS)[number];
 
 export const RENDER_FORMATS = Object.freeze(['png', 'jpeg'] as const);
 
+/**
+ * The score threshold where a person looks at the detections: the CLI's detect, POST /v1/detect
+ * and /v1/render, the demo page, the batch client. A model's own postprocess.scoreThreshold
+ * (torchvision's box_score_thresh, 0.05) is the evaluation threshold: AP counts low-scoring
+ * detections, so the library and the paths whose results feed an evaluation (detect
+ * --coco-results, batch --coco) keep it; drawn, it is a mass of boxes (43 to 100 per photo with
+ * the default model). 0.5 is detectron2's demo default (--confidence-threshold).
+ */
+export const DISPLAY_SCORE_THRESHOLD = 0.5;
+
 export interface OptionSpec {
   type: 'number' | 'integer' | 'string' | 'boolean';
   minimum?: number;
@@ -95,14 +105,23 @@ type OptionOverride = Partial<Pick<OptionSpec, 'default' | 'defaultFrom' | 'doc'
 
 const DETECT = { model: {}, pipeline: {}, scoreThreshold: {}, iouThreshold: {}, maxDetections: {}, mode: {}, maxProposals: {}, scales: {} } as const;
 
+/** Where detections are shown, the display threshold is the default. */
+const SHOWN = { scoreThreshold: { default: DISPLAY_SCORE_THRESHOLD, defaultFrom: undefined } } as const;
+
 /**
  * The options each entry point takes, in --help order. `detect` is the
- * detector's (library, CLI, batch); the HTTP routes add response shaping.
+ * library's (Detector.detect); `cliDetect` the CLI's detect and the batch
+ * client's, which show detections unless they write COCO results; the HTTP
+ * routes add response shaping.
  */
 export const OPERATIONS = {
   detect: DETECT,
-  httpDetect: { ...DETECT, classes: {}, boxFormat: {}, normalized: {} },
-  render: { ...DETECT, classes: {}, format: {} },
+  cliDetect: {
+    ...DETECT,
+    scoreThreshold: { defaultFrom: `${DISPLAY_SCORE_THRESHOLD}; with --coco-results (detect) or --coco (batch), the model's postprocess.scoreThreshold, for AP` },
+  },
+  httpDetect: { ...DETECT, ...SHOWN, classes: {}, boxFormat: {}, normalized: {} },
+  render: { ...DETECT, ...SHOWN, classes: {}, format: {} },
   proposals: {
     method: {},
     model: { doc: "the model whose RPN proposes" },

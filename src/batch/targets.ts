@@ -85,6 +85,47 @@ export class HttpTarget implements Target {
   async close(): Promise<void> {}
 }
 
+/** What GET /v1/models says of a model: the fields a batch run reads. */
+interface ServedModel {
+  name: string;
+  pipelines: string[];
+  postprocess: Record<string, { scoreThreshold: number }>;
+}
+
+/**
+ * The evaluation score threshold of the model and pipeline a run's options
+ * name (their defaults: the server's first model, its newest pipeline), as
+ * the first server that answers GET /v1/models gives it: the model's own
+ * postprocess.scoreThreshold, which a request would otherwise replace with
+ * the display threshold.
+ * @throws Error saying which servers did not answer, or that the model or pipeline is not served.
+ */
+export async function servedScoreThreshold(urls: readonly string[], options: RunOptions, settings: { timeoutMs: number; apiKey?: string; tries: number }): Promise<number> {
+  const headers: Record<string, string> = settings.apiKey ? { 'x-api-key': settings.apiKey } : {};
+  const failures: string[] = [];
+  for (let attempt = 0; attempt < settings.tries; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 1000));
+    for (const url of urls) {
+      let models: ServedModel[];
+      try {
+        const res = await fetch(`${url}/v1/models`, { headers, signal: AbortSignal.timeout(settings.timeoutMs) });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        models = ((await res.json()) as { models: ServedModel[] }).models;
+      } catch (err) {
+        failures.push(`${url}: ${err instanceof TypeError ? networkError(err, settings.timeoutMs).message : (err as Error).message}`);
+        continue;
+      }
+      const model = options.model === undefined ? models[0] : models.find((m) => m.name === options.model);
+      if (!model) throw new Error(`${url} serves no model ${JSON.stringify(options.model)}; it serves: ${models.map((m) => m.name).join(', ')}`);
+      const pipeline = options.pipeline ?? model.pipelines.at(-1)!;
+      const threshold = model.postprocess?.[pipeline]?.scoreThreshold;
+      if (threshold === undefined) throw new Error(`${url}: model ${model.name} has no ${pipeline} pipeline; it serves: ${model.pipelines.join(', ')}`);
+      return threshold;
+    }
+  }
+  throw new Error(`no server answered GET /v1/models for the model's evaluation score threshold (${failures.slice(-urls.length).join('; ')}); check --url, or give --score-threshold`);
+}
+
 /** The pipeline in this process, in a worker pool as the server runs it. */
 export class LocalTarget implements Target {
   readonly name = 'local';

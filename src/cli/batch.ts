@@ -10,11 +10,11 @@ import { createProgress } from '../batch/progress.js';
 import { DEFAULT_RETRY } from '../batch/retry.js';
 import { runBatch } from '../batch/run.js';
 import { parseShard } from '../batch/shard.js';
-import { HttpTarget, LocalTarget, type RunOptions, type Target } from '../batch/targets.js';
+import { HttpTarget, LocalTarget, servedScoreThreshold, type RunOptions, type Target } from '../batch/targets.js';
 import { DEFAULT_MODEL, resolveModelDir } from '../model/package.js';
 import { parseDevice } from '../runtime/device.js';
 import { DEFAULT_DECODE_LIMITS } from '../image/decode.js';
-import { checkOptions } from '../options.js';
+import { checkOptions, DISPLAY_SCORE_THRESHOLD } from '../options.js';
 import { defaultThreads, defaultWorkers } from '../workers/defaults.js';
 import { asUsageError, flagList, optionFlags, optionsFromFlags, parseCommand, readGroundTruthFlag, UsageError } from './flags.js';
 import { onStopRequest } from './stop-signals.js';
@@ -30,9 +30,9 @@ export const BATCH_USAGE = `batch: rcnn-serve batch INPUT... (--url URL [--url U
                            {"path","sha256","attempts","result":{...detect's JSON...}} or
                            {"path","sha256","attempts","error":{"code","message","status"}}
   --resume                 continue FILE: images already in it are not sent again (without it, FILE must not exist)
-${flagList('detect')}
+${flagList('cliDetect')}
                            as for detect, checked before the run (default: the server's default model and its newest
-                           pipeline)
+                           pipeline; --score-threshold 0.5, or with --coco the model's own, for AP)
   --concurrency N          images in flight (default: 4 per --url; --local: twice the worker count)
   --timeout MS             per request (default 120000); a timeout is retried
   --retries N              tries after the first on connection errors, timeouts, 429, 502, 503 and 504, with exponential
@@ -53,7 +53,7 @@ const FLAGS = {
   local: { type: 'boolean' },
   out: { type: 'string' },
   resume: { type: 'boolean' },
-  ...optionFlags('detect'),
+  ...optionFlags('cliDetect'),
   concurrency: { type: 'string' },
   timeout: { type: 'string' },
   retries: { type: 'string' },
@@ -101,10 +101,12 @@ export async function batchCommand(argv: string[], io: BatchIo): Promise<number>
   if (values.gt && !values.coco) throw usageError('--gt goes with --coco');
   for (const u of urls) if (!/^https?:\/\/[^/]/.test(u)) throw usageError(`--url ${JSON.stringify(u)} is not an http(s) URL`);
   // Checked here, not per image: a bad option would fail every image of the run alike.
-  const options: RunOptions = optionsFromFlags('detect', values);
-  asUsageError(() => checkOptions('detect', options, options.pipeline ? { pipeline: options.pipeline } : {}));
+  const options: RunOptions = optionsFromFlags('cliDetect', values);
+  asUsageError(() => checkOptions('cliDetect', options, options.pipeline ? { pipeline: options.pipeline } : {}));
   // Read now: a bad ground truth would otherwise fail the run at its end, when the COCO file is written.
   const gt = values.gt === undefined ? undefined : await readGroundTruthFlag('gt', values.gt);
+  // Shown detections: the display threshold (as the server's own default). With --coco, the model's (--local: the library's default).
+  if (!values.coco) options.scoreThreshold ??= DISPLAY_SCORE_THRESHOLD;
   let shard;
   try {
     shard = values.shard === undefined ? undefined : parseShard(values.shard);
@@ -124,6 +126,14 @@ export async function batchCommand(argv: string[], io: BatchIo): Promise<number>
   } else {
     const timeoutMs = number('timeout', 1) ?? 120_000;
     const apiKey = values['api-key'] ?? process.env.RCNN_SERVE_API_KEY;
+    // COCO results are for AP: the model's own threshold, which a request must name (its default is the display one).
+    if (values.coco && options.scoreThreshold === undefined) {
+      try {
+        options.scoreThreshold = await servedScoreThreshold(urls, options, { timeoutMs: Math.min(timeoutMs, 10_000), apiKey, tries: 3 });
+      } catch (err) {
+        throw usageError((err as Error).message);
+      }
+    }
     targets = urls.map((u) => new HttpTarget(u.replace(/\/+$/, ''), options, { timeoutMs, apiKey }));
     concurrency = number('concurrency', 1) ?? 4 * urls.length;
   }

@@ -7,13 +7,13 @@ import { Detector, type DetectionResult } from '../detector.js';
 import { DetectError } from '../errors.js';
 import { CocoIds } from '../eval/coco-results.js';
 import { DEFAULT_MODEL } from '../model/package.js';
-import { checkOptions } from '../options.js';
+import { checkOptions, DISPLAY_SCORE_THRESHOLD } from '../options.js';
 import { EXECUTION_PROVIDERS } from '../runtime/device.js';
 import { asUsageError, numberFlag, optionFlags, optionsFromFlags, optionsHelp, parseCommand, readFlagFile, readGroundTruthFlag, UsageError, type CliIo } from './flags.js';
 import { describeError, forEachImage, LIMIT_FLAGS, limitsFrom } from './images.js';
 
 export const DETECT_USAGE = `detect options:
-${optionsHelp('detect')}
+${optionsHelp('cliDetect')}
   --proposals FILE         rcnn / fast-rcnn: regions to score instead of selective search's: a JSON array of
                            [x1,y1,x2,y2] for every image, or the JSON lines of 'rcnn-serve proposals --json' (by path)
   --proposals-max-pixels N rcnn / fast-rcnn: run selective search on images of up to N pixels (default: 4000000;
@@ -31,7 +31,7 @@ ${optionsHelp('detect')}
   --verbose                stack traces on errors`;
 
 const FLAGS = {
-  ...optionFlags('detect'),
+  ...optionFlags('cliDetect'),
   proposals: { type: 'string' },
   'proposals-max-pixels': { type: 'string' },
   'coco-results': { type: 'string' },
@@ -63,13 +63,15 @@ export async function detectCommand(argv: string[], io: CliIo, usage: string): P
     return 0;
   }
   if (positionals.length === 0) throw new UsageError('detect needs at least one IMAGE');
-  const { model, ...options } = optionsFromFlags('detect', values);
+  const { model, ...options } = optionsFromFlags('cliDetect', values);
   // A bad option would fail every image alike: a usage error (exit 2) before the model loads.
-  asUsageError(() => checkOptions('detect', options, options.pipeline ? { pipeline: options.pipeline } : {}));
+  asUsageError(() => checkOptions('cliDetect', options, options.pipeline ? { pipeline: options.pipeline } : {}));
+  const cocoPath = values['coco-results'];
+  // Shown detections: the display threshold; COCO results, for AP: the model's own (the library's default).
+  if (!cocoPath) options.scoreThreshold ??= DISPLAY_SCORE_THRESHOLD;
   // The input files too, before the model loads.
   const proposalsFile = values.proposals;
   const regions = proposalsFile === undefined ? undefined : await readProposalsFile(proposalsFile);
-  const cocoPath = values['coco-results'];
   const gt = values.gt;
   if (gt && !cocoPath) throw new UsageError('--gt goes with --coco-results');
   const ids = cocoPath ? new CocoIds(gt ? await readGroundTruthFlag('gt', gt) : undefined) : undefined;

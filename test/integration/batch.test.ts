@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { servedScoreThreshold } from '../../src/batch/targets.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { freePort, runCli, startServer, type ServerProcess } from '../helpers/processes.js';
 import { TINY_FPN } from '../helpers/packages.js';
@@ -146,6 +147,14 @@ describe('rcnn-serve batch against a server', () => {
     expectExactlyOnce(readLines(out));
     const results = JSON.parse(readFileSync(coco, 'utf8')) as { image_id: number }[];
     expect(results.length).toBe(readLines(out).reduce((n, l) => n + (l.result?.detections.length ?? 0), 0));
+  });
+
+  it("--coco asks the server for the model's evaluation threshold (a request's default is the display one)", async () => {
+    const settings = { timeoutMs: 5000, tries: 1 };
+    expect(await servedScoreThreshold([server.url], {}, settings)).toBe(0.05);
+    await expect(servedScoreThreshold([server.url], { model: 'nope' }, settings)).rejects.toThrow('serves no model "nope"; it serves: tiny');
+    await expect(servedScoreThreshold([server.url], { pipeline: 'rcnn' }, settings)).rejects.toThrow('model tiny has no rcnn pipeline');
+    await expect(servedScoreThreshold(['http://127.0.0.1:9'], {}, settings)).rejects.toThrow('check --url, or give --score-threshold');
   });
 
   it('killed with SIGKILL at a random point, resumes: each image once, none that was written sent again', async () => {

@@ -31,7 +31,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('rcnn-serve detect', () => {
   it('prints one JSON object per image, in input order, with the documented fields', async () => {
-    const r = await run('detect', shapes, fixturePath('images', 'coffee.png'), '--model', TINY_FPN, '--json', '--threads', '1');
+    const r = await run('detect', shapes, fixturePath('images', 'coffee.png'), '--model', TINY_FPN, '--json', '--threads', '1', '--score-threshold', '0.05');
     expect(r.status).toBe(0);
     const [a, b] = r.json();
     expect(a.path).toBe(shapes);
@@ -57,6 +57,18 @@ describe('rcnn-serve detect', () => {
     expect(above.length).toBeGreaterThan(3); // so that both the threshold and the cap have something to remove
     expect(all.detections.length).toBeGreaterThan(above.length);
     expect(a.detections).toEqual(above.slice(0, 3));
+  });
+
+  it('shows detections above the display threshold, 0.5, by default; COCO results keep the model\'s 0.05, for AP', async () => {
+    const [shown] = (await run('detect', shapes, '--json')).json();
+    const [all] = (await run('detect', shapes, '--json', '--score-threshold', '0.05')).json();
+    expect(all.detections.some((d: { score: number }) => d.score <= 0.5)).toBe(true); // so that the default has something to remove
+    expect(shown.detections).toEqual(all.detections.filter((d: { score: number }) => d.score > 0.5));
+    const results = join(tmp, 'threshold.coco.json');
+    expect((await run('detect', shapes, '--coco-results', results)).status).toBe(0);
+    const coco = JSON.parse(readFileSync(results, 'utf8')) as { score: number }[];
+    expect(coco).toHaveLength(all.detections.length);
+    coco.forEach((r, i) => expect(r.score).toBeCloseTo(all.detections[i].score, 5));
   });
 
   it('bad inputs get one error line each, naming the cause and value; the other images still get results; exit 1', async () => {

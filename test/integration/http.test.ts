@@ -109,10 +109,19 @@ describe('POST /v1/detect', () => {
     const body = res.json();
     expect(body).toMatchObject({ model: 'fixture-tiny-fpn', pipeline: 'faster-rcnn', image: { width: 480, height: 360 } });
     expect(body.detections.length).toBeGreaterThan(0);
-    const all = (await detect(png, 'image/png', '?model=fixture-tiny-fpn')).json().detections;
+    const all = (await detect(png, 'image/png', '?model=fixture-tiny-fpn&scoreThreshold=0.05')).json().detections;
     expect(all.some((d: { score: number }) => d.score <= 0.3)).toBe(true); // so that the threshold has something to remove
     expect(body.detections).toEqual(all.filter((d: { score: number }) => d.score >= 0.3));
     expect(body.timings.total).toBeGreaterThan(0);
+  });
+
+  it('the default threshold is the display one, 0.5; the model says its own evaluation threshold', async () => {
+    const shown = (await detect(png)).json().detections as { score: number }[];
+    const all = (await detect(png, 'image/png', '?scoreThreshold=0.05')).json().detections as { score: number }[];
+    expect(all.some((d) => d.score <= 0.5)).toBe(true); // so that the default has something to remove
+    expect(shown).toEqual(all.filter((d) => d.score > 0.5));
+    const model = (await app.inject({ method: 'GET', url: '/v1/models/shapes-vgg' })).json();
+    expect(model.postprocess['faster-rcnn']).toEqual({ scoreThreshold: 0.05, nmsThreshold: 0.5, detectionsPerImage: 100 });
   });
 
   it('boxFormat, normalized and classes shape the boxes', async () => {

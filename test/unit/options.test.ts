@@ -82,7 +82,7 @@ describe('the option table', () => {
 describe('the CLI flags derived from it', () => {
   it('every option of detect, proposals and batch is a kebab-case flag with its help line', () => {
     expect(flagOf('maxDetections')).toBe('max-detections');
-    for (const [name, s] of optionsOf('detect')) {
+    for (const [name, s] of optionsOf('cliDetect')) {
       expect(DETECT_USAGE).toContain(helpLine(name, s, s.pipelines));
       expect(BATCH_USAGE).toContain(`--${flagOf(name)}`);
     }

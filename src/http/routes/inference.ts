@@ -8,7 +8,7 @@ import { convertBoxes } from '../../core/boxes.js';
 import type { DetectionResult, DetectOptions } from '../../detector.js';
 import { DetectError } from '../../errors.js';
 import { drawDetections } from '../../image/draw.js';
-import { checkOptions, pickOptions, querystringSchema, type OptionsOf } from '../../options.js';
+import { checkOptions, DISPLAY_SCORE_THRESHOLD, pickOptions, querystringSchema, type OptionsOf } from '../../options.js';
 import type { AppContext } from '../context.js';
 import { mapWithConcurrency } from '../concurrency.js';
 import { modelNamed } from '../../model/registry.js';
@@ -33,10 +33,10 @@ function shape(result: DetectionResult, q: Pick<DetectQuery, 'classes' | 'boxFor
   return { ...result, detections };
 }
 
-/** The detector's options a query sets: the detect operation's, less the model. */
+/** The detector's options a query sets: the detect operation's, less the model; detections are shown here, at the display threshold by default. */
 function detectOptions(q: DetectQuery | RenderQuery): DetectOptions {
   const { model: _model, ...options } = pickOptions('detect', q);
-  return options;
+  return { ...options, scoreThreshold: q.scoreThreshold ?? DISPLAY_SCORE_THRESHOLD };
 }
 
 /**

@@ -5,12 +5,20 @@ import { modelNamed, type RegisteredModel } from '../../model/registry.js';
 import type { AppContext } from '../context.js';
 
 function summary(m: RegisteredModel) {
+  const pipelines = PIPELINES.filter((p) => Object.hasOwn(m.manifest.pipelines, p));
   return {
     name: m.name,
     description: m.manifest.description ?? '',
     classes: m.manifest.classes,
-    pipelines: PIPELINES.filter((p) => Object.hasOwn(m.manifest.pipelines, p)),
+    pipelines,
     input: m.manifest.input,
+    // Each pipeline's own defaults: its scoreThreshold is the evaluation threshold (a request's default is the display one).
+    postprocess: Object.fromEntries(
+      pipelines.map((p) => {
+        const { scoreThreshold, nmsThreshold, detectionsPerImage } = m.manifest.pipelines[p]!.postprocess;
+        return [p, { scoreThreshold, nmsThreshold, detectionsPerImage }];
+      }),
+    ),
   };
 }
 
