@@ -1,84 +1,315 @@
 /**
- * GET /: a small page to pick an image, a model, a pipeline and a threshold,
- * and see the boxes drawn (it posts to /v1/render and /v1/detect). No build
- * step, no external assets.
+ * GET /: the demo page. Pick an image and a model, and the three generations
+ * run side by side on it (R-CNN, Fast R-CNN, Faster R-CNN: boxes, time,
+ * regions, stage timings), one POST /v1/detect per generation per click. Each
+ * request asks for the model's own evaluation threshold, so the page's
+ * threshold slider and class filter act on what it already has: no new
+ * request. No build step, no external assets; the page's text comes from the
+ * server (model names, labels) and is set as text, never as markup.
  */
+
+import { DEFAULT_MODEL } from '../model/package.js';
+import { DISPLAY_SCORE_THRESHOLD } from '../options.js';
+
+const STYLE = `
+  :root { --ink: #1d2330; --muted: #5b6475; --line: #e3e6ec; --card: #fff; --bg: #f4f6fa; --accent: #3655d4; --bad: #b3261e; }
+  * { box-sizing: border-box; }
+  body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--ink); background: var(--bg); }
+  header { display: flex; flex-wrap: wrap; align-items: baseline; gap: .4rem 1.2rem; padding: 1rem 1.5rem; background: var(--ink); color: #fff; }
+  header h1 { margin: 0; font-size: 1.35rem; letter-spacing: .01em; }
+  header p { margin: 0; color: #c5cbe0; flex: 1 1 20rem; }
+  header nav a { color: #fff; margin-left: 1rem; font-size: .9rem; }
+  .wrap { max-width: 1400px; margin: 0 auto; padding: 1rem 1.5rem 2rem; }
+  .card { background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: .9rem 1.1rem; margin-bottom: 1rem; }
+  #controls { display: grid; grid-template-columns: minmax(14rem, 1.3fr) repeat(3, auto); gap: .8rem 1.4rem; align-items: end; }
+  #drop { border: 2px dashed #b8c0d4; border-radius: 8px; padding: .7rem .9rem; text-align: center; color: var(--muted); cursor: pointer; }
+  #drop.over { border-color: var(--accent); background: #eef1fd; }
+  #drop strong { color: var(--ink); }
+  #image { display: block; margin: .35rem auto 0; max-width: 100%; }
+  label.field { display: flex; flex-direction: column; gap: .25rem; font-size: .8rem; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; }
+  select { font: inherit; padding: .35rem .5rem; border-radius: 6px; border: 1px solid #c8cedb; }
+  fieldset { border: 0; margin: 0; padding: 0; display: flex; flex-direction: column; gap: .2rem; }
+  fieldset legend { font-size: .8rem; color: var(--muted); text-transform: uppercase; letter-spacing: .04em; margin-bottom: .25rem; }
+  fieldset label { font-size: .95rem; }
+  button#run { font: inherit; font-weight: 600; padding: .6rem 1.6rem; border: 0; border-radius: 8px; background: var(--accent); color: #fff; cursor: pointer; }
+  button#run:disabled { background: #9aa6d8; cursor: progress; }
+  #model-info h2 { margin: 0 0 .2rem; font-size: 1.05rem; }
+  #model-info p { margin: .2rem 0; color: var(--muted); }
+  #domain { color: var(--ink) !important; background: #fff6df; border-left: 4px solid #e0a800; padding: .4rem .6rem; border-radius: 4px; }
+  #filters { display: flex; flex-wrap: wrap; gap: .8rem 2rem; align-items: center; }
+  #threshold { width: min(22rem, 60vw); vertical-align: middle; }
+  .chips { display: flex; flex-wrap: wrap; gap: .35rem; }
+  .chip { font: inherit; font-size: .85rem; border: 1px solid var(--line); border-radius: 999px; padding: .15rem .65rem .15rem .45rem; background: #fff; cursor: pointer; display: inline-flex; align-items: center; gap: .35rem; }
+  .chip[aria-pressed="false"] { opacity: .4; text-decoration: line-through; }
+  .swatch { width: .8rem; height: .8rem; border-radius: 3px; display: inline-block; flex: none; }
+  #status { min-height: 1.4em; color: var(--muted); margin: 0 0 .6rem; }
+  #status.error { color: var(--bad); }
+  #panels { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 360px), 1fr)); gap: 1rem; }
+  .panel { margin: 0; display: flex; flex-direction: column; gap: .6rem; }
+  .panel h2 { margin: 0; font-size: 1.1rem; }
+  .panel h2 small { font-weight: normal; color: var(--muted); font-size: .8rem; margin-left: .3rem; }
+  .view { display: grid; grid-template-columns: 1fr; gap: .6rem; }
+  #panels.single .view { grid-template-columns: minmax(0, 3fr) minmax(12rem, 1fr); }
+  canvas { width: 100%; height: auto; border-radius: 6px; background: #e9ecf2; display: block; }
+  .summary { margin: 0; font-size: .9rem; color: var(--muted); }
+  .summary b { color: var(--ink); }
+  .panel.failed .summary { color: var(--bad); }
+  ol.detections { list-style: none; margin: 0; padding: 0; max-height: 16rem; overflow: auto; font-size: .85rem; border-top: 1px solid var(--line); }
+  #panels.single ol.detections { max-height: 34rem; border-top: 0; }
+  ol.detections li { display: grid; grid-template-columns: auto 1fr auto; gap: .45rem; align-items: center; padding: .2rem .3rem; border-bottom: 1px solid #f0f1f5; cursor: default; }
+  ol.detections li:hover, ol.detections li.hot { background: #eef1fd; }
+  ol.detections .score { font-variant-numeric: tabular-nums; color: var(--muted); }
+  .timings { display: grid; grid-template-columns: auto 1fr auto; gap: .15rem .5rem; align-items: center; font-size: .78rem; color: var(--muted); }
+  .timings .bar { height: .6rem; border-radius: 3px; background: var(--accent); min-width: 1px; }
+  .timings .ms { font-variant-numeric: tabular-nums; text-align: right; }
+  @media (max-width: 760px) {
+    #controls { grid-template-columns: 1fr 1fr; }
+    #drop { grid-column: 1 / -1; }
+    #panels.single .view { grid-template-columns: 1fr; }
+    .wrap { padding: .8rem; }
+  }
+`;
+
+const SCRIPT = `
+const DISPLAY_THRESHOLD = ${DISPLAY_SCORE_THRESHOLD};
+const DEFAULT_MODEL = ${JSON.stringify(DEFAULT_MODEL)};
+const GENERATIONS = {
+  rcnn: { title: 'R-CNN', note: '2014 · selective search, a CNN per warped region' },
+  'fast-rcnn': { title: 'Fast R-CNN', note: '2015 · selective search, one CNN pass, RoI pooling' },
+  'faster-rcnn': { title: 'Faster R-CNN', note: '2015 · RPN over anchors, RoIAlign' },
+};
+const $ = (id) => document.getElementById(id);
+function el(tag, props = {}, children = []) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+const state = { models: [], model: null, file: null, bitmap: null, panels: new Map(), hidden: new Set() };
+
+function colour(classId) { return 'hsl(' + ((classId * 137.5) % 360).toFixed(0) + ', 72%, 45%)'; }
+function threshold() { return Number($('threshold').value); }
+function visible(detections) { return detections.filter((d) => d.score > threshold() && !state.hidden.has(d.label)); }
+
+function setStatus(text, error = false) { $('status').textContent = text; $('status').className = error ? 'error' : ''; }
+
+function chooseModel() {
+  const m = state.models.find((x) => x.name === $('model').value);
+  state.model = m;
+  state.hidden.clear();
+  $('model-name').textContent = m.name;
+  $('model-description').textContent = m.description;
+  const labels = m.classes.slice(1);
+  $('domain').textContent = 'This model detects only its ' + labels.length + ' classes, listed below' +
+    (m.name === DEFAULT_MODEL ? ': synthetic shapes it was trained on. On a photo it finds those shapes, sometimes confidently; for photos, export a COCO model (README: "A COCO model from torchvision") and serve it with MODELS_DIR.' : '.');
+  $('classes').replaceChildren(...labels.map((label, i) => {
+    const chip = el('button', { type: 'button', className: 'chip', title: 'show or hide ' + label }, [el('span', { className: 'swatch' }), label]);
+    chip.firstChild.style.background = colour(i + 1);
+    chip.setAttribute('aria-pressed', 'true');
+    chip.dataset.label = label;
+    chip.addEventListener('click', () => {
+      const shown = chip.getAttribute('aria-pressed') === 'true';
+      chip.setAttribute('aria-pressed', String(!shown));
+      if (shown) state.hidden.add(label); else state.hidden.delete(label);
+      redraw();
+    });
+    return chip;
+  }));
+  for (const [name] of Object.entries(GENERATIONS)) {
+    const box = $('gen-' + name);
+    box.disabled = !m.pipelines.includes(name);
+    box.checked = !box.disabled;
+  }
+  // The lowest the slider goes: the model's own evaluation threshold, what each request asks for.
+  const floor = Math.min(...m.pipelines.map((p) => m.postprocess[p].scoreThreshold));
+  $('threshold').min = String(floor);
+  showThreshold();
+}
+
+function showThreshold() { $('thresholdValue').value = threshold().toFixed(2); }
+
+async function loadImage(file) {
+  state.file = file;
+  state.bitmap = await createImageBitmap(file).catch(() => null);
+  $('run').disabled = !state.bitmap;
+  if (!state.bitmap) setStatus('the browser cannot read ' + file.name + ' as an image; JPEG, PNG and WebP are accepted', true);
+  else setStatus('Ready: press Detect.');
+}
+
+function makePanel(pipeline) {
+  const g = GENERATIONS[pipeline];
+  const canvas = el('canvas', { width: state.bitmap.width, height: state.bitmap.height });
+  const list = el('ol', { className: 'detections' });
+  const summary = el('p', { className: 'summary', textContent: 'running…' });
+  const timings = el('div', { className: 'timings' });
+  const figure = el('figure', { className: 'panel card' }, [
+    el('h2', {}, [g.title, el('small', { textContent: g.note })]),
+    el('div', { className: 'view' }, [canvas, list]),
+    summary,
+    timings,
+  ]);
+  figure.dataset.pipeline = pipeline;
+  const panel = { pipeline, figure, canvas, list, summary, timings, result: null, hot: -1 };
+  draw(panel);
+  return panel;
+}
+
+function draw(panel) {
+  const ctx = panel.canvas.getContext('2d');
+  ctx.drawImage(state.bitmap, 0, 0);
+  if (!panel.result) return;
+  const line = Math.max(2, Math.round(Math.max(panel.canvas.width, panel.canvas.height) / 300));
+  ctx.font = '600 ' + (6 * line + 4) + 'px system-ui, sans-serif';
+  const shown = visible(panel.result.detections);
+  shown.forEach((d, i) => {
+    const [x1, y1, x2, y2] = d.box;
+    ctx.lineWidth = i === panel.hot ? 2 * line : line;
+    ctx.strokeStyle = colour(d.classId);
+    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    const text = d.label + ' ' + d.score.toFixed(2);
+    const w = ctx.measureText(text).width + 2 * line;
+    const h = 6 * line + 8;
+    const ty = y1 - h < 0 ? y1 : y1 - h;
+    ctx.fillStyle = colour(d.classId);
+    ctx.fillRect(x1, ty, w, h);
+    ctx.fillStyle = '#fff';
+    ctx.fillText(text, x1 + line, ty + h - line - 2);
+  });
+}
+
+function fill(panel) {
+  const r = panel.result;
+  const shown = visible(r.detections);
+  panel.list.replaceChildren(...shown.map((d, i) => {
+    const swatch = el('span', { className: 'swatch' });
+    swatch.style.background = colour(d.classId);
+    const item = el('li', { title: '[' + d.box.map((v) => v.toFixed(1)).join(', ') + ']' }, [swatch, el('span', { className: 'label', textContent: d.label }), el('span', { className: 'score', textContent: d.score.toFixed(3) })]);
+    item.addEventListener('mouseenter', () => { panel.hot = i; draw(panel); });
+    item.addEventListener('mouseleave', () => { panel.hot = -1; draw(panel); });
+    return item;
+  }));
+  panel.summary.replaceChildren(
+    el('b', { textContent: String(shown.length) }), ' of ' + r.detections.length + ' detections shown · ',
+    el('b', { className: 'total', textContent: Math.round(r.timings.total) + ' ms' }), ' · ',
+    el('b', { className: 'regions', textContent: String(r.regions) }), ' regions scored',
+  );
+  draw(panel);
+}
+
+/** Stage timings as bars on one scale across the panels, so the generations compare at a glance. */
+function chartTimings() {
+  const done = [...state.panels.values()].filter((p) => p.result);
+  const longest = Math.max(1, ...done.flatMap((p) => Object.entries(p.result.timings).filter(([k]) => k !== 'total').map(([, v]) => v)));
+  for (const p of done) {
+    p.timings.replaceChildren(...Object.entries(p.result.timings).filter(([k]) => k !== 'total').flatMap(([stage, ms]) => {
+      const bar = el('div', { className: 'bar', title: stage + ': ' + ms.toFixed(1) + ' ms' });
+      bar.style.width = (100 * ms / longest).toFixed(1) + '%';
+      return [el('span', { className: 'stage', textContent: stage }), el('div', {}, [bar]), el('span', { className: 'ms', textContent: ms.toFixed(0) + ' ms' })];
+    }));
+  }
+}
+
+function redraw() {
+  for (const p of state.panels.values()) if (p.result) fill(p);
+}
+
+async function detect(panel) {
+  const m = state.model;
+  const query = new URLSearchParams({ model: m.name, pipeline: panel.pipeline, scoreThreshold: String(m.postprocess[panel.pipeline].scoreThreshold) });
+  const response = await fetch('/v1/detect?' + query, { method: 'POST', headers: { 'content-type': state.file.type || 'application/octet-stream' }, body: state.file });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.code + ': ' + body.message);
+  panel.result = body;
+  fill(panel);
+  chartTimings();
+}
+
+async function run(event) {
+  event.preventDefault();
+  if (!state.bitmap || !state.model) return;
+  const chosen = Object.keys(GENERATIONS).filter((p) => $('gen-' + p).checked);
+  if (chosen.length === 0) return setStatus('pick at least one generation', true);
+  state.panels = new Map(chosen.map((p) => [p, makePanel(p)]));
+  $('panels').className = chosen.length === 1 ? 'single' : '';
+  $('panels').replaceChildren(...[...state.panels.values()].map((p) => p.figure));
+  $('run').disabled = true;
+  setStatus('detecting with ' + chosen.map((p) => GENERATIONS[p].title).join(', ') + '…');
+  const started = performance.now();
+  const outcomes = await Promise.allSettled([...state.panels.values()].map((p) => detect(p).catch((err) => {
+    p.figure.classList.add('failed');
+    p.summary.textContent = err.message;
+    throw err;
+  })));
+  $('run').disabled = false;
+  const failed = outcomes.filter((o) => o.status === 'rejected');
+  if (failed.length) setStatus(failed.length + ' of ' + chosen.length + ' failed: ' + failed[0].reason.message, true);
+  else setStatus('done in ' + Math.round(performance.now() - started) + ' ms; move the threshold or click a class to filter, no new request.');
+}
+
+$('threshold').value = String(DISPLAY_THRESHOLD);
+$('threshold').addEventListener('input', () => { showThreshold(); redraw(); });
+$('model').addEventListener('change', chooseModel);
+$('form').addEventListener('submit', run);
+$('image').addEventListener('change', () => $('image').files[0] && loadImage($('image').files[0]));
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => {
+  e.preventDefault();
+  drop.classList.remove('over');
+  const file = e.dataTransfer.files[0];
+  if (!file) return;
+  $('drop-label').textContent = file.name; // the file input shows only what it chose itself
+  loadImage(file);
+});
+fetch('/v1/models').then((r) => r.json()).then((body) => {
+  state.models = body.models;
+  $('model').replaceChildren(...state.models.map((m) => new Option(m.name, m.name)));
+  chooseModel();
+}).catch(() => setStatus('could not list the models (GET /v1/models)', true));
+`;
+
 export const DEMO_PAGE = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>rcnn-serve</title>
-<style>
-  body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 960px; padding: 0 1rem; color: #222; }
-  form { display: flex; flex-wrap: wrap; gap: .75rem 1.25rem; align-items: end; margin-bottom: 1rem; }
-  label { display: flex; flex-direction: column; gap: .25rem; font-size: .85rem; color: #555; }
-  button { padding: .45rem 1.2rem; font-size: 1rem; cursor: pointer; }
-  #result img { max-width: 100%; border: 1px solid #ddd; }
-  #status { min-height: 1.4em; color: #555; }
-  #status.error { color: #b00020; }
-  table { border-collapse: collapse; margin-top: .75rem; font-size: .9rem; }
-  td, th { border-bottom: 1px solid #eee; padding: .2rem .8rem .2rem 0; text-align: left; }
-</style>
+<title>rcnn-serve: three generations of R-CNN</title>
+<style>${STYLE}</style>
 </head>
 <body>
-<h1>rcnn-serve</h1>
-<p>Object detection with the R-CNN family. API: <a href="/docs">/docs</a>.</p>
-<form id="form">
-  <label>Image <input id="image" name="image" type="file" accept="image/jpeg,image/png,image/webp" required></label>
-  <label>Model <select id="model"></select></label>
-  <label>Pipeline <select id="pipeline"></select></label>
-  <label>Score threshold <span><input id="threshold" type="range" min="0" max="1" step="0.05" value="0.3"> <output id="thresholdValue">0.30</output></span></label>
-  <button id="run" type="submit">Detect</button>
+<header>
+  <h1>rcnn-serve</h1>
+  <p>R-CNN, Fast R-CNN and Faster R-CNN side by side on your image.</p>
+  <nav><a href="/docs">API docs</a><a href="/openapi.yaml">OpenAPI</a><a href="/metrics">metrics</a></nav>
+</header>
+<div class="wrap">
+<form id="form" class="card">
+  <div id="controls">
+    <label id="drop">Drop an image here, or choose one <span id="drop-label"><strong>(JPEG, PNG, WebP)</strong></span>
+      <input id="image" type="file" accept="image/jpeg,image/png,image/webp">
+    </label>
+    <label class="field">Model <select id="model"></select></label>
+    <fieldset><legend>Generations</legend>
+      <label><input type="checkbox" id="gen-rcnn"> R-CNN</label>
+      <label><input type="checkbox" id="gen-fast-rcnn"> Fast R-CNN</label>
+      <label><input type="checkbox" id="gen-faster-rcnn"> Faster R-CNN</label>
+    </fieldset>
+    <button id="run" type="submit" disabled>Detect</button>
+  </div>
 </form>
-<div id="status" role="status"></div>
-<div id="result"></div>
-<script>
-const $ = (id) => document.getElementById(id);
-const models = [];
-$('threshold').addEventListener('input', () => ($('thresholdValue').value = Number($('threshold').value).toFixed(2)));
-function fillPipelines() {
-  const m = models.find((x) => x.name === $('model').value);
-  $('pipeline').replaceChildren(...(m ? m.pipelines : []).map((p) => new Option(p, p)));
-  $('pipeline').value = m && m.pipelines.includes('faster-rcnn') ? 'faster-rcnn' : $('pipeline').value;
-}
-fetch('/v1/models').then((r) => r.json()).then((body) => {
-  models.push(...body.models);
-  $('model').replaceChildren(...models.map((m) => new Option(m.name, m.name)));
-  fillPipelines();
-}).catch(() => ($('status').textContent = 'could not list models'));
-$('model').addEventListener('change', fillPipelines);
-$('form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  const file = $('image').files[0];
-  if (!file) return;
-  const query = new URLSearchParams({ model: $('model').value, pipeline: $('pipeline').value, scoreThreshold: $('threshold').value });
-  const body = () => { const f = new FormData(); f.append('image', file); return f; };
-  $('status').className = '';
-  $('status').textContent = 'detecting...';
-  try {
-    const [render, detect] = await Promise.all([
-      fetch('/v1/render?' + query, { method: 'POST', body: body() }),
-      fetch('/v1/detect?' + query, { method: 'POST', body: body() }),
-    ]);
-    if (!render.ok) throw new Error((await render.json()).message);
-    const result = (await detect.json()).results[0];
-    if (result.error) throw new Error(result.error.message);
-    const img = new Image();
-    img.alt = 'detections';
-    img.src = URL.createObjectURL(await render.blob());
-    const rows = result.detections.map((d) => '<tr><td>' + d.label.replace(/[<&]/g, '') + '</td><td>' + d.score.toFixed(3) + '</td><td>' + d.box.map((v) => v.toFixed(1)).join(', ') + '</td></tr>');
-    const table = document.createElement('table');
-    table.id = 'detections';
-    table.innerHTML = '<tr><th>label</th><th>score</th><th>box (x1, y1, x2, y2)</th></tr>' + rows.join('');
-    $('result').replaceChildren(img, table);
-    $('status').textContent = result.detections.length + ' detection(s) in ' + Math.round(result.timings.total) + ' ms';
-  } catch (err) {
-    $('status').className = 'error';
-    $('status').textContent = err.message;
-  }
-});
-</script>
+<section id="model-info" class="card">
+  <h2 id="model-name"></h2>
+  <p id="model-description"></p>
+  <p id="domain"></p>
+</section>
+<section id="filters" class="card">
+  <label>Score threshold <input id="threshold" type="range" min="0" max="1" step="0.01"> <output id="thresholdValue"></output></label>
+  <div class="chips" id="classes" aria-label="classes: click to show or hide"></div>
+</section>
+<p id="status" role="status">Choose an image.</p>
+<main id="panels"></main>
+</div>
+<script>${SCRIPT}</script>
 </body>
 </html>
 `;
