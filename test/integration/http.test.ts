@@ -338,7 +338,7 @@ describe('the OpenAPI contract', () => {
   it('GET / serves the demo page and GET /docs the Swagger UI', async () => {
     const page = await app.inject('/');
     expect(page.statusCode).toBe(200);
-    expect(page.body).toContain('<form id="form">');
+    expect(page.body).toContain('<form id="form" class="card">');
     const docs = await app.inject('/docs');
     expect(docs.statusCode).toBe(200);
     expect(docs.body).toContain('swagger');
