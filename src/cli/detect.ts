@@ -6,7 +6,7 @@ import type { CocoResult } from '../dataset/coco.js';
 import { Detector, type DetectionResult } from '../detector.js';
 import { DetectError } from '../errors.js';
 import { CocoIds } from '../eval/coco-results.js';
-import { DEFAULT_MODEL } from '../model/package.js';
+import { DEFAULT_MODEL, defaultModelDomain } from '../model/package.js';
 import { checkOptions, DISPLAY_SCORE_THRESHOLD } from '../options.js';
 import { EXECUTION_PROVIDERS } from '../runtime/device.js';
 import { asUsageError, numberFlag, optionFlags, optionsFromFlags, optionsHelp, parseCommand, readFlagFile, readGroundTruthFlag, UsageError, type CliIo } from './flags.js';
@@ -40,12 +40,6 @@ const FLAGS = {
   threads: { type: 'string' },
   ...LIMIT_FLAGS,
 } as const;
-
-/** What the default model knows, and the way to one that sees photos. */
-export function defaultModelNote(classes: readonly string[]): string {
-  return `note: ${DEFAULT_MODEL}, the default model, detects only its ${classes.length} synthetic shapes (${classes.join(', ')}); ` +
-    `for photos, export a COCO model (README: "A COCO model from torchvision") and pass --model`;
-}
 
 function formatResult(path: string, r: DetectionResult): string[] {
   const lines = [`${path}  ${r.image.width}x${r.image.height}  ${r.model} ${r.pipeline}  ${r.detections.length} detection(s)  ${r.timings.total} ms`];
@@ -92,7 +86,7 @@ export async function detectCommand(argv: string[], io: CliIo, usage: string): P
     return 1;
   }
   // The shipped default knows synthetic shapes only: on a photo it finds shapes, confidently. Say so, once.
-  if (!values.json && detector.name === DEFAULT_MODEL) io.err(defaultModelNote(detector.classes.slice(1)));
+  if (!values.json && detector.name === DEFAULT_MODEL) io.err(`note: ${defaultModelDomain(detector.classes.slice(1), 'pass --model')}`);
   const coco: CocoResult[] = [];
   try {
     const status = await forEachImage(positionals, io, values.json ?? false, verbose, async (path, index) => {

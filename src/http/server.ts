@@ -9,6 +9,7 @@
 import { createServer } from 'node:net';
 import type { ServerConfig } from '../config/env.js';
 import { encodePng } from '../image/encode.js';
+import { DEFAULT_MODEL, defaultModelDomain } from '../model/package.js';
 import { scanModels } from '../model/registry.js';
 import { InferencePool } from '../workers/inference-pool.js';
 import { buildApp } from './app.js';
@@ -100,6 +101,7 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
       clearTimeout(timer);
       const classes = m.manifest.classes.slice(1);
       app.log.info({ model: m.name, classes }, `model ${m.name} loaded and warm; it detects ${classes.length} classes: ${classes.join(', ')}`);
+      if (m.name === DEFAULT_MODEL) app.log.info(defaultModelDomain(classes, 'point MODELS_DIR at the folder that holds it'));
     } catch (err) {
       clearTimeout(timer);
       registry.models.splice(registry.models.indexOf(m), 1);

@@ -17,6 +17,15 @@ export const SHIPPED_MODELS_DIR = fileURLToPath(new URL('../../models', import.m
 /** The package `detect` uses when no model is named. */
 export const DEFAULT_MODEL = 'shapes-vgg';
 
+/**
+ * What the default model knows, and the way to one that sees photos, said where a user meets it
+ * (detect's output, the server's start-up log); `use` is how that surface takes another model.
+ */
+export function defaultModelDomain(classes: readonly string[], use: string): string {
+  return `${DEFAULT_MODEL}, the default model, detects only its ${classes.length} synthetic shapes (${classes.join(', ')}); ` +
+    `for photos, export a COCO model (README: "A COCO model from torchvision") and ${use}`;
+}
+
 export interface LoadedModel {
   readonly dir: string;
   readonly manifest: ModelManifest;

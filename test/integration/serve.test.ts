@@ -88,6 +88,10 @@ describe('rcnn-serve serve start-up log', () => {
       while (!output.includes('"msg":"ready:') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
       const lines = output.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; demo?: string });
       expect(lines.map((l) => l.msg)).toContain('model shapes-vgg loaded and warm; it detects 8 classes: circle, square, triangle, star, cross, hexagon, ring, crescent');
+      expect(lines.map((l) => l.msg)).toContain(
+        'shapes-vgg, the default model, detects only its 8 synthetic shapes (circle, square, triangle, star, cross, hexagon, ring, crescent); ' +
+          'for photos, export a COCO model (README: "A COCO model from torchvision") and point MODELS_DIR at the folder that holds it',
+      );
       const ready = lines.find((l) => l.msg.startsWith('ready:'))!;
       expect(ready.msg).toBe(`ready: the demo page at http://127.0.0.1:${port}/, the API docs at http://127.0.0.1:${port}/docs, metrics at http://127.0.0.1:${port}/metrics`);
       expect((await fetch(ready.demo!)).status).toBe(200);
