@@ -8,7 +8,8 @@
  * checkout's bin (npx finds a project's own bin only in the project's folder),
  * and the server's port 8080 becomes a free one. The lines that need what a
  * test machine lacks are listed in NOT_RUN with why and what checks them
- * instead; a new README line that is neither run nor listed fails here.
+ * instead. `npm run` lines run in the checkout, whose package.json has the
+ * scripts.
  */
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -87,7 +88,9 @@ const env = () => ({ ...process.env, PATH: `${join(dir, '.bin')}:${process.env.P
 const asWritten = (line: string) => line.replaceAll('localhost:8080', `127.0.0.1:${port}`);
 
 function runLine(line: string) {
-  const r = spawnSync('bash', ['-c', asWritten(line)], { cwd: dir, env: env(), encoding: 'utf8', timeout: 180_000, maxBuffer: 64 << 20 });
+  // npm run needs the project's package.json: its scripts run in the checkout.
+  const cwd = line.startsWith('npm run ') ? REPO : dir;
+  const r = spawnSync('bash', ['-c', asWritten(line)], { cwd, env: env(), encoding: 'utf8', timeout: 180_000, maxBuffer: 64 << 20 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
