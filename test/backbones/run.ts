@@ -68,13 +68,15 @@ function checkResult(where: string, r: DetectionResult, classes: string[]): void
 
 /** The API on a server serving the package: each pipeline once, the same detections as the CLI, the layer tables. */
 async function checkApi(arch: string, dir: string, classes: string[]): Promise<void> {
+  const manifest = await readManifest(dir);
   const server = await startServer(freePort(), { MODELS_DIR: dirname(dir), WORKERS: '1', ORT_THREADS: '2', REQUEST_TIMEOUT_MS: '600000' }, 600_000);
   try {
     const info = (await (await fetch(`${server.url}/v1/models/${arch}`)).json()) as { layers?: { graphs: Record<string, unknown> } };
     if (Object.keys(info.layers?.graphs ?? {}).length !== 4) fail(`${arch} GET /v1/models/${arch}: layers of ${Object.keys(info.layers?.graphs ?? {}).length} graphs`);
     for (const pipeline of ['rcnn', 'fast-rcnn', 'faster-rcnn'] as const) {
       const regions = pipeline === 'rcnn' ? RCNN_REGIONS[arch]! : pipeline === 'fast-rcnn' ? FAST_REGIONS : undefined;
-      const query = new URLSearchParams({ model: arch, pipeline, ...(regions ? { maxProposals: String(regions) } : {}) });
+      const scoreThreshold = String(manifest.pipelines[pipeline]!.postprocess.scoreThreshold); // as the CLI's run above
+      const query = new URLSearchParams({ model: arch, pipeline, scoreThreshold, ...(regions ? { maxProposals: String(regions) } : {}) });
       const res = await fetch(`${server.url}/v1/detect?${query}`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: readFileSync(image) });
       const where = `${arch} ${pipeline} (API)`;
       if (res.status !== 200) {
@@ -108,7 +110,9 @@ for (const arch of archs) {
   const reference = JSON.parse(readFileSync(refFile, 'utf8')) as { results: { detections: RefDetection[] }[] };
   for (const pipeline of ['rcnn', 'fast-rcnn', 'faster-rcnn'] as const) {
     const regions = pipeline === 'rcnn' ? RCNN_REGIONS[arch]! : pipeline === 'fast-rcnn' ? FAST_REGIONS : undefined;
-    const args = ['detect', image, '--model', dir, '--pipeline', pipeline, '--threads', '2', '--json', ...(regions ? ['--max-proposals', String(regions)] : [])];
+    // torchvision's detections are those over its box_score_thresh: the model's evaluation threshold, not the CLI's display default.
+    const threshold = String(manifest.pipelines[pipeline]!.postprocess.scoreThreshold);
+    const args = ['detect', image, '--model', dir, '--pipeline', pipeline, '--threads', '2', '--json', '--score-threshold', threshold, ...(regions ? ['--max-proposals', String(regions)] : [])];
     const run = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
     const where = `${arch} ${pipeline} (CLI)`;
     if (run.status !== 0) {
