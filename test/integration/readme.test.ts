@@ -84,7 +84,7 @@ let dir: string;
 let port: number;
 let server: ChildProcess | undefined;
 
-const env = () => ({ ...process.env, PATH: `${join(dir, '.bin')}:${process.env.PATH}`, PORT: String(port), HOST: '127.0.0.1', WORKERS: '1', LOG_LEVEL: 'warn' });
+const env = () => ({ ...process.env, PYTHONDONTWRITEBYTECODE: '1', PATH: `${join(dir, '.bin')}:${process.env.PATH}`, PORT: String(port), HOST: '127.0.0.1', WORKERS: '1', LOG_LEVEL: 'warn' });
 const asWritten = (line: string) => line.replaceAll('localhost:8080', `127.0.0.1:${port}`);
 
 function runLine(line: string) {
