@@ -6,7 +6,9 @@
 
 import { DetectError } from './errors.js';
 import { DEFAULT_DECODE_LIMITS, decodeImage, readImageFile, type DecodeLimits } from './image/decode.js';
-import { loadModel, modelName, resolveModelDir, type LoadedModel } from './model/package.js';
+import { loadModel, modelName, resolveModelDir, type GraphHooks, type LoadedModel } from './model/package.js';
+import { precisionsOf } from './model/manifest.js';
+import type { Precision } from './model/manifest-schema.js';
 import { FasterRcnn } from './pipelines/faster-rcnn/faster-rcnn.js';
 import { FastRcnn } from './pipelines/fast-rcnn.js';
 import { Rcnn } from './pipelines/rcnn.js';
@@ -33,6 +35,8 @@ export interface Detection {
 export interface DetectionResult {
   model: string;
   pipeline: PipelineName;
+  /** The precision of the graphs that ran. */
+  precision: Precision;
   image: { width: number; height: number };
   /** By decreasing score. */
   detections: Detection[];
@@ -72,6 +76,19 @@ export interface DetectorOptions {
   /** Folder of packages that bare model names resolve in (default: the shipped models/). */
   modelsDir?: string;
   onWarning?: (message: string) => void;
+  /** Calibration's look inside the graphs (`rcnn-serve models quantize`); not for serving. */
+  graphHooks?: GraphHooks;
+}
+
+type Runners = Partial<Record<PipelineName, PipelineRunner>>;
+
+function runnersOf(model: LoadedModel): Runners {
+  const p = model.manifest.pipelines;
+  const runners: Runners = {};
+  if (p.rcnn) runners.rcnn = new Rcnn(model);
+  if (p['fast-rcnn']) runners['fast-rcnn'] = new FastRcnn(model);
+  if (p['faster-rcnn']) runners['faster-rcnn'] = new FasterRcnn(model);
+  return runners;
 }
 
 /**
@@ -117,22 +134,26 @@ const LOAD_RANGES = {
 } as const satisfies Record<string, OptionSpec>;
 
 export class Detector {
-  private readonly runners: Partial<Record<PipelineName, PipelineRunner>> = {};
+  private readonly runners: Runners;
+  /** The other precisions' models and runners, opened at their first request. */
+  private readonly others = new Map<Precision, Promise<{ model: LoadedModel; runners: Runners }>>();
   /** The faster-rcnn runner, typed as such: its RPN serves rpnProposals(). */
   private readonly rpn: FasterRcnn | undefined;
   /** The pipelines this model has heads for, oldest generation first. */
   readonly pipelines: readonly PipelineName[];
+  /** The precisions this model runs in; the first is the default (precisionsOf). */
+  readonly precisions: readonly Precision[];
 
   private constructor(
     readonly model: LoadedModel,
     private readonly limits: DecodeLimits,
     private readonly proposalMaxPixels: number,
+    private readonly reopen: (precision: Precision) => Promise<LoadedModel>,
   ) {
-    const p = model.manifest.pipelines;
-    if (p.rcnn) this.runners.rcnn = new Rcnn(model);
-    if (p['fast-rcnn']) this.runners['fast-rcnn'] = new FastRcnn(model);
-    if (p['faster-rcnn']) this.runners['faster-rcnn'] = this.rpn = new FasterRcnn(model);
+    this.runners = runnersOf(model);
+    this.rpn = this.runners['faster-rcnn'] as FasterRcnn | undefined;
     this.pipelines = PIPELINES.filter((name) => this.runners[name] !== undefined);
+    this.precisions = precisionsOf(model.manifest);
   }
 
   /**
@@ -144,8 +165,24 @@ export class Detector {
     const values = { intraOpThreads: options.intraOpThreads, 'limits.maxPixels': options.limits?.maxPixels, 'limits.maxBytes': options.limits?.maxBytes, proposalMaxPixels: options.proposalMaxPixels };
     for (const [name, v] of Object.entries(values)) if (v !== undefined) checkOption(name, LOAD_RANGES[name as keyof typeof LOAD_RANGES], v);
     const dir = await resolveModelDir(model, options.modelsDir);
-    const loaded = await loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, onFallback: options.onWarning });
-    return new Detector(loaded, { ...DEFAULT_DECODE_LIMITS, ...options.limits }, options.proposalMaxPixels ?? DEFAULT_PROPOSAL_MAX_PIXELS);
+    const open = (precision?: Precision) => loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, onFallback: options.onWarning, hooks: options.graphHooks, precision });
+    const loaded = await open();
+    return new Detector(loaded, { ...DEFAULT_DECODE_LIMITS, ...options.limits }, options.proposalMaxPixels ?? DEFAULT_PROPOSAL_MAX_PIXELS, open);
+  }
+
+  /** The runners of a precision: the loaded one's, or another's, opened once at its first request. */
+  private async runnersFor(precision: Precision): Promise<Runners> {
+    if (precision === this.model.precision) return this.runners;
+    if (!this.precisions.includes(precision)) {
+      throw new DetectError('UNSUPPORTED_PRECISION', `model ${this.name} has no ${precision} graphs; it serves: ${this.precisions.join(', ')}${precision === 'int8' ? ' (make int8 graphs with rcnn-serve models quantize)' : ''}`);
+    }
+    let other = this.others.get(precision);
+    if (!other) {
+      other = this.reopen(precision).then((model) => ({ model, runners: runnersOf(model) }));
+      other.catch(() => this.others.delete(precision));
+      this.others.set(precision, other);
+    }
+    return (await other).runners;
   }
 
   get name(): string {
@@ -165,7 +202,9 @@ export class Detector {
     const clock = new Stopwatch();
     const pipeline = options.pipeline ?? this.pipelines[this.pipelines.length - 1]!;
     checkOption('pipeline', OPTIONS.pipeline, pipeline);
-    const runner = this.runners[pipeline];
+    if (options.precision !== undefined) checkOption('precision', OPTIONS.precision, options.precision);
+    const precision = options.precision ?? this.precisions[0]!;
+    const runner = (await this.runnersFor(precision))[pipeline];
     if (!runner) throw new DetectError('UNSUPPORTED_PIPELINE', `model ${this.name} has no ${pipeline} heads; it serves: ${this.pipelines.join(', ')}`);
     checkOptions('detect', options, { pipeline });
     if (options.scales === 'multi' && !this.model.manifest.pipelines['faster-rcnn']?.testScales) {
@@ -194,7 +233,7 @@ export class Detector {
         score: raw.scores[i]!,
       });
     }
-    return { model: this.name, pipeline, image: { width: image.width, height: image.height }, detections, regions: raw.regions, timings: clock.timings() };
+    return { model: this.name, pipeline, precision, image: { width: image.width, height: image.height }, detections, regions: raw.regions, timings: clock.timings() };
   }
 
   /**
@@ -220,6 +259,8 @@ export class Detector {
   }
 
   async close(): Promise<void> {
-    await this.model.close();
+    const others = await Promise.allSettled(this.others.values());
+    this.others.clear();
+    await Promise.all([this.model.close(), ...others.flatMap((o) => (o.status === 'fulfilled' ? [o.value.model.close()] : []))]);
   }
 }

@@ -14,6 +14,7 @@ export const ERROR_CODES = Object.freeze({
   MODEL_NOT_FOUND: 'no model package has the given name or path',
   INVALID_OPTION: 'an option has a value outside what is allowed',
   UNSUPPORTED_PIPELINE: 'the model has no heads for the requested pipeline',
+  UNSUPPORTED_PRECISION: 'the model has no graphs in the requested precision',
   INVALID_DEVICE: 'the execution device is not one of the supported ones',
   INFERENCE_FAILED: 'ONNX Runtime failed while running a graph',
 } as const);
@@ -25,6 +26,26 @@ export class DetectError extends Error {
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'DetectError';
+    this.code = code;
+  }
+}
+
+/** Codes of `rcnn-serve models quantize`: the command line's only (no route quantizes). */
+export const QUANTIZE_ERROR_CODES = Object.freeze({
+  ALREADY_QUANTIZED: 'the package or graph is int8 already',
+  UNSUPPORTED_OP: 'a graph has an op the quantizer does not handle',
+  UNSUPPORTED_GRAPH: 'a graph cannot be quantized as it is (opset, external weights)',
+  CALIBRATION_IMAGES: 'too few calibration images, or one that cannot be read',
+  OUTPUT_EXISTS: 'the output folder exists already',
+} as const);
+
+export type QuantizeErrorCode = keyof typeof QUANTIZE_ERROR_CODES;
+
+export class QuantizeError extends Error {
+  readonly code: QuantizeErrorCode;
+  constructor(code: QuantizeErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'QuantizeError';
     this.code = code;
   }
 }

@@ -15,6 +15,7 @@
 import { BOX_FORMATS } from './core/boxes.js';
 import { MODES } from './core/selective-search/selective-search.js';
 import { DetectError } from './errors.js';
+import { PRECISIONS } from './model/manifest-schema.js';
 import { DEFAULT_MODEL } from './model/package.js';
 import { PIPELINES, SCALE_MODES, type PipelineName } from './pipelines/pipeline-runner.js';
 
@@ -89,6 +90,13 @@ export const OPTIONS = {
     pipelines: ['faster-rcnn'],
     otherwise: "runs at the model's input size",
   },
+  precision: {
+    type: 'string',
+    enum: PRECISIONS,
+    arg: 'P',
+    doc: 'run the fp32 graphs, or the int8 ones where the model has them (faster; README, "int8")',
+    defaultFrom: "the model's first: fp32 where it has fp32 graphs",
+  },
   classes: { type: 'string', maxLength: 10000, arg: 'LIST', doc: 'comma-separated labels to keep' },
   boxFormat: { type: 'string', enum: BOX_FORMATS, default: 'xyxy', doc: 'box coordinates: corners, corner and size, or centre and size' },
   normalized: { type: 'boolean', default: false, doc: 'boxes divided by the image width and height' },
@@ -103,7 +111,7 @@ export type OptionName = keyof typeof OPTIONS;
 /** What an operation's spec may change of an option's: the default and doc where they differ there. */
 type OptionOverride = Partial<Pick<OptionSpec, 'default' | 'defaultFrom' | 'doc'>>;
 
-const DETECT = { model: {}, pipeline: {}, scoreThreshold: {}, iouThreshold: {}, maxDetections: {}, mode: {}, maxProposals: {}, scales: {} } as const;
+const DETECT = { model: {}, pipeline: {}, scoreThreshold: {}, iouThreshold: {}, maxDetections: {}, mode: {}, maxProposals: {}, scales: {}, precision: {} } as const;
 
 /** Where detections are shown, the display threshold is the default. */
 const SHOWN = { scoreThreshold: { default: DISPLAY_SCORE_THRESHOLD, defaultFrom: undefined } } as const;

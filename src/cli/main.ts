@@ -32,6 +32,7 @@ Usage:
   rcnn-serve dataset --out DIR [options]    write a synthetic detection dataset (images + COCO annotations.json)
   rcnn-serve eval --gt FILE [options]       COCO AP of detections, recall of proposals
   rcnn-serve models inspect NAME_OR_DIR     layer tables of a package's graphs (shapes, parameters, multiply-adds)
+  rcnn-serve models quantize PACKAGE ...    an int8 package, calibrated on your images (--calibration SRC --out DIR)
   rcnn-serve --help | --version
 
 The default model, ${DEFAULT_MODEL}, detects only the synthetic shapes it was trained on (rcnn-serve dataset); for
@@ -84,7 +85,7 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
       case 'eval':
         return await evalCommand(rest, io.out);
       case 'models':
-        return await modelsCommand(rest, io.out);
+        return await modelsCommand(rest, io);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}${didYouMean(command, COMMANDS)}; commands: ${COMMANDS.join(', ')}`);
     }

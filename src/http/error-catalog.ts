@@ -17,6 +17,7 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
   MODEL_NOT_FOUND: 404,
   INVALID_OPTION: 400,
   UNSUPPORTED_PIPELINE: 400,
+  UNSUPPORTED_PRECISION: 400,
   INVALID_DEVICE: 500,
   INFERENCE_FAILED: 500,
 });

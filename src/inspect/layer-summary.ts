@@ -12,7 +12,7 @@
  * else; FLOPs are about twice the MACs.
  */
 
-import type { AttributeValue, OnnxGraph, OnnxNode } from './onnx-graph.js';
+import type { AttributeValue, OnnxGraph, OnnxNode } from '../onnx/graph.js';
 
 export interface Layer {
   name: string;
@@ -25,17 +25,21 @@ export interface Layer {
   outputShape: number[];
   params: number;
   macs: number;
+  /** Set where the layer runs in int8 (its weights int8 behind a DequantizeLinear, or listed int8 in model.json). */
+  precision?: 'int8';
 }
 
 export interface LayerTable {
   layers: Layer[];
-  totals: { params: number; macs: number };
+  /** int8Macs: the share of macs in int8 layers. */
+  totals: { params: number; macs: number; int8Macs: number };
   /** The shape of each graph output, batch included. */
   outputs: Record<string, number[]>;
 }
 
 /** Nodes that only move shapes or values around get no row of their own (nor does arithmetic on shapes). */
-const PLUMBING = new Set(['Constant', 'Shape', 'Gather', 'Slice', 'Unsqueeze', 'Squeeze', 'Cast', 'Identity', 'Dropout']);
+const PLUMBING = new Set(['Constant', 'Shape', 'Gather', 'Slice', 'Unsqueeze', 'Squeeze', 'Cast', 'Identity', 'Dropout', 'QuantizeLinear', 'DequantizeLinear']);
+const INT8 = 3;
 
 interface Value {
   shape: number[];
@@ -81,8 +85,11 @@ function windowOut(size: number, k: number, s: number, padBegin: number, padEnd:
  * @param inputShapes the shape of each graph input, batch included (dynamic dimensions resolved by the caller).
  * @throws RangeError naming the node whose op or shape cannot be handled.
  */
-export function layerTable(graph: OnnxGraph, inputShapes: Record<string, number[]>): LayerTable {
+export function layerTable(graph: OnnxGraph, inputShapes: Record<string, number[]>, int8Nodes: ReadonlySet<string> = new Set()): LayerTable {
   const values = new Map<string, Value>();
+  // QDQ graphs: a weight is an int8 initializer behind a DequantizeLinear; count it as the weight.
+  const dequantized = new Map<string, string>();
+  for (const n of graph.nodes) if (n.opType === 'DequantizeLinear' && graph.initializers.has(n.inputs[0]!)) dequantized.set(n.outputs[0]!, n.inputs[0]!);
   for (const [name, t] of graph.initializers) values.set(name, { shape: t.dims, ints: t.ints });
   for (const i of graph.inputs) {
     const shape = inputShapes[i.name];
@@ -97,7 +104,8 @@ export function layerTable(graph: OnnxGraph, inputShapes: Record<string, number[
       return v;
     };
     const x = node.inputs.length ? get(0) : { shape: [] };
-    const paramOf = (k: number) => (node.inputs[k] && graph.initializers.has(node.inputs[k]!) ? prod(graph.initializers.get(node.inputs[k]!)!.dims) : 0);
+    const initializerOf = (k: number) => (node.inputs[k] ? graph.initializers.get(dequantized.get(node.inputs[k]!) ?? node.inputs[k]!) : undefined);
+    const paramOf = (k: number) => (initializerOf(k) ? prod(initializerOf(k)!.dims) : 0);
     let out: Value;
     const row: Partial<Layer> = {};
     switch (node.opType) {
@@ -227,13 +235,19 @@ export function layerTable(graph: OnnxGraph, inputShapes: Record<string, number[
         else throw new RangeError(`layer table: Resize ${node.name} has neither constant sizes nor scales`);
         break;
       }
+      case 'QuantizeLinear':
+      case 'DequantizeLinear':
+        out = { shape: x.shape };
+        break;
       default:
         throw new RangeError(`layer table: op ${node.opType} (node ${node.name}) is not supported`);
     }
     node.outputs.forEach((o) => values.set(o, out));
     if ((PLUMBING.has(node.opType) || out.ints !== undefined) && !row.params) continue;
+    const name = node.name || node.outputs[0]!;
+    const int8 = int8Nodes.has(name) || (node.opType !== 'DequantizeLinear' && initializerOf(1)?.dataType === INT8);
     layers.push({
-      name: node.name || node.outputs[0]!,
+      name,
       type: node.opType,
       ...(row.kernel && { kernel: row.kernel }),
       ...(row.stride && { stride: row.stride }),
@@ -241,9 +255,11 @@ export function layerTable(graph: OnnxGraph, inputShapes: Record<string, number[
       outputShape: out.shape.slice(1),
       params: row.params ?? 0,
       macs: row.macs ?? 0,
+      ...(int8 && { precision: 'int8' as const }),
     });
   }
   const outputs: Record<string, number[]> = {};
   for (const o of graph.outputs) outputs[o.name] = values.get(o.name)?.shape ?? [];
-  return { layers, totals: { params: layers.reduce((s, l) => s + l.params, 0), macs: layers.reduce((s, l) => s + l.macs, 0) }, outputs };
+  const sum = (of: Layer[], key: 'params' | 'macs') => of.reduce((s, l) => s + l[key], 0);
+  return { layers, totals: { params: sum(layers, 'params'), macs: sum(layers, 'macs'), int8Macs: sum(layers.filter((l) => l.precision === 'int8'), 'macs') }, outputs };
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { layerTable, type LayerTable } from './layer-summary.js';
 import { graphsOf } from '../model/manifest.js';
 import type { ModelManifest } from '../model/manifest-schema.js';
-import { parseOnnx } from './onnx-graph.js';
+import { parseOnnx } from '../onnx/graph.js';
 
 export interface PackageLayers {
   /** The backbone's input size the tables are for. */
@@ -49,7 +49,7 @@ export async function packageLayers(dir: string, m: ModelManifest, input?: [numb
       else if (file === m.backbone.file) shapes[i.name] = [1, ...size];
       else shapes[i.name] = i.dims.map((d) => (typeof d === 'number' ? d : 1));
     }
-    const table = layerTable(graph, shapes);
+    const table = layerTable(graph, shapes, new Set(m.quantization?.graphs[file]?.int8Nodes));
     Object.assign(known, table.outputs);
     graphs[file] = table;
   }

@@ -17,6 +17,7 @@ import { Type, type Static, type TProperties } from '@sinclair/typebox';
 import type { AnchorSpec } from '../core/anchors.js';
 import type { PostprocessSettings } from '../core/postprocess.js';
 import type { InputConvention } from '../core/rcnn-transform.js';
+import { CALIBRATION_METHODS } from '../core/quantize.js';
 import { MODES } from '../core/selective-search/selective-search.js';
 
 const PositiveInt = Type.Integer({ minimum: 1 });
@@ -176,6 +177,44 @@ export type FasterRcnnSpec = Static<typeof FasterRcnnSpec>;
 
 const Triple = Type.Tuple([Type.Number(), Type.Number(), Type.Number()]);
 
+/** The numeric precisions a package's graphs come in. */
+export const PRECISIONS = ['fp32', 'int8'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+/**
+ * How a package's int8 graphs were made (`rcnn-serve models quantize`):
+ * the calibration, and per graph what runs in int8, what stays float and
+ * why, and each quantized tensor's calibrated range. With `precision: fp32`
+ * the int8 graphs are built from the fp32 ones and these ranges at load
+ * (both precisions, one set of weights); with `precision: int8` the stored
+ * graphs are the QDQ ones and this records how they were made.
+ */
+export const QuantizationSpec = Strict({
+  /** QDQ: uint8 activations per tensor, int8 weights symmetric per output channel, int32 biases. */
+  scheme: Type.Literal('qdq-u8s8'),
+  calibration: Strict({
+    method: OneOf(CALIBRATION_METHODS),
+    /** The percentile method's share of |x| kept, in percent. */
+    percentile: Type.Optional(Type.Number({ exclusiveMinimum: 50, maximum: 100 })),
+    /** What the images were (a folder or manifest's name, never a machine's path). */
+    images: Type.String(),
+    count: PositiveInt,
+    /** SHA-256 of the images' bytes in the order they ran: the same images give the same ranges. */
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+    pipelines: Type.Array(OneOf(['rcnn', 'fast-rcnn', 'faster-rcnn'] as const), { minItems: 1 }),
+  }),
+  graphs: Type.Record(
+    OnnxFile,
+    Strict({
+      int8Nodes: Type.Array(Name),
+      floatNodes: Type.Array(Strict({ node: Name, op: Name, reason: Type.String() })),
+      /** Calibrated [min, max] of each tensor quantized per tensor. */
+      ranges: Type.Record(Type.String(), Type.Tuple([Type.Number(), Type.Number()])),
+    }),
+  ),
+});
+export type QuantizationSpec = Static<typeof QuantizationSpec>;
+
 export const MANIFEST_SCHEMA = Type.Object(
   {
     format: Type.Literal('rcnn-serve/model'),
@@ -216,6 +255,9 @@ export const MANIFEST_SCHEMA = Type.Object(
       { rcnn: Type.Optional(RcnnSpec), 'fast-rcnn': Type.Optional(FastRcnnSpec), 'faster-rcnn': Type.Optional(FasterRcnnSpec) },
       { minProperties: 1 },
     ),
+    /** The precision of the stored graphs (default fp32). */
+    precision: Type.Optional(OneOf(PRECISIONS)),
+    quantization: Type.Optional(QuantizationSpec),
   },
   { $id: 'https://rcnn-serve/model.schema.json', additionalProperties: false },
 );

@@ -4,7 +4,7 @@
 
 import { Ajv, type ErrorObject } from 'ajv';
 import { DetectError } from '../errors.js';
-import { MANIFEST_SCHEMA, type ModelManifest } from './manifest-schema.js';
+import { MANIFEST_SCHEMA, type ModelManifest, type Precision } from './manifest-schema.js';
 
 const ajv = new Ajv({ allErrors: true, strict: true });
 const validate = ajv.compile<ModelManifest>(MANIFEST_SCHEMA);
@@ -107,6 +107,14 @@ export function parseManifest(doc: unknown, where: string): ModelManifest {
   const rcnn = m.pipelines.rcnn;
   if (rcnn && !features.has(rcnn.feature)) problems.push(`pipelines.rcnn.feature ${show(rcnn.feature)} is not one of backbone.features (${[...features].join(', ')})`);
   if (rcnn && 2 * rcnn.warp.context >= Math.min(...rcnn.warp.size)) problems.push(`pipelines.rcnn.warp.context (${rcnn.warp.context}) leaves no room for the region in a ${rcnn.warp.size.join('x')} crop`);
+  if (m.precision === 'int8' && !m.quantization) problems.push('precision is int8 but quantization (how the graphs were quantized) is missing');
+  if (m.quantization) {
+    const graphs = graphsOf(m);
+    for (const file of Object.keys(m.quantization.graphs)) if (!graphs.has(file)) problems.push(`quantization.graphs names ${show(file)}, which is not a graph of this package (${[...graphs.keys()].join(', ')})`);
+    for (const [file, g] of Object.entries(m.quantization.graphs)) {
+      for (const [tensor, [lo, hi]] of Object.entries(g.ranges)) if (!(lo <= hi)) problems.push(`quantization.graphs.${file}.ranges.${tensor} is [${lo}, ${hi}]; the minimum must not exceed the maximum`);
+    }
+  }
   if (m.input.minSize > m.input.maxSize) problems.push(`input.minSize (${m.input.minSize}) is larger than input.maxSize (${m.input.maxSize})`);
   if (problems.length) throw new DetectError('INVALID_MODEL', `${where}: ${problems.join('; ')}`);
   return m;
@@ -116,7 +124,7 @@ export function parseManifest(doc: unknown, where: string): ModelManifest {
  * Every graph a manifest names, backbone first, with the field that names it
  * and the input and output names it must have.
  */
-export function graphsOf(m: ModelManifest): Map<string, { field: string; inputs: string[]; outputs: string[] }> {
+export function graphsOf(m: Pick<ModelManifest, 'backbone' | 'pipelines'>): Map<string, { field: string; inputs: string[]; outputs: string[] }> {
   const graphs = new Map<string, { field: string; inputs: string[]; outputs: string[] }>();
   const need = (file: string, field: string, inputs: string[], outputs: string[]) => {
     const g = graphs.get(file) ?? { field, inputs: [], outputs: [] };
@@ -134,4 +142,13 @@ export function graphsOf(m: ModelManifest): Map<string, { field: string; inputs:
     if (spec) need(spec.head.file, `pipelines.${pipeline}.head.file`, [spec.head.input], [spec.head.classLogits, spec.head.boxDeltas]);
   }
   return graphs;
+}
+
+/**
+ * The precisions a package serves: its stored graphs', and int8 as well
+ * when it carries calibrated ranges for fp32 graphs. The first is the default.
+ */
+export function precisionsOf(m: ModelManifest): Precision[] {
+  const stored = m.precision ?? 'fp32';
+  return stored === 'fp32' && m.quantization ? ['fp32', 'int8'] : [stored];
 }

@@ -5,11 +5,13 @@
 import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { basename, isAbsolute, join, resolve } from 'node:path';
-import { DetectError } from '../errors.js';
+import { DetectError, QuantizeError } from '../errors.js';
 import { didYouMean } from '../suggest.js';
-import { openGraph, type GraphSession, type SessionOptions } from '../runtime/session.js';
-import { graphsOf, parseManifest } from './manifest.js';
-import type { ModelManifest } from './manifest-schema.js';
+import { openGraph, type GraphSession, type SessionOptions, type Tensor } from '../runtime/session.js';
+import { readModel, writeModel } from '../onnx/model.js';
+import { planQuantization, quantizeGraph } from '../onnx/qdq.js';
+import { graphsOf, parseManifest, precisionsOf } from './manifest.js';
+import type { ModelManifest, Precision } from './manifest-schema.js';
 
 /** The packages shipped with rcnn-serve. */
 export const SHIPPED_MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url));
@@ -29,6 +31,8 @@ export function defaultModelDomain(classes: readonly string[], use: string): str
 export interface LoadedModel {
   readonly dir: string;
   readonly manifest: ModelManifest;
+  /** The precision of the open graphs. */
+  readonly precision: Precision;
   /** Open graphs by file name. */
   readonly graphs: ReadonlyMap<string, GraphSession>;
   close(): Promise<void>;
@@ -77,12 +81,58 @@ export async function readManifest(dir: string): Promise<ModelManifest> {
 }
 
 /**
+ * What calibration (`rcnn-serve models quantize`) changes in a load: each
+ * graph's bytes before it opens (to add outputs), and a look at every run's
+ * outputs.
+ */
+export interface GraphHooks {
+  rewrite?(file: string, bytes: Uint8Array): Uint8Array;
+  observe?(file: string, outputs: Readonly<Record<string, Tensor>>): void;
+}
+
+export interface LoadOptions extends SessionOptions {
+  /** Which of the package's precisions to open (precisionsOf): default its first. */
+  precision?: Precision;
+  hooks?: GraphHooks;
+}
+
+/**
+ * A package's int8 graph built from its fp32 one and the calibrated ranges
+ * in model.json, checked against the int8 nodes model.json lists.
+ * @throws DetectError INVALID_MODEL when they disagree.
+ */
+export function int8Graph(manifest: ModelManifest, file: string, fp32: Uint8Array, where: string): Uint8Array {
+  const spec = manifest.quantization?.graphs[file];
+  if (!spec) return fp32;
+  const keepFloat = new Set(spec.floatNodes.map((n) => n.node));
+  try {
+    const model = readModel(fp32);
+    const plan = planQuantization(model, keepFloat);
+    if (plan.int8Nodes.join('\n') !== spec.int8Nodes.join('\n')) {
+      throw new DetectError('INVALID_MODEL', `${where}: quantization.graphs.${file}.int8Nodes (${spec.int8Nodes.length}) do not match the graph's quantizable nodes (${plan.int8Nodes.length}); quantize the package again`);
+    }
+    return writeModel(quantizeGraph(model, new Map(Object.entries(spec.ranges)), keepFloat));
+  } catch (err) {
+    if (err instanceof DetectError) throw err;
+    if (err instanceof QuantizeError || err instanceof RangeError) throw new DetectError('INVALID_MODEL', `${where}: cannot build the int8 ${file}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/**
  * Load a package: validate model.json, check every graph file exists, open the
  * graphs and check they have the inputs and outputs the manifest names.
- * @throws DetectError INVALID_MODEL naming the field, file or tensor at fault.
+ * @throws DetectError INVALID_MODEL naming the field, file or tensor at fault;
+ * UNSUPPORTED_PRECISION for a precision the package does not have.
  */
-export async function loadModel(dir: string, options: SessionOptions): Promise<LoadedModel> {
+export async function loadModel(dir: string, options: LoadOptions): Promise<LoadedModel> {
   const manifest = await readManifest(dir);
+  const precisions = precisionsOf(manifest);
+  const precision = options.precision ?? precisions[0]!;
+  if (!precisions.includes(precision)) {
+    throw new DetectError('UNSUPPORTED_PRECISION', `model ${manifest.name} has no ${precision} graphs; it serves: ${precisions.join(', ')}${precision === 'int8' ? ' (make int8 graphs with rcnn-serve models quantize)' : ''}`);
+  }
+  const built = precision === 'int8' && (manifest.precision ?? 'fp32') === 'fp32';
   const wanted = graphsOf(manifest);
   for (const [file, { field }] of wanted) {
     try {
@@ -100,7 +150,13 @@ export async function loadModel(dir: string, options: SessionOptions): Promise<L
     // Once one graph falls back to the CPU, open the others there directly (one warning per model).
     let device = options.device;
     for (const [file, { inputs, outputs }] of wanted) {
-      const g = await openGraph(join(dir, file), { ...options, device });
+      const path = join(dir, file);
+      const hooks = options.hooks;
+      let bytes: Uint8Array | undefined = built || hooks?.rewrite ? new Uint8Array(await readFile(path)) : undefined;
+      if (bytes && built) bytes = int8Graph(manifest, file, bytes, dir);
+      if (bytes && hooks?.rewrite) bytes = hooks.rewrite(file, bytes);
+      const opened = await openGraph(bytes ? { path, bytes } : path, { ...options, device });
+      const g = hooks?.observe ? observed(opened, file, hooks.observe) : opened;
       device = g.device;
       graphs.set(file, g);
       const missingIn = inputs.filter((n) => !g.inputNames.includes(n));
@@ -117,7 +173,19 @@ export async function loadModel(dir: string, options: SessionOptions): Promise<L
     await close();
     throw err;
   }
-  return { dir, manifest, graphs, close };
+  return { dir, manifest, precision, graphs, close };
+}
+
+function observed(g: GraphSession, file: string, observe: NonNullable<GraphHooks['observe']>): GraphSession {
+  return {
+    ...g,
+    async run(feeds) {
+      const outputs = await g.run(feeds);
+      observe(file, outputs);
+      return outputs;
+    },
+    release: () => g.release(),
+  };
 }
 
 /** A package's display name: its manifest name, or its folder's. */

@@ -58,16 +58,21 @@ function ortOptions(providers: readonly string[], intraOpThreads: number): ort.I
   };
 }
 
+/** A graph to open: a file, or a file's bytes rewritten in memory (`path` then names it in messages). */
+export type GraphSource = string | { path: string; bytes: Uint8Array };
+
 /**
  * Open a graph on the requested device; a CUDA request that cannot be met
  * falls back to the CPU and says so through `onFallback`.
  * @throws DetectError INVALID_MODEL when the file cannot be loaded.
  */
-export async function openGraph(path: string, options: SessionOptions): Promise<GraphSession> {
+export async function openGraph(source: GraphSource, options: SessionOptions): Promise<GraphSession> {
+  const path = typeof source === 'string' ? source : source.path;
+  const create = (o: ort.InferenceSession.SessionOptions) => (typeof source === 'string' ? ort.InferenceSession.create(source, o) : ort.InferenceSession.create(source.bytes, o));
   let session: ort.InferenceSession;
   let device: Device = options.device;
   try {
-    session = await ort.InferenceSession.create(path, ortOptions(EXECUTION_PROVIDERS[options.device], options.intraOpThreads));
+    session = await create(ortOptions(EXECUTION_PROVIDERS[options.device], options.intraOpThreads));
   } catch (err) {
     if (options.device !== 'cuda') throw new DetectError('INVALID_MODEL', `cannot load ONNX graph ${path}: ${(err as Error).message}`, { cause: err });
     options.onFallback?.(
@@ -76,7 +81,7 @@ export async function openGraph(path: string, options: SessionOptions): Promise<
     );
     device = 'cpu';
     try {
-      session = await ort.InferenceSession.create(path, ortOptions(EXECUTION_PROVIDERS.cpu, options.intraOpThreads));
+      session = await create(ortOptions(EXECUTION_PROVIDERS.cpu, options.intraOpThreads));
     } catch (err2) {
       throw new DetectError('INVALID_MODEL', `cannot load ONNX graph ${path}: ${(err2 as Error).message}`, { cause: err2 });
     }

@@ -3,24 +3,36 @@
  * script, same thread count. Not a test. Needs Debian's python3-torch and
  * python3-torchvision (run with /usr/bin/python3).
  *
- *   npm run bench -- [--threads N] [--repeats R] [--image PATH]
+ *   npm run bench -- [--threads N] [--repeats R] [--image PATH] [--precision int8]
  *
  * 1. exports fasterrcnn_resnet50_fpn with seeded random weights to a temporary folder;
  * 2. test/bench/reference.py writes the shared inputs and times torchvision on them;
  * 3. this script times ours on the same inputs and prints ratios ours / torchvision:
  *    end to end per image at 800 px (target <= 0.8), NMS on 6000 and 12000
  *    RPN-like boxes (<= 1.0), RoIAlign 1000 RoIs x 256 ch x 7x7 (<= 1.5).
+ *
+ * --precision int8 (README, "int8") adds: the export quantized by `models
+ * quantize` (calibrated on eight of scikit-image's photos, never the timed
+ * one), timed end to end and per stage against torchvision fp32 (target
+ * <= 0.25) and our fp32, with the agreement of its detections with our fp32
+ * ones; then the default package's three pipelines in fp32 and int8 on the
+ * test split (--limit N images; AP and seconds per image). The CPU's int8
+ * instructions (VNNI or not) head the results.
  */
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { nms } from '../../src/core/nms.js';
 import { roiAlign } from '../../src/core/roi/roi-align.js';
-import { Detector } from '../../src/detector.js';
+import { Detector, PIPELINES, type DetectionResult } from '../../src/detector.js';
+import { detectionAgreement } from '../helpers/agreement.js';
+import { DEFAULT_MODEL } from '../../src/model/package.js';
+import { quantizePackage } from '../../src/quantize/quantize-package.js';
+import { datasetSplit, scorePipeline } from './pipeline-ap.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const { values } = parseArgs({
@@ -28,8 +40,12 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1' },
     repeats: { type: 'string', default: '5' },
     image: { type: 'string', default: join(root, 'test/fixtures/images/coffee.png') },
+    precision: { type: 'string', default: 'fp32' },
+    limit: { type: 'string', default: '300' },
   },
 });
+if (values.precision !== 'fp32' && values.precision !== 'int8') throw new Error(`--precision is fp32 or int8; got ${values.precision}`);
+const int8 = values.precision === 'int8';
 const threads = Number(values.threads);
 const repeats = Number(values.repeats);
 const python = '/usr/bin/python3';
@@ -94,16 +110,96 @@ try {
   rows.push(['RoIAlign, 1000 RoIs x 256 ch x 7x7', await time(align, repeats), ref.roiAlign, '<= 1.5', '']);
 
   const ms = (t: Timing) => `${t.median.toFixed(1)} ms`;
+  const extra: string[] = [];
+  if (int8) {
+    const q = await int8Comparison(pkg, work, values.image!, e2e, warm);
+    rows.splice(1, 0, ['end to end, 1 image at 800 px, int8', q.e2e, ref.e2e, '<= 0.25', `${(q.e2e.median / e2e.median).toFixed(2)} of our fp32's time; ${q.agreement}`]);
+    extra.push('', `rcnn-serve int8 stages (ms): ${Object.entries(q.stages).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`, `int8 package: ${q.note}`, '', ...(await defaultPackageInt8()));
+  }
   const lines = [
-    `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; Node ${process.version}; torch ${ref.torch}; ${threads} thread(s) each; medians of ${repeats} runs (NMS: ${repeats * 4}).`,
+    `Machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; int8 instructions: ${int8Features()}; Node ${process.version}; torch ${ref.torch}; ${threads} thread(s) each; medians of ${repeats} runs (NMS: ${repeats * 4}).`,
     '',
     '| benchmark | rcnn-serve | torchvision | ratio | target | note |',
     '|---|---|---|---|---|---|',
     ...rows.map(([name, ours, theirs, target, note]) => `| ${name} | ${ms(ours)} | ${ms(theirs)} | ${(ours.median / theirs.median).toFixed(2)} | ${target} | ${note} |`),
     '',
     `rcnn-serve stages (ms): ${Object.entries(stages).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`,
+    ...extra,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {
   rmSync(work, { recursive: true, force: true });
+}
+
+/** The CPU's int8 dot-product instructions, from /proc/cpuinfo: what ONNX Runtime's u8s8 kernels use. */
+function int8Features(): string {
+  let flags: Set<string>;
+  try {
+    flags = new Set(/^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.split(/\s+/) ?? []);
+  } catch {
+    return 'unknown (no /proc/cpuinfo)';
+  }
+  const found = ['avx512_vnni', 'avx_vnni', 'amx_int8', 'avx512bw', 'avx2'].filter((f) => flags.has(f));
+  const vnni = found.some((f) => f.endsWith('vnni'));
+  return `${found.join(', ') || 'none of avx2, avx512bw, VNNI, AMX'} (${vnni ? 'VNNI: int8 dot products in one instruction' : 'no VNNI: ONNX Runtime falls back to slower int8 kernels'})`;
+}
+
+/** Eight of scikit-image's photos (Debian's python3-skimage), none the timed image: R50-FPN's calibration set. */
+function calibrationPhotos(work: string, timed: string): string {
+  const data = execFileSync(python, ['-c', 'import os, skimage; print(os.path.join(os.path.dirname(skimage.__file__), "data"))']).toString().trim();
+  const photos = ['astronaut.png', 'chelsea.png', 'motorcycle_left.png', 'rocket.jpg', 'hubble_deep_field.jpg', 'retina.jpg', 'ihc.png', 'camera.png', 'coffee.png']
+    .filter((f) => f !== basename(timed))
+    .slice(0, 8)
+    .map((f) => join(data, f));
+  const manifest = join(work, 'calibration.txt');
+  writeFileSync(manifest, `${photos.join('\n')}\n`);
+  return manifest;
+}
+
+/** The agreement line of the int8 row. */
+function agreement(fp32: DetectionResult, int8: DetectionResult): string {
+  const a = detectionAgreement(fp32.detections, int8.detections);
+  const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+  return `int8 reproduces ${a.matched} of our fp32's ${fp32.detections.length} detections (${pct(a.ofFirst)}; same class, IoU >= 0.5), ${pct(a.ofSecond)} of its own ${int8.detections.length}`;
+}
+
+async function int8Comparison(pkg: string, work: string, image: string, fp32: Timing, fp32Result: DetectionResult) {
+  const out = join(work, 'frcnn-r50-fpn-seeded-int8');
+  process.stderr.write('quantizing it (percentile, 8 photos) ...\n');
+  const report = await quantizePackage(pkg, { calibration: calibrationPhotos(work, image), out, count: 8, method: 'percentile' });
+  const detector = await Detector.load(out, { intraOpThreads: threads });
+  try {
+    const first = await detector.detect(image);
+    const e2e = await time(() => detector.detect(image), repeats);
+    const stages = (await detector.detect(image)).timings;
+    const sizes = Object.entries(report.graphs).map(([f, g]) => `${f} ${(g.bytesBefore / 1e6).toFixed(1)} -> ${(g.bytesAfter / 1e6).toFixed(1)} MB, ${g.int8Nodes} int8 / ${g.floatNodes} fp32 nodes`);
+    return { e2e, stages, agreement: agreement(fp32Result, first), note: `calibrated in ${report.seconds.toFixed(0)} s; ${sizes.join('; ')}`, fp32 };
+  } finally {
+    await detector.close();
+  }
+}
+
+/** The default package's pipelines, fp32 then int8, on the test split: AP and time per image. */
+async function defaultPackageInt8(): Promise<string[]> {
+  const split = await datasetSplit('test');
+  const rows: string[] = [];
+  let described = '';
+  try {
+    for (const pipeline of PIPELINES) {
+      const [a, b] = [await scorePipeline(DEFAULT_MODEL, split, pipeline, { limit: Number(values.limit), threads, precision: 'fp32' }), await scorePipeline(DEFAULT_MODEL, split, pipeline, { limit: Number(values.limit), threads, precision: 'int8' })];
+      described = `${a.images} images of ${split.label} (${a.objects} objects)`;
+      const d = (x: number, y: number) => `${(100 * (y - x) >= 0 ? '+' : '')}${(100 * (y - x)).toFixed(1)}`;
+      rows.push(`| ${pipeline} | ${(100 * a.ap50).toFixed(1)} / ${(100 * b.ap50).toFixed(1)} (${d(a.ap50, b.ap50)}) | ${(100 * a.ap).toFixed(1)} / ${(100 * b.ap).toFixed(1)} (${d(a.ap, b.ap)}) | ${a.secondsPerImage.toFixed(3)} / ${b.secondsPerImage.toFixed(3)} | ${(b.secondsPerImage / a.secondsPerImage).toFixed(2)} |`);
+      process.stderr.write(`${rows.at(-1)}\n`);
+    }
+  } finally {
+    split.dispose();
+  }
+  return [
+    `${DEFAULT_MODEL}, fp32 / int8, ${described}, ${threads} thread(s):`,
+    '',
+    '| pipeline | AP50 | AP@[.5:.95] | s / image | int8 / fp32 time |',
+    '|---|---|---|---|---|',
+    ...rows,
+  ];
 }

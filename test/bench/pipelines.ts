@@ -7,6 +7,7 @@
  *
  *   npm run bench:pipelines -- [--model DIR_OR_NAME] [--split test | --seed S --count N] [--limit N]
  *                              [--pipelines rcnn,fast-rcnn,faster-rcnn,faster-rcnn:single] [--threads N]
+ *                              [--precision fp32|int8]
  *
  * `faster-rcnn:single` is Faster R-CNN at the package's one input size
  * (the request option scales=single), as the papers test; plain
@@ -16,20 +17,11 @@
  * writes a fresh set to a temporary folder (seeds the model never saw).
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { CocoResult } from '../../src/dataset/coco.js';
-import { DATASET_SPLITS, generateDataset } from '../../src/dataset/generate.js';
-import { Detector, PIPELINES, type DetectOptions } from '../../src/detector.js';
-import { evaluateCoco } from '../../src/eval/coco-eval.js';
-import { CocoIds, readCocoDataset } from '../../src/eval/coco-results.js';
+import { PIPELINES, type DetectOptions } from '../../src/detector.js';
 import { DEFAULT_MODEL } from '../../src/model/package.js';
+import { datasetSplit, scorePipeline } from './pipeline-ap.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const { values } = parseArgs({
   options: {
     model: { type: 'string', default: DEFAULT_MODEL },
@@ -39,6 +31,7 @@ const { values } = parseArgs({
     limit: { type: 'string' },
     pipelines: { type: 'string', default: [...PIPELINES, 'faster-rcnn:single'].join(',') },
     threads: { type: 'string', default: '0' },
+    precision: { type: 'string' },
   },
 });
 
@@ -50,59 +43,23 @@ const PUBLISHED: Record<string, string> = {
   'faster-rcnn:single': '69.9% mAP (07 train), 0.198 s/image (K40, VGG16)',
 };
 
-let temp: string | undefined;
-let dir: string;
-if (values.seed !== undefined) {
-  temp = mkdtempSync(join(tmpdir(), 'rcnn-serve-bench-pipelines-'));
-  dir = temp;
-  process.stderr.write(`writing ${values.count} images of seed ${values.seed} ...\n`);
-  await generateDataset({ seed: Number(values.seed), count: Number(values.count), out: dir });
-} else {
-  const split = DATASET_SPLITS[values.split as keyof typeof DATASET_SPLITS];
-  if (!split) throw new Error(`--split must be one of ${Object.keys(DATASET_SPLITS).join(', ')}`);
-  dir = join(root, 'data', values.split!);
-  try {
-    await access(join(dir, 'annotations.json'));
-  } catch {
-    process.stderr.write(`writing the ${values.split} split to ${dir} ...\n`);
-    await generateDataset({ ...split, out: dir });
-  }
-}
-
+const split = await datasetSplit(values.split!, values.seed, Number(values.count));
 try {
-  const gtPath = join(dir, 'annotations.json');
-  const truth = await readCocoDataset(gtPath);
-  const images = truth.images.slice(0, values.limit ? Number(values.limit) : undefined);
-  const subset = { ...truth, images, annotations: truth.annotations.filter((a) => images.some((im) => im.id === a.image_id)) };
-  const ids = new CocoIds({ dataset: truth, path: gtPath });
   const rows: string[] = [];
+  let described = '';
   for (const row of values.pipelines!.split(',')) {
-    const [pipeline, scales] = row.split(':');
-    const options = { pipeline, scales } as DetectOptions; // checked by the detector
-    const detector = await Detector.load(values.model!, { intraOpThreads: Number(values.threads) });
-    try {
-      const results: CocoResult[] = [];
-      let seconds = 0, regions = 0;
-      await detector.detect(join(dir, images[0]!.file_name), options); // warm-up: JIT and ONNX Runtime's first-run allocations
-      for (const [i, im] of images.entries()) {
-        const path = join(dir, im.file_name);
-        const started = performance.now();
-        const r = await detector.detect(path, options);
-        seconds += (performance.now() - started) / 1000;
-        regions += r.regions;
-        results.push(...ids.results(path, i, r));
-        if ((i + 1) % 50 === 0) process.stderr.write(`${row}: ${i + 1}/${images.length}\n`);
-      }
-      const m = evaluateCoco(subset, results);
-      const line = `| ${row} | ${(100 * m.ap50).toFixed(1)} | ${(100 * m.ap).toFixed(1)} | ${(seconds / images.length).toFixed(3)} | ${(regions / images.length).toFixed(0)} | ${PUBLISHED[row]} |`;
-      process.stderr.write(`${line}\n`);
-      rows.push(line);
-    } finally {
-      await detector.close();
-    }
+    const s = await scorePipeline(values.model!, split, row, {
+      limit: values.limit ? Number(values.limit) : undefined,
+      threads: Number(values.threads),
+      precision: values.precision as DetectOptions['precision'],
+    });
+    described = `${s.images} images of ${split.label} (${s.objects} objects)`;
+    const line = `| ${row} | ${(100 * s.ap50).toFixed(1)} | ${(100 * s.ap).toFixed(1)} | ${s.secondsPerImage.toFixed(3)} | ${s.regionsPerImage.toFixed(0)} | ${PUBLISHED[row]} |`;
+    process.stderr.write(`${line}\n`);
+    rows.push(line);
   }
   const lines = [
-    `${values.model}, ${images.length} images of ${values.seed !== undefined ? `seed ${values.seed}` : `the ${values.split} split`} (${subset.annotations.length} objects); one process, ONNX Runtime threads ${values.threads === '0' ? 'default' : values.threads}.`,
+    `${values.model}${values.precision ? ` (${values.precision})` : ''}, ${described}; one process, ONNX Runtime threads ${values.threads === '0' ? 'default' : values.threads}.`,
     '',
     '| pipeline | AP50 | AP@[.5:.95] | s / image | regions / image | published, VOC07 test |',
     '|---|---|---|---|---|---|',
@@ -110,5 +67,5 @@ try {
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 } finally {
-  if (temp) rmSync(temp, { recursive: true, force: true });
+  split.dispose();
 }

@@ -266,6 +266,22 @@ describe('other routes', () => {
     expect((await sharp(render.rawPayload).removeAlpha().raw().toBuffer()).equals(await sharp(flat).raw().toBuffer())).toBe(true);
   });
 
+  it('precision=int8 runs the int8 graphs the shipped package builds at load; a model without them is a 400', async () => {
+    const fp32 = (await detect(png)).json();
+    const int8 = (await detect(png, 'image/png', '?precision=int8')).json();
+    expect([fp32.precision, int8.precision]).toEqual(['fp32', 'int8']);
+    expect(int8.detections.length).toBeGreaterThan(0);
+    const models = (await app.inject('/v1/models')).json().models as { name: string; precisions: string[]; quantization?: { stored: boolean } }[];
+    expect(models.find((m) => m.name === 'shapes-vgg')).toMatchObject({ precisions: ['fp32', 'int8'], quantization: { stored: false, calibration: { method: 'percentile' } } });
+    expect(models.find((m) => m.name === 'fixture-tiny-fpn')!.precisions).toEqual(['fp32']);
+    const refused = await detect(png, 'image/png', '?model=fixture-tiny-fpn&precision=int8');
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json()).toMatchObject({ code: 'UNSUPPORTED_PRECISION', message: 'model fixture-tiny-fpn has no int8 graphs; it serves: fp32 (make int8 graphs with rcnn-serve models quantize)' });
+    const bad = await detect(png, 'image/png', '?precision=int4');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toContain('fp32, int8');
+  });
+
   it('models, health and readiness', async () => {
     const models = (await app.inject('/v1/models')).json().models;
     expect(models.map((m: { name: string }) => m.name)).toContain('fixture-tiny-fpn');

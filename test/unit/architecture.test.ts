@@ -16,12 +16,12 @@ const SRC = fixturePath('..', '..', 'src');
 const LAYERS: readonly (readonly string[])[] = [
   ['core'],
   ['errors', 'suggest'],
-  ['image', 'runtime'],
+  ['image', 'runtime', 'onnx'],
   ['model'],
   ['pipelines', 'inspect'],
   ['options'],
   ['detector', 'proposals', 'workers'],
-  ['dataset', 'eval', 'batch', 'config', 'http'],
+  ['dataset', 'eval', 'batch', 'config', 'http', 'quantize'],
   ['cli', 'index'],
 ];
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Layer } from '../../src/inspect/layer-summary.js';
 import { readManifest } from '../../src/model/package.js';
 import { classifierLayers, packageLayers } from '../../src/inspect/package-layers.js';
-import { parseOnnx } from '../../src/inspect/onnx-graph.js';
+import { parseOnnx } from '../../src/onnx/graph.js';
 import { pipelineCosts } from '../../src/inspect/pipeline-cost.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { readFileSync } from 'node:fs';

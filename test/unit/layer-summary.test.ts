@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { layerTable } from '../../src/inspect/layer-summary.js';
-import { parseOnnx } from '../../src/inspect/onnx-graph.js';
+import { parseOnnx } from '../../src/onnx/graph.js';
 import { packageLayers } from '../../src/inspect/package-layers.js';
 import { readManifest, SHIPPED_MODELS_DIR } from '../../src/model/package.js';
 import { modelsWithFixtures } from '../helpers/packages.js';

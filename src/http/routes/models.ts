@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { PIPELINES } from '../../detector.js';
 import { packageLayers, type PackageLayers } from '../../inspect/package-layers.js';
+import { precisionsOf } from '../../model/manifest.js';
 import { modelNamed, type RegisteredModel } from '../../model/registry.js';
 import type { AppContext } from '../context.js';
 
@@ -12,6 +13,8 @@ function summary(m: RegisteredModel) {
     classes: m.manifest.classes,
     pipelines,
     input: m.manifest.input,
+    precisions: precisionsOf(m.manifest),
+    ...(m.manifest.quantization && { quantization: { stored: m.manifest.precision === 'int8', calibration: m.manifest.quantization.calibration } }),
     // Each pipeline's own defaults: its scoreThreshold is the evaluation threshold (a request's default is the display one).
     postprocess: Object.fromEntries(
       pipelines.map((p) => {

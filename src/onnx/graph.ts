@@ -9,6 +9,8 @@
  * AttributeProto, TensorProto, ValueInfoProto, TypeProto, TensorShapeProto).
  */
 
+import { Reader } from './wire.js';
+
 export type AttributeValue = number | number[] | string | OnnxTensor;
 
 export interface OnnxTensor {
@@ -45,81 +47,7 @@ export interface OnnxGraph {
 const INT32 = 6, INT64 = 7, FLOAT = 1;
 const MAX_VALUES = 64;
 
-/** A protobuf wire-format reader over one message's bytes. */
-class Reader {
-  private pos = 0;
-  constructor(private readonly buf: Uint8Array) {}
-
-  get done(): boolean {
-    return this.pos >= this.buf.length;
-  }
-
-  varint(): number {
-    let result = 0, shift = 1, byte: number;
-    do {
-      if (this.pos >= this.buf.length) throw new RangeError('truncated varint');
-      byte = this.buf[this.pos++]!;
-      result += (byte & 0x7f) * shift;
-      shift *= 128;
-    } while (byte & 0x80);
-    // int64 negatives arrive as 10-byte two's complement: map them back (exact for small magnitudes).
-    return result >= 2 ** 63 ? result - 2 ** 64 : result;
-  }
-
-  bytes(): Uint8Array {
-    const n = this.varint();
-    if (this.pos + n > this.buf.length) throw new RangeError('truncated field');
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
-
-  string(): string {
-    return new TextDecoder().decode(this.bytes());
-  }
-
-  float32(): number {
-    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 4).getFloat32(0, true);
-    this.pos += 4;
-    return v;
-  }
-
-  skip(wire: number): void {
-    if (wire === 0) this.varint();
-    else if (wire === 1) this.pos += 8;
-    else if (wire === 2) this.bytes();
-    else if (wire === 5) this.pos += 4;
-    else throw new RangeError(`unsupported wire type ${wire}`);
-  }
-
-  /** Each field of the message: its number and wire type; the callback reads or skips the value. */
-  fields(on: (field: number, wire: number) => boolean | void): void {
-    while (!this.done) {
-      const key = this.varint();
-      const field = Math.floor(key / 8), wire = key & 7;
-      if (on(field, wire) !== true) continue;
-      this.skip(wire);
-    }
-  }
-
-  /** A repeated varint field, packed (wire 2) or not (wire 0). */
-  varints(wire: number, into: number[]): void {
-    if (wire === 2) {
-      const r = new Reader(this.bytes());
-      while (!r.done) into.push(r.varint());
-    } else into.push(this.varint());
-  }
-
-  /** A repeated float field, packed (wire 2) or not (wire 5). */
-  floats(wire: number, into: number[]): void {
-    if (wire === 2) {
-      const r = new Reader(this.bytes());
-      while (!r.done) into.push(r.float32());
-    } else into.push(this.float32());
-  }
-}
-
-function readTensor(buf: Uint8Array): OnnxTensor & { name: string } {
+export function readTensor(buf: Uint8Array): OnnxTensor & { name: string } {
   const t = { name: '', dims: [] as number[], dataType: 0, ints: [] as number[], floats: [] as number[] };
   let raw: Uint8Array | undefined;
   const r = new Reader(buf);
@@ -150,7 +78,7 @@ function readTensor(buf: Uint8Array): OnnxTensor & { name: string } {
   return out;
 }
 
-function readAttribute(buf: Uint8Array): [string, AttributeValue] {
+export function readAttribute(buf: Uint8Array): [string, AttributeValue] {
   let name = '';
   let value: AttributeValue = 0;
   const ints: number[] = [], floats: number[] = [];

@@ -1,0 +1,147 @@
+/**
+ * `rcnn-serve models quantize` end to end on the shipped package (the one
+ * with all three pipelines), calibrated on eight 160 px tiles of the
+ * synthetic shapes so that R-CNN's selective search stays small: the int8
+ * package runs every pipeline and agrees with fp32, both package forms
+ * (stored QDQ graphs; fp32 graphs plus ranges, int8 built at load) give the
+ * same bytes, calibration is deterministic, and every refusal leaves
+ * nothing behind.
+ */
+
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { Detector, PIPELINES } from '../../src/detector.js';
+import type { ModelManifest } from '../../src/model/manifest-schema.js';
+import { int8Graph } from '../../src/model/package.js';
+import { detectionAgreement } from '../helpers/agreement.js';
+import { fixturePath } from '../helpers/fixtures.js';
+
+const SAMPLE = fixturePath('images', 'shapes-val-000003.png');
+let work: string, tiles: string, stored: string, both: string;
+
+async function run(...argv: string[]) {
+  const out: string[] = [], err: string[] = [];
+  const status = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { status, out: out.join('\n'), err: err.join('\n') };
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'rcnn-serve-quantize-'));
+  tiles = join(work, 'tiles');
+  mkdirSync(tiles);
+  // Eight 160 x 160 tiles of two validation images (355 x 370 and 495 x 291).
+  let k = 0;
+  for (const image of ['shapes-val-000003.png', 'shapes-val-000011.png']) {
+    for (const [left, top] of [[0, 0], [160, 0], [0, 120], [160, 120]] as const) {
+      await sharp(fixturePath('images', image)).extract({ left, top, width: 160, height: 160 }).png().toFile(join(tiles, `tile-${k++}.png`));
+    }
+  }
+  stored = join(work, 'stored');
+  both = join(work, 'both');
+  const a = await run('models', 'quantize', 'shapes-vgg', '--calibration', tiles, '--count', '8', '--out', stored, '--method', 'minmax');
+  expect(a.err).toContain('calibrated on 8/8 images');
+  expect(a.status, a.err).toBe(0);
+  const b = await run('models', 'quantize', 'shapes-vgg', '--calibration', tiles, '--count', '8', '--out', both, '--method', 'minmax', '--keep-fp32', '--json');
+  expect(b.status, b.err).toBe(0);
+}, 300_000);
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const manifestOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as ModelManifest;
+
+describe('models quantize', () => {
+  it('writes QDQ graphs a quarter the size, and a model.json saying how', () => {
+    const m = manifestOf(stored);
+    expect(m.name).toBe('shapes-vgg-int8');
+    expect(m.precision).toBe('int8');
+    expect(m.quantization!.calibration).toEqual({ method: 'minmax', images: 'tiles', count: 8, sha256: expect.stringMatching(/^[0-9a-f]{64}$/), pipelines: [...PIPELINES] });
+    expect(m.quantization!.graphs['backbone.onnx']!.int8Nodes).toHaveLength(7);
+    expect(m.quantization!.graphs['box_head.onnx']!.floatNodes.map((f) => f.node)).toEqual(['/box_predictor/cls_score/Gemm', '/box_predictor/bbox_pred/Gemm']);
+    for (const file of ['backbone.onnx', 'box_head.onnx', 'fast_rcnn_head.onnx', 'rcnn_head.onnx', 'rpn_head.onnx']) {
+      const ratio = readFileSync(join(stored, file)).length / readFileSync(fixturePath('..', '..', 'models', 'shapes-vgg', file)).length;
+      expect(ratio).toBeLessThan(0.32);
+    }
+    // The keep-fp32 form: the fp32 graphs as they were, the same ranges.
+    const k = manifestOf(both);
+    expect(k.name).toBe('shapes-vgg');
+    expect(k.precision).toBe('fp32');
+    expect(k.quantization!.graphs).toEqual(m.quantization!.graphs);
+    expect(readFileSync(join(both, 'backbone.onnx')).equals(readFileSync(fixturePath('..', '..', 'models', 'shapes-vgg', 'backbone.onnx')))).toBe(true);
+  });
+
+  it('gives the same bytes for the same images: two calibrations agree, and load builds the stored graphs exactly', () => {
+    // The two packages above were calibrated separately.
+    const m = manifestOf(both);
+    expect(m.quantization).toEqual(manifestOf(stored).quantization);
+    for (const file of Object.keys(m.quantization!.graphs)) {
+      // Buffer.equals: vitest's deep equality is slow on megabytes.
+      expect(Buffer.from(int8Graph(m, file, readFileSync(join(both, file)), both)).equals(readFileSync(join(stored, file))), file).toBe(true);
+    }
+  });
+
+  it('runs every pipeline in int8, stored or built at load, agreeing with fp32', async () => {
+    const fp32 = await Detector.load('shapes-vgg');
+    const int8 = await Detector.load(stored);
+    const dual = await Detector.load(both);
+    try {
+      expect(int8.precisions).toEqual(['int8']);
+      expect(dual.precisions).toEqual(['fp32', 'int8']);
+      for (const pipeline of PIPELINES) {
+        const reference = await fp32.detect(SAMPLE, { pipeline, scoreThreshold: 0.5 });
+        const quantized = await int8.detect(SAMPLE, { pipeline, scoreThreshold: 0.5 });
+        const built = await dual.detect(SAMPLE, { pipeline, scoreThreshold: 0.5, precision: 'int8' });
+        expect(quantized.precision).toBe('int8');
+        expect(built.precision).toBe('int8');
+        // The graphs built at load are the stored ones: the same detections, to the last bit.
+        expect(built.detections).toEqual(quantized.detections);
+        expect((await dual.detect(SAMPLE, { pipeline, scoreThreshold: 0.5 })).detections).toEqual(reference.detections);
+        const agreement = detectionAgreement(reference.detections, quantized.detections);
+        expect(reference.detections.length).toBeGreaterThan(3);
+        expect(agreement.ofFirst, `${pipeline}: ${JSON.stringify(agreement)}`).toBeGreaterThanOrEqual(0.8);
+        expect(agreement.ofSecond, `${pipeline}: ${JSON.stringify(agreement)}`).toBeGreaterThanOrEqual(0.8);
+      }
+      await expect(int8.detect(SAMPLE, { precision: 'fp32' })).rejects.toMatchObject({ code: 'UNSUPPORTED_PRECISION', message: expect.stringContaining('it serves: int8') });
+    } finally {
+      await Promise.all([fp32.close(), int8.close(), dual.close()]);
+    }
+  }, 120_000);
+
+  it('shows the precision and the int8 multiply-adds in models inspect', async () => {
+    const text = await run('models', 'inspect', stored);
+    expect(text.out).toContain('precision: int8 (int8 stored; calibrated (minmax) on 8 images of tiles through rcnn, fast-rcnn, faster-rcnn)');
+    expect(text.out).toMatch(/backbone\.onnx[\s\S]*?total: [\d.]+ k parameters, [\d.]+ M multiply-adds, [\d.]+ M of them in int8/);
+    const json = JSON.parse((await run('models', 'inspect', both, '--json')).out);
+    const backbone = json.graphs['backbone.onnx'];
+    expect(backbone.totals.int8Macs).toBe(backbone.totals.macs); // every backbone conv is int8
+    const head = json.graphs['box_head.onnx'];
+    expect(head.totals.int8Macs).toBeGreaterThan(0.95 * head.totals.macs); // fc6 and fc7; the two predictors stay fp32
+    expect(head.layers.filter((l: { precision?: string }) => l.precision !== 'int8').map((l: { name: string }) => l.name)).toContain('/box_predictor/cls_score/Gemm');
+  });
+
+  it('refuses an int8 package, too few or unreadable images, and an existing folder, writing nothing', async () => {
+    const out = join(work, 'refused');
+    const refuse = async (args: string[], code: string, message: RegExp | string) => {
+      const r = await run('models', 'quantize', ...args);
+      expect(r.status, r.err).toBe(1);
+      expect(r.err).toContain(`error: ${code}: `);
+      expect(r.err).toMatch(message);
+      expect(existsSync(out)).toBe(false);
+      expect(readdirSync(work).filter((f) => f.includes('partial'))).toEqual([]);
+    };
+    await refuse([stored, '--calibration', tiles, '--count', '8', '--out', out], 'ALREADY_QUANTIZED', 'shapes-vgg-int8 is an int8 package already');
+    await refuse(['shapes-vgg', '--calibration', tiles, '--count', '9', '--out', out], 'CALIBRATION_IMAGES', `${tiles} holds 8 images; the calibration asks for 9`);
+    await refuse(['shapes-vgg', '--calibration', join(work, 'nowhere'), '--out', out], 'CALIBRATION_IMAGES', 'no such file or folder');
+    const broken = join(work, 'broken');
+    mkdirSync(broken);
+    for (let i = 0; i < 8; i++) writeFileSync(join(broken, `img-${i}.png`), i === 3 ? 'not a png' : readFileSync(join(tiles, `tile-${i}.png`)));
+    await refuse(['shapes-vgg', '--calibration', broken, '--count', '8', '--out', out], 'CALIBRATION_IMAGES', /calibration image .*img-3\.png: /);
+    await refuse(['shapes-vgg', '--calibration', tiles, '--count', '8', '--out', stored], 'OUTPUT_EXISTS', 'exists already');
+    const usage = await run('models', 'quantize', 'shapes-vgg', '--calibration', tiles, '--count', '2', '--out', out);
+    expect(usage.status).toBe(2);
+    expect(usage.err).toContain('--count needs an integer from 8');
+  }, 120_000);
+});

@@ -1,0 +1,167 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { INT8_MAX, UINT8_MAX } from '../../src/core/quantize.js';
+import { QuantizeError } from '../../src/errors.js';
+import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
+import { bytesOf, DataType, floatValueInfo, readModel, writeModel, type EditableModel, type EditableNode, type EditableTensor } from '../../src/onnx/model.js';
+import { planQuantization, quantizeGraph } from '../../src/onnx/qdq.js';
+import { Writer } from '../../src/onnx/wire.js';
+import { openGraph } from '../../src/runtime/session.js';
+
+let seed = 7;
+const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+const floats = (name: string, dims: number[]): EditableTensor => ({ name, dims, dataType: DataType.FLOAT, data: bytesOf(Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, rand)) });
+const node = (name: string, opType: string, inputs: string[], outputs: string[], attributes: Record<string, number | number[]> = {}): EditableNode => ({
+  name, opType, domain: '', inputs, outputs, attributes: Object.entries(attributes).map(([k, value]) => ({ name: k, value })),
+});
+
+/**
+ * x -> conv1 -> relu -> maxpool -> (conv2, conv3) -> add -> relu -> flatten -> fc (a graph output).
+ * A residual pattern, a value-preserving op and a head in a dozen nodes.
+ */
+function smallGraph(opset = 16): EditableModel {
+  return {
+    modelFields: [new Writer().varint(1, 8).finish()], // ir_version 8
+    opsets: [{ domain: '', version: opset }],
+    graphName: 'small',
+    nodes: [
+      node('conv1', 'Conv', ['x', 'w1', 'b1'], ['c1'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+      node('relu1', 'Relu', ['c1'], ['r1']),
+      node('pool', 'MaxPool', ['r1'], ['p'], { kernel_shape: [2, 2], strides: [2, 2] }),
+      node('conv2', 'Conv', ['p', 'w2', 'b2'], ['c2'], { kernel_shape: [1, 1] }),
+      node('conv3', 'Conv', ['p', 'w3'], ['c3'], { kernel_shape: [1, 1] }),
+      node('add', 'Add', ['c2', 'c3'], ['a']),
+      node('relu2', 'Relu', ['a'], ['ra']),
+      node('flatten', 'Flatten', ['ra'], ['f']),
+      node('fc', 'Gemm', ['f', 'w4', 'b4'], ['y'], { transB: 1 }),
+    ],
+    initializers: [floats('w1', [4, 2, 3, 3]), floats('b1', [4]), floats('w2', [3, 4, 1, 1]), floats('b2', [3]), floats('w3', [3, 4, 1, 1]), floats('w4', [5, 12]), floats('b4', [5])],
+    inputs: [{ name: 'x', encoded: floatValueInfo('x') }],
+    outputs: [{ name: 'y', encoded: floatValueInfo('y') }],
+    valueInfo: [],
+    graphFields: [],
+  };
+}
+
+const X = Float32Array.from({ length: 2 * 4 * 4 }, rand);
+
+async function run(model: EditableModel, withOutputs: string[] = []): Promise<Record<string, Float32Array>> {
+  const m = { ...model, outputs: [...model.outputs, ...withOutputs.map((name) => ({ name, encoded: floatValueInfo(name) }))] };
+  const g = await openGraph({ path: 'small.onnx', bytes: writeModel(m) }, { device: 'cpu', intraOpThreads: 1 });
+  try {
+    const out = await g.run({ x: { data: X, dims: [1, 2, 4, 4] } });
+    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data]));
+  } finally {
+    await g.release();
+  }
+}
+
+/** The ranges calibration would measure: each planned tensor's extremes on X. */
+async function calibrated(model: EditableModel): Promise<Map<string, [number, number]>> {
+  const plan = planQuantization(model);
+  const out = await run(model, plan.calibrate.filter((t) => t !== 'x'));
+  return new Map(plan.calibrate.map((t) => {
+    const v = t === 'x' ? X : out[t]!;
+    return [t, [Math.min(...v), Math.max(...v)]];
+  }));
+}
+
+const tensor = (m: EditableModel, name: string) => m.initializers.find((t) => t.name === name)!;
+const view = (t: EditableTensor) => new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+
+describe('QDQ quantization of a graph', () => {
+  it('plans int8 for Conv and residual Add, fp32 for the node writing a graph output, ranges after folded Relus', () => {
+    const plan = planQuantization(smallGraph());
+    expect(plan.int8Nodes).toEqual(['conv1', 'conv2', 'conv3', 'add']);
+    expect(plan.floatNodes).toEqual([{ node: 'fc', op: 'Gemm', reason: 'writes a graph output (a head or RPN result): kept in fp32' }]);
+    // The input, conv1 after its Relu, the two branches, and the sum after its Relu; the pool shares r1's range.
+    expect(plan.calibrate).toEqual(['x', 'r1', 'c2', 'c3', 'ra']);
+    expect(planQuantization(smallGraph(), new Set(['conv3'])).floatNodes.map((f) => f.node)).toEqual(['conv3', 'fc']);
+  });
+
+  it('writes the QDQ structure: int8 weights per output channel, int32 biases, uint8 activations, Relus folded', async () => {
+    const source = smallGraph();
+    const q = quantizeGraph(source, await calibrated(source));
+    const ops = q.nodes.map((n) => n.opType);
+    expect(ops.filter((o) => o === 'Relu')).toEqual([]); // both folded into a QuantizeLinear with zero point 0
+    expect(ops.filter((o) => o === 'QuantizeLinear')).toHaveLength(6); // x, r1, p (re-quantized after the pool), c2, c3, ra
+    expect(ops.filter((o) => o === 'Conv')).toHaveLength(3);
+    expect(q.nodes.find((n) => n.name === 'fc')!.inputs.slice(1)).toEqual(['w4', 'b4']); // the head stays fp32
+    // Every Conv reads its weight and bias through a DequantizeLinear of an int8 / int32 initializer, axis 0.
+    for (const conv of q.nodes.filter((n) => n.opType === 'Conv')) {
+      const dq = q.nodes.find((n) => n.outputs[0] === conv.inputs[1])!;
+      expect(dq.opType).toBe('DequantizeLinear');
+      expect(dq.attributes).toEqual([{ name: 'axis', value: 0 }]);
+      const [w, scale, zero] = dq.inputs.map((i) => tensor(q, i!));
+      expect(w!.dataType).toBe(DataType.INT8);
+      const channels = w!.dims[0]!;
+      expect(scale!.dims).toEqual([channels]);
+      expect(zero!.dataType).toBe(DataType.INT8);
+      for (let c = 0; c < channels; c++) {
+        expect(view(scale!).getFloat32(4 * c, true)).toBeGreaterThan(0);
+        expect(view(zero!).getInt8(c)).toBe(0);
+      }
+      const values = new Int8Array(w!.data.buffer, w!.data.byteOffset, w!.data.length);
+      expect(Math.max(...values.map(Math.abs))).toBe(INT8_MAX); // each channel's largest weight maps to 127
+      if (conv.inputs[2]) {
+        const bias = q.nodes.find((n) => n.outputs[0] === conv.inputs[2])!;
+        expect(tensor(q, bias.inputs[0]!).dataType).toBe(DataType.INT32);
+      }
+    }
+    // Activations: a float32 scalar scale > 0 and a uint8 zero point; after a folded Relu the zero point is 0.
+    for (const qn of q.nodes.filter((n) => n.opType === 'QuantizeLinear')) {
+      const scale = tensor(q, qn.inputs[1]!), zero = tensor(q, qn.inputs[2]!);
+      expect(scale.dims).toEqual([]);
+      expect(view(scale).getFloat32(0, true)).toBeGreaterThan(0);
+      expect(zero.dataType).toBe(DataType.UINT8);
+      expect(zero.data[0]).toBeLessThanOrEqual(UINT8_MAX);
+    }
+    const zeroPointOf = (t: string) => tensor(q, q.nodes.find((n) => n.opType === 'QuantizeLinear' && n.outputs[0] === `${t}_quantized`)!.inputs[2]!).data[0];
+    expect(zeroPointOf('r1')).toBe(0);
+    expect(zeroPointOf('ra')).toBe(0);
+    // The pool's output is quantized with r1's own scale and zero point (ONNX Runtime then pools uint8).
+    const pq = q.nodes.find((n) => n.opType === 'QuantizeLinear' && n.outputs[0] === 'p_quantized')!;
+    expect(pq.inputs.slice(1)).toEqual(['r1_scale', 'r1_zero_point']);
+    // No fp32 weight of a quantized node is left.
+    expect(q.initializers.map((t) => t.name).filter((n) => ['w1', 'b1', 'w2', 'b2', 'w3'].includes(n))).toEqual([]);
+  });
+
+  it('runs in ONNX Runtime close to the fp32 graph, and gives the same bytes every time', async () => {
+    const source = smallGraph();
+    const ranges = await calibrated(source);
+    const bytes = writeModel(quantizeGraph(source, ranges));
+    expect(Buffer.from(writeModel(quantizeGraph(source, ranges))).equals(bytes)).toBe(true);
+    const [fp32, int8] = [(await run(source)).y!, (await run(quantizeGraph(source, ranges))).y!];
+    const span = Math.max(...fp32) - Math.min(...fp32);
+    const worst = Math.max(...fp32.map((v, i) => Math.abs(v - int8[i]!)));
+    expect(worst).toBeGreaterThan(0); // it did quantize
+    expect(worst).toBeLessThan(0.05 * span);
+  });
+
+  it('refuses a quantized graph, an op it does not know, an old opset and a missing range', async () => {
+    const source = smallGraph();
+    const q = quantizeGraph(source, await calibrated(source));
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (err) {
+        return [(err as QuantizeError).code, (err as Error).message];
+      }
+      return undefined;
+    };
+    expect(code(() => planQuantization(q))).toEqual(['ALREADY_QUANTIZED', expect.stringContaining('QuantizeLinear')]);
+    const odd = smallGraph();
+    odd.nodes.splice(1, 0, node('strange', 'Einsum', ['c1'], ['e']));
+    expect(code(() => planQuantization(odd))).toEqual(['UNSUPPORTED_OP', expect.stringMatching(/does not handle Einsum \(node "strange"\); it handles .*Conv/)]);
+    expect(code(() => planQuantization(smallGraph(11)))).toEqual(['UNSUPPORTED_GRAPH', expect.stringContaining('opset 11')]);
+    expect(() => quantizeGraph(source, new Map())).toThrow(/no calibrated range for tensor "x"/);
+  });
+
+  it('reads and writes the shipped graphs byte-stably', () => {
+    for (const file of ['backbone.onnx', 'rpn_head.onnx']) {
+      const once = writeModel(readModel(readFileSync(join(SHIPPED_MODELS_DIR, 'shapes-vgg', file))));
+      expect(Buffer.from(writeModel(readModel(once))).equals(once)).toBe(true); // Buffer.equals: deep equality is slow on megabytes
+    }
+  });
+});
