@@ -187,7 +187,7 @@ export function quantizeGraph(source: EditableModel, ranges: ReadonlyMap<string,
 
   const initializers = new Map(model.initializers.map((t) => [t.name, t]));
   const added: EditableTensor[] = [];
-  const removed = new Set<string>();
+  const weights = new Map<string, { output: string; scales: Float32Array }>();
   const scalar = (name: string, p: QuantParams): [string, string] => {
     if (!initializers.has(`${name}_scale`)) {
       for (const t of [
@@ -207,7 +207,6 @@ export function quantizeGraph(source: EditableModel, ranges: ReadonlyMap<string,
       { name: `${to}_DequantizeLinear`, opType: 'DequantizeLinear', domain: '', inputs: [`${to}_quantized`, scale, zp], outputs: [to], attributes: [] },
     ];
   };
-  const floatUsers = (t: string, except: EditableNode) => model.nodes.some((m) => m !== except && m.inputs.includes(t));
 
   const rewritten: EditableNode[] = [];
   const dequantizedInputs = new Map<string, string>();
@@ -241,7 +240,7 @@ export function quantizeGraph(source: EditableModel, ranges: ReadonlyMap<string,
       n.inputs[k] = deq;
     }
     if (n.opType !== 'Add') {
-      rewritten.push(...quantizeNodeWeights(n, paramsFor(input).scale, initializers, added, removed, floatUsers));
+      rewritten.push(...quantizeNodeWeights(n, paramsFor(input).scale, initializers, added, weights));
     }
     // Output: the op writes `<t>_float`; its QuantizeLinear (with a folded Relu's clamp) and DequantizeLinear give `t` back.
     const t = out!.tensor;
@@ -251,7 +250,10 @@ export function quantizeGraph(source: EditableModel, ranges: ReadonlyMap<string,
   });
 
   model.nodes = rewritten;
-  model.initializers = [...model.initializers.filter((t) => !removed.has(t.name)), ...added];
+  // The fp32 weights and biases no node reads any more are dropped (a float node may still read one;
+  // an initializer an old exporter also lists as a graph input stays, or it would become a feed).
+  const kept = new Set([...rewritten.flatMap((n) => n.inputs), ...model.inputs.map((i) => i.name), ...model.outputs.map((o) => o.name)]);
+  model.initializers = [...model.initializers, ...added].filter((t) => kept.has(t.name));
   // Tensors that no longer exist (a folded Relu's input, a float weight) lose their value_info.
   const live = new Set(rewritten.flatMap((n) => n.outputs));
   model.valueInfo = model.valueInfo.filter((v) => live.has(v.name));
@@ -263,43 +265,46 @@ function readByInt8(model: EditableModel, t: string, int8: ReadonlySet<string>):
 }
 
 /**
- * Replace a node's float weight (and bias) by int8 (int32) initializers
- * behind DequantizeLinear nodes, which are returned to go before it.
+ * Point a node at int8 weights (quantized once per initializer, however many
+ * nodes share it: the RPN head runs one conv over every FPN level) and an
+ * int32 bias of its own (its scale depends on the node's input scale),
+ * each behind a DequantizeLinear; returns the new nodes, to go before it.
  */
 function quantizeNodeWeights(
   n: EditableNode,
   inputScale: number,
   initializers: Map<string, EditableTensor>,
   added: EditableTensor[],
-  removed: Set<string>,
-  floatUsers: (t: string, except: EditableNode) => boolean,
+  weights: Map<string, { output: string; scales: Float32Array }>,
 ): EditableNode[] {
   const nodes: EditableNode[] = [];
-  const w = initializers.get(n.inputs[1]!)!;
   const axis = weightAxis(n);
-  const q = quantizeWeights(floatData(w), w.dims, axis);
-  const channels = w.dims[axis]!;
   const add = (t: EditableTensor) => {
     initializers.set(t.name, t);
     added.push(t);
   };
-  const deq = (base: string, data: EditableTensor, scales: Float32Array, zeroType: number, output: string) => {
-    add(data);
+  const deq = (base: string, values: EditableTensor, scales: Float32Array, zeroType: number, dqAxis: number) => {
+    add(values);
     add({ name: `${base}_scale`, dims: [scales.length], dataType: DataType.FLOAT, data: bytesOf(scales) });
     add({ name: `${base}_zero_point`, dims: [scales.length], dataType: zeroType, data: new Uint8Array(scales.length * (zeroType === DataType.INT32 ? 4 : 1)) });
-    nodes.push({ name: `${output}_DequantizeLinear`, opType: 'DequantizeLinear', domain: '', inputs: [data.name, `${base}_scale`, `${base}_zero_point`], outputs: [output], attributes: [{ name: 'axis', value: axis === 0 || base.endsWith('_bias') ? 0 : axis }] });
+    nodes.push({ name: `${base}_DequantizeLinear`, opType: 'DequantizeLinear', domain: '', inputs: [values.name, `${base}_scale`, `${base}_zero_point`], outputs: [`${base}_dequantized`], attributes: [{ name: 'axis', value: dqAxis }] });
+    return `${base}_dequantized`;
   };
-  const wOut = floatUsers(w.name, n) ? `${w.name}_dequantized` : w.name;
-  if (wOut === w.name) removed.add(w.name);
-  deq(`${n.name}_weight`, { name: `${n.name}_weight_quantized`, dims: w.dims, dataType: DataType.INT8, data: bytesOf(q.values) }, q.scales, DataType.INT8, wOut);
-  n.inputs[1] = wOut;
+  const wName = n.inputs[1]!;
+  let w = weights.get(wName);
+  if (!w) {
+    const fp32 = initializers.get(wName)!;
+    const q = quantizeWeights(floatData(fp32), fp32.dims, axis);
+    const output = deq(wName, { name: `${wName}_quantized`, dims: fp32.dims, dataType: DataType.INT8, data: bytesOf(q.values) }, q.scales, DataType.INT8, axis);
+    weights.set(wName, (w = { output, scales: q.scales }));
+  }
+  n.inputs[1] = w.output;
+  const channels = w.scales.length;
   const b = n.inputs[2] ? initializers.get(n.inputs[2]) : undefined;
   if (b && b.dataType === DataType.FLOAT && b.dims.length === 1 && b.dims[0] === channels) {
-    const qb = quantizeBias(floatData(b), inputScale, q.scales);
-    const bOut = floatUsers(b.name, n) ? `${b.name}_dequantized` : b.name;
-    if (bOut === b.name) removed.add(b.name);
-    deq(`${n.name}_bias`, { name: `${n.name}_bias_quantized`, dims: b.dims, dataType: DataType.INT32, data: bytesOf(qb.values) }, qb.scales, DataType.INT32, bOut);
-    n.inputs[2] = bOut;
+    const qb = quantizeBias(floatData(b), inputScale, w.scales);
+    const base = `${nodeName(n)}_bias`;
+    n.inputs[2] = deq(base, { name: `${base}_quantized`, dims: b.dims, dataType: DataType.INT32, data: bytesOf(qb.values) }, qb.scales, DataType.INT32, 0);
   }
   return nodes;
 }
