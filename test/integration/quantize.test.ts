@@ -8,7 +8,7 @@
  * nothing behind.
  */
 
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -109,6 +109,27 @@ describe('models quantize', () => {
       await Promise.all([fp32.close(), int8.close(), dual.close()]);
     }
   }, 120_000);
+
+  it('detect --precision int8 runs the shipped package in int8; int8 nodes that do not match the graph are refused at load', async () => {
+    const cli = await run('detect', SAMPLE, '--precision', 'int8', '--json');
+    expect(cli.status, cli.err).toBe(0);
+    expect(JSON.parse(cli.out)).toMatchObject({ model: 'shapes-vgg', precision: 'int8' });
+    const edited = join(work, 'edited');
+    cpSync(both, edited, { recursive: true });
+    const m = manifestOf(edited);
+    m.quantization!.graphs['backbone.onnx']!.int8Nodes.pop();
+    writeFileSync(join(edited, 'model.json'), JSON.stringify(m));
+    const detector = await Detector.load(edited);
+    try {
+      await expect(detector.detect(SAMPLE, { precision: 'int8' })).rejects.toMatchObject({
+        code: 'INVALID_MODEL',
+        message: expect.stringContaining("quantization.graphs.backbone.onnx.int8Nodes (6) do not match the graph's quantizable nodes (7)"),
+      });
+      expect((await detector.detect(SAMPLE)).precision).toBe('fp32'); // the fp32 graphs still serve
+    } finally {
+      await detector.close();
+    }
+  });
 
   it('shows the precision and the int8 multiply-adds in models inspect', async () => {
     const text = await run('models', 'inspect', stored);

@@ -45,6 +45,7 @@ const NOT_RUN: [RegExp, string][] = [
   [/^docker swarm|docker stack deploy|^docker service update/, 'npm run test:swarm deploys stack.yaml, kills a replica and rolls the service (.ci/run)'],
   [/^kubectl /, 'no Kubernetes server runs here: deploy.test checks the manifests against the Kubernetes schemas'],
   [/--url http:\/\/(a|b|svc)[:/]/, 'a, b and svc stand for servers of yours; batch.test runs shards and servers that die mid-run'],
+  [/models quantize shapes-vgg --calibration images --count 32|exported\/shapes-vgg-int8/, 'calibrating on 32 images takes minutes, and the scratch folder holds 2; quantize.test runs the command on eight tiles, and inspects its package'],
 ];
 
 /** The files and folders the examples name, made in the scratch folder. */
