@@ -21,14 +21,17 @@ export const ERROR_CODES = Object.freeze({
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-export class DetectError extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+/** An error a user can act on: a stable code, and a message that says what to do. */
+export class CodedError<Code extends string = string> extends Error {
+  readonly code: Code;
+  constructor(code: Code, message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = 'DetectError';
+    this.name = new.target.name;
     this.code = code;
   }
 }
+
+export class DetectError extends CodedError<ErrorCode> {}
 
 /** Codes of `rcnn-serve models quantize`: the command line's only (no route quantizes). */
 export const QUANTIZE_ERROR_CODES = Object.freeze({
@@ -41,11 +44,4 @@ export const QUANTIZE_ERROR_CODES = Object.freeze({
 
 export type QuantizeErrorCode = keyof typeof QUANTIZE_ERROR_CODES;
 
-export class QuantizeError extends Error {
-  readonly code: QuantizeErrorCode;
-  constructor(code: QuantizeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'QuantizeError';
-    this.code = code;
-  }
-}
+export class QuantizeError extends CodedError<QuantizeErrorCode> {}

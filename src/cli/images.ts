@@ -4,7 +4,7 @@
  * or an error line for each.
  */
 
-import { DetectError, QuantizeError } from '../errors.js';
+import { CodedError, DetectError } from '../errors.js';
 import { numberFlag, type CliIo } from './flags.js';
 
 export const LIMIT_FLAGS = {
@@ -24,7 +24,7 @@ export function limitsFrom(values: { 'max-pixels'?: string; 'max-bytes'?: string
 }
 
 export function describeError(err: unknown, verbose: boolean): { code: string; message: string; stack?: string } {
-  if (err instanceof DetectError || err instanceof QuantizeError) return { code: err.code, message: err.message, stack: verbose ? err.stack : undefined };
+  if (err instanceof CodedError) return { code: err.code, message: err.message, stack: verbose ? err.stack : undefined };
   const e = err as Error;
   return { code: 'INTERNAL_ERROR', message: e?.message ?? String(err), stack: verbose ? e?.stack : undefined };
 }

@@ -47,7 +47,7 @@ export interface OnnxGraph {
 const INT32 = 6, INT64 = 7, FLOAT = 1;
 const MAX_VALUES = 64;
 
-export function readTensor(buf: Uint8Array): OnnxTensor & { name: string } {
+function readTensor(buf: Uint8Array): OnnxTensor & { name: string } {
   const t = { name: '', dims: [] as number[], dataType: 0, ints: [] as number[], floats: [] as number[] };
   let raw: Uint8Array | undefined;
   const r = new Reader(buf);
@@ -78,7 +78,7 @@ export function readTensor(buf: Uint8Array): OnnxTensor & { name: string } {
   return out;
 }
 
-export function readAttribute(buf: Uint8Array): [string, AttributeValue] {
+function readAttribute(buf: Uint8Array): [string, AttributeValue] {
   let name = '';
   let value: AttributeValue = 0;
   const ints: number[] = [], floats: number[] = [];
@@ -100,18 +100,37 @@ export function readAttribute(buf: Uint8Array): [string, AttributeValue] {
   return [name, value];
 }
 
-function readNode(buf: Uint8Array): OnnxNode {
-  const node: OnnxNode = { name: '', opType: '', inputs: [], outputs: [], attributes: new Map() };
+/** A NodeProto as written: its attributes in order, each with its bytes (for a graph being edited). */
+export interface NodeProto {
+  name: string;
+  opType: string;
+  domain: string;
+  inputs: string[];
+  outputs: string[];
+  attributes: { name: string; value: AttributeValue; encoded?: Uint8Array }[];
+}
+
+export function readNodeProto(buf: Uint8Array): NodeProto {
+  const node: NodeProto = { name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: [] };
   const r = new Reader(buf);
   r.fields((f) => {
     if (f === 1) node.inputs.push(r.string());
     else if (f === 2) node.outputs.push(r.string());
     else if (f === 3) node.name = r.string();
     else if (f === 4) node.opType = r.string();
-    else if (f === 5) node.attributes.set(...readAttribute(r.bytes()));
-    else return true;
+    else if (f === 7) node.domain = r.string();
+    else if (f === 5) {
+      const encoded = r.bytes().slice();
+      const [name, value] = readAttribute(encoded);
+      node.attributes.push({ name, value, encoded });
+    } else return true; // doc_string and the like
   });
   return node;
+}
+
+function readNode(buf: Uint8Array): OnnxNode {
+  const { name, opType, inputs, outputs, attributes } = readNodeProto(buf);
+  return { name, opType, inputs, outputs, attributes: new Map(attributes.map((a) => [a.name, a.value])) };
 }
 
 function readValueInfo(buf: Uint8Array): OnnxValueInfo {

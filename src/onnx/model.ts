@@ -8,27 +8,16 @@
  * Field numbers are onnx.proto3's.
  */
 
-import { readAttribute, type AttributeValue } from './graph.js';
+import { readNodeProto, type AttributeValue, type NodeProto } from './graph.js';
 import { Reader, Writer } from './wire.js';
 
 /** TensorProto.DataType values used here. */
 export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7 } as const;
 
-export interface OnnxAttribute {
-  name: string;
-  value: AttributeValue;
-  /** The AttributeProto's bytes (a new attribute has none until written). */
-  encoded?: Uint8Array;
-}
+export type OnnxAttribute = NodeProto['attributes'][number];
 
-export interface EditableNode {
-  name: string;
-  opType: string;
-  domain: string;
-  inputs: string[];
-  outputs: string[];
-  attributes: OnnxAttribute[];
-}
+/** A node: an attribute without `encoded` (a new one) is written from its value. */
+export type EditableNode = NodeProto;
 
 export interface EditableTensor {
   name: string;
@@ -88,24 +77,6 @@ function readEditableTensor(buf: Uint8Array): EditableTensor {
   return t;
 }
 
-function readEditableNode(buf: Uint8Array): EditableNode {
-  const node: EditableNode = { name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: [] };
-  const r = new Reader(buf);
-  r.fields((f) => {
-    if (f === 1) node.inputs.push(r.string());
-    else if (f === 2) node.outputs.push(r.string());
-    else if (f === 3) node.name = r.string();
-    else if (f === 4) node.opType = r.string();
-    else if (f === 7) node.domain = r.string();
-    else if (f === 5) {
-      const encoded = r.bytes().slice();
-      const [name, value] = readAttribute(encoded);
-      node.attributes.push({ name, value, encoded });
-    } else return true; // doc_string and the like are dropped
-  });
-  return node;
-}
-
 function valueInfoName(buf: Uint8Array): string {
   let name = '';
   const r = new Reader(buf);
@@ -136,7 +107,7 @@ export function readModel(file: Uint8Array): EditableModel {
     } else if (field === 7) {
       sawGraph = true;
       new Reader(value()).rawFields((k, _w, enc, val) => {
-        if (k === 1) m.nodes.push(readEditableNode(val()));
+        if (k === 1) m.nodes.push(readNodeProto(val()));
         else if (k === 2) m.graphName = new TextDecoder().decode(val());
         else if (k === 5) m.initializers.push(readEditableTensor(val()));
         else if (k === 11 || k === 12 || k === 13) {
