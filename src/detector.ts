@@ -7,7 +7,7 @@
 import { DetectError } from './errors.js';
 import { DEFAULT_DECODE_LIMITS, decodeImage, readImageFile, type DecodeLimits } from './image/decode.js';
 import { loadModel, modelName, resolveModelDir, type GraphHooks, type LoadedModel } from './model/package.js';
-import { precisionsOf } from './model/manifest.js';
+import { checkPrecision, precisionsOf } from './model/manifest.js';
 import type { Precision } from './model/manifest-schema.js';
 import { FasterRcnn } from './pipelines/faster-rcnn/faster-rcnn.js';
 import { FastRcnn } from './pipelines/fast-rcnn.js';
@@ -173,9 +173,7 @@ export class Detector {
   /** The runners of a precision: the loaded one's, or another's, opened once at its first request. */
   private async runnersFor(precision: Precision): Promise<Runners> {
     if (precision === this.model.precision) return this.runners;
-    if (!this.precisions.includes(precision)) {
-      throw new DetectError('UNSUPPORTED_PRECISION', `model ${this.name} has no ${precision} graphs; it serves: ${this.precisions.join(', ')}${precision === 'int8' ? ' (make int8 graphs with rcnn-serve models quantize)' : ''}`);
-    }
+    checkPrecision(this.model.manifest, precision);
     let other = this.others.get(precision);
     if (!other) {
       other = this.reopen(precision).then((model) => ({ model, runners: runnersOf(model) }));

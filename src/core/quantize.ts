@@ -10,9 +10,8 @@
  * - Biases: int32 with scale = input scale x weight scale, zero point 0, so
  *   that the int32 accumulator adds them as they are.
  *
- * Scales are float32 (what the graph stores); arithmetic is done in float32
- * where ONNX Runtime does it, so a value quantized here and one quantized by
- * the graph agree.
+ * Scales are float32 (what the graph stores), and weights are divided by
+ * them in float32 and rounded half to even, as QuantizeLinear does.
  */
 
 import { roundHalfEven } from './rounding.js';
@@ -39,16 +38,6 @@ export function activationParams(lo: number, hi: number): QuantParams {
   const scale = Math.fround((max - min) / UINT8_MAX);
   const zeroPoint = Math.min(UINT8_MAX, Math.max(0, roundHalfEven(-min / scale)));
   return { scale, zeroPoint };
-}
-
-/** QuantizeLinear to uint8: saturate(roundHalfEven(x / scale) + zeroPoint). */
-export function quantizeU8(x: number, p: QuantParams): number {
-  return Math.min(UINT8_MAX, Math.max(0, roundHalfEven(Math.fround(x / p.scale)) + p.zeroPoint));
-}
-
-/** DequantizeLinear: (q - zeroPoint) * scale, in float32. */
-export function dequantize(q: number, p: QuantParams): number {
-  return Math.fround((q - p.zeroPoint) * p.scale);
 }
 
 export interface QuantizedWeights {

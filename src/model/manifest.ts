@@ -152,3 +152,11 @@ export function precisionsOf(m: ModelManifest): Precision[] {
   const stored = m.precision ?? 'fp32';
   return stored === 'fp32' && m.quantization ? ['fp32', 'int8'] : [stored];
 }
+
+/** @throws DetectError UNSUPPORTED_PRECISION, saying what the package serves, for a precision it lacks. */
+export function checkPrecision(m: ModelManifest, precision: Precision): void {
+  const precisions = precisionsOf(m);
+  if (precisions.includes(precision)) return;
+  const how = precision === 'int8' ? ' (make int8 graphs with rcnn-serve models quantize)' : '';
+  throw new DetectError('UNSUPPORTED_PRECISION', `model ${m.name} has no ${precision} graphs; it serves: ${precisions.join(', ')}${how}`);
+}

@@ -10,7 +10,7 @@ import { didYouMean } from '../suggest.js';
 import { openGraph, type GraphSession, type SessionOptions, type Tensor } from '../runtime/session.js';
 import { readModel, writeModel } from '../onnx/model.js';
 import { planQuantization, quantizeGraph } from '../onnx/qdq.js';
-import { graphsOf, parseManifest, precisionsOf } from './manifest.js';
+import { checkPrecision, graphsOf, parseManifest, precisionsOf } from './manifest.js';
 import type { ModelManifest, Precision } from './manifest-schema.js';
 
 /** The packages shipped with rcnn-serve. */
@@ -127,11 +127,8 @@ export function int8Graph(manifest: ModelManifest, file: string, fp32: Uint8Arra
  */
 export async function loadModel(dir: string, options: LoadOptions): Promise<LoadedModel> {
   const manifest = await readManifest(dir);
-  const precisions = precisionsOf(manifest);
-  const precision = options.precision ?? precisions[0]!;
-  if (!precisions.includes(precision)) {
-    throw new DetectError('UNSUPPORTED_PRECISION', `model ${manifest.name} has no ${precision} graphs; it serves: ${precisions.join(', ')}${precision === 'int8' ? ' (make int8 graphs with rcnn-serve models quantize)' : ''}`);
-  }
+  const precision = options.precision ?? precisionsOf(manifest)[0]!;
+  checkPrecision(manifest, precision);
   const built = precision === 'int8' && (manifest.precision ?? 'fp32') === 'fp32';
   const wanted = graphsOf(manifest);
   for (const [file, { field }] of wanted) {

@@ -99,22 +99,19 @@ function analyse(model: EditableModel, keepFloat: ReadonlySet<string>): Analysis
     calibrated.add(t);
     paramsOf.set(t, t);
   };
-  /** The tensor a node reads, seen through ops that do not change values: quantized already, or not. */
-  const quantizedSource = (t: string): string | undefined => paramsOf.get(t);
-
   model.nodes.forEach((n) => {
     const name = nodeName(n);
     const out = n.outputs[0]!;
     if (SAME_VALUES.has(n.opType)) {
       const nearest = n.opType !== 'Resize' || attribute(n, 'mode', 'nearest') === 'nearest';
-      const source = quantizedSource(n.inputs[0]!);
+      const source = paramsOf.get(n.inputs[0]!);
       if (nearest && source !== undefined && n.outputs.length === 1) paramsOf.set(out, source);
       return;
     }
     const isAdd = n.opType === 'Add';
     if (!COMPUTE.has(n.opType) && !isAdd) return;
     if (isAdd) {
-      if (n.inputs.length !== 2 || n.inputs.some((t) => quantizedSource(t) === undefined || initializers.has(t))) return;
+      if (n.inputs.length !== 2 || n.inputs.some((t) => !paramsOf.has(t) || initializers.has(t))) return;
     } else {
       const weight = initializers.get(n.inputs[1] ?? '');
       const why = computeRefusal(n, weight, keepFloat.has(name));
@@ -131,7 +128,7 @@ function analyse(model: EditableModel, keepFloat: ReadonlySet<string>): Analysis
       plan.floatNodes.push({ node: name, op: n.opType, reason: 'writes a graph output (a head or RPN result): kept in fp32' });
       return;
     }
-    for (const input of isAdd ? n.inputs : [n.inputs[0]!]) if (quantizedSource(input) === undefined) calibrate(input);
+    for (const input of isAdd ? n.inputs : [n.inputs[0]!]) if (!paramsOf.has(input)) calibrate(input);
     calibrate(written);
     outputs.set(name, { tensor: written, relu });
     plan.int8Nodes.push(name);

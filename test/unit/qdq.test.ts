@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { INT8_MAX, UINT8_MAX } from '../../src/core/quantize.js';
+import { activationParams, INT8_MAX, UINT8_MAX, type QuantParams } from '../../src/core/quantize.js';
 import { QuantizeError } from '../../src/errors.js';
 import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
 import { bytesOf, DataType, floatValueInfo, readModel, writeModel, type EditableModel, type EditableNode, type EditableTensor } from '../../src/onnx/model.js';
@@ -69,6 +69,36 @@ async function calibrated(model: EditableModel): Promise<Map<string, [number, nu
 
 const tensor = (m: EditableModel, name: string) => m.initializers.find((t) => t.name === name)!;
 const view = (t: EditableTensor) => new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+
+/** x -> QuantizeLinear -> DequantizeLinear with the given uint8 parameters, run in ONNX Runtime. */
+async function quantizeDequantize(x: number[], p: QuantParams): Promise<number[]> {
+  const pair: EditableModel = {
+    ...smallGraph(),
+    nodes: [node('q', 'QuantizeLinear', ['x', 's', 'z'], ['xq']), node('dq', 'DequantizeLinear', ['xq', 's', 'z'], ['y'])],
+    initializers: [
+      { name: 's', dims: [], dataType: DataType.FLOAT, data: bytesOf(Float32Array.of(p.scale)) },
+      { name: 'z', dims: [], dataType: DataType.UINT8, data: Uint8Array.of(p.zeroPoint) },
+    ],
+  };
+  const g = await openGraph({ path: 'pair.onnx', bytes: writeModel(pair) }, { device: 'cpu', intraOpThreads: 1 });
+  try {
+    return Array.from((await g.run({ x: { data: Float32Array.from(x), dims: [x.length] } })).y!.data);
+  } finally {
+    await g.release();
+  }
+}
+
+describe('int8 arithmetic in ONNX Runtime', () => {
+  it('quantizes and dequantizes a hand-computed case', async () => {
+    // activationParams(-1, 3): scale 4/255, zero point 64 (core/quantize.test). 1.0 / scale = 63.75 -> 64, + 64 = 128,
+    // back (128 - 64) * scale; -5 and 10 saturate at 0 and 255; 0 comes back exact (the padding value).
+    const p = activationParams(-1, 3);
+    const s = Math.fround(4 / 255);
+    expect(await quantizeDequantize([1, -5, 10, 0], p)).toEqual([64, -64, 191, 0].map((q) => Math.fround(q * s)));
+    // Halves round to even: x / scale = 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -0.5 -> 0 (-0 back).
+    expect((await quantizeDequantize([0.5, 1.5, 2.5, -0.5], { scale: 1, zeroPoint: 10 })).map((v) => v + 0)).toEqual([0, 2, 2, 0]);
+  });
+});
 
 describe('QDQ quantization of a graph', () => {
   it('plans int8 for Conv and residual Add, fp32 for the node writing a graph output, ranges after folded Relus', () => {
