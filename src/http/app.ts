@@ -13,6 +13,7 @@ import { DeadlineError, PoolBusyError, ShuttingDownError, WorkerLostError } from
 import { RECEIVE_TIMEOUT_MS, type AppContext, type AppOptions } from './context.js';
 import { HTTP_ERRORS, publicMessage5xx, STATUS_OF, type ErrorBody, type HttpErrorCode } from './error-catalog.js';
 import { BodyTooLargeError, IMAGE_TYPES, MalformedMultipartError, MULTIPART_LIMITS, NoImageError } from './images.js';
+import { lingerOnClose } from './lingering-close.js';
 import { Metrics } from './metrics.js';
 import { queryProblem, type QueryError } from './query-problem.js';
 import { answerFailedExpectation, clientErrorHandler, frameworkErrors } from './protocol-errors.js';
@@ -110,8 +111,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // one, which a connection balancer (DNS round robin, IPVS, kube-proxy) may send to another
   // replica. On the kept one, every retry came back to this full queue: in test:swarm one image
   // ran out of its 20 retries while two other replicas had room.
-  app.addHook('onSend', async (_request, reply) => {
-    if (options.draining?.() || reply.statusCode === 503) reply.header('connection', 'close');
+  // A response sent before the request's body was read closes its connection too (the rest of
+  // the body is no next request), lingering so that the client sees it: see lingering-close.ts.
+  app.addHook('onSend', async (request, reply) => {
+    const bodyUnread = request.raw.complete === false;
+    if (options.draining?.() || reply.statusCode === 503 || bodyUnread) reply.header('connection', 'close');
+    if (bodyUnread) lingerOnClose(request.raw);
   });
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 

@@ -89,14 +89,15 @@ await d.main(async () => {
   const bomb = await post(base, '/v1/detect', Buffer.from(pngClaiming(100_000, 100_000)));
   const bombBody = (await bomb.json()) as { code: string };
   check(bomb.status === 413 && bombBody.code === 'IMAGE_TOO_LARGE', `bomb: ${bomb.status} ${bombBody.code}`);
-  // 50 MB over a bare socket: the answer comes from the headers (Content-Length over MAX_BODY_BYTES), whatever the client still sends.
+  // 50 MB over a bare socket: the answer comes from the headers (Content-Length over MAX_BODY_BYTES), whatever the client
+  // still sends; the server lingers, so docker-proxy relays it instead of a reset (it once lost the 413: status 0).
   const port = Number(new URL(base).port);
   const huge = await rawRequest(port, [`POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${50 * 1024 * 1024}\r\n\r\n`, Buffer.alloc(50 * 1024 * 1024)], { timeoutMs: 30_000 });
-  check(huge.status === 413 && huge.body.toString().includes('BODY_TOO_LARGE'), `50 MB body: ${huge.status} ${huge.body.toString().slice(0, 200)}`);
+  check(huge.status === 413 && huge.body.toString().includes('BODY_TOO_LARGE') && huge.error === undefined, `50 MB body: ${huge.status} ${huge.error ?? ''} ${huge.body.toString().slice(0, 200)}`);
   const after = await containerState(id);
   check(after.Running && !after.OOMKilled, `after the bomb and the 50 MB body: ${JSON.stringify(after)}`);
   const peak = Number(await docker(['exec', id, 'cat', '/sys/fs/cgroup/memory/memory.max_usage_in_bytes']).catch(() => 'NaN'));
-  d.log(`bomb: 413 IMAGE_TOO_LARGE; 50 MB body: 413 BODY_TOO_LARGE; still running, OOMKilled false, peak memory ${(peak / 2 ** 20).toFixed(0)} MiB of ${MEMORY}`);
+  d.log(`bomb: 413 IMAGE_TOO_LARGE; 50 MB body: 413 BODY_TOO_LARGE, no reset (${huge.ms.toFixed(0)} ms); still running, OOMKilled false, peak memory ${(peak / 2 ** 20).toFixed(0)} MiB of ${MEMORY}`);
 
   // 3. docker stop with requests in flight.
   let answered = 0;

@@ -14,6 +14,8 @@ export interface RawResponse {
   headers: Record<string, string>;
   body: Buffer;
   ms: number;
+  /** The socket's error, if it had one: EPIPE or ECONNRESET when the server reset the connection while the request was still being sent. */
+  error?: string;
 }
 
 export interface RawOptions {
@@ -22,15 +24,18 @@ export interface RawOptions {
   everyMs?: number;
   /** Half-close after writing (the server sees the end of the request stream). */
   end?: boolean;
+  /** Keep this side open after the server's FIN (a client that does not notice the server is done). */
+  halfOpen?: boolean;
   /** Give up (and destroy the socket) after this long, ms. */
   timeoutMs?: number;
 }
 
 /** Sends `request` over a new connection to 127.0.0.1:port; resolves once the server closes it (or the timeout). */
 export async function rawRequest(port: number, request: string | Buffer | (string | Buffer)[], options: RawOptions = {}): Promise<RawResponse> {
-  const socket = connect(port, '127.0.0.1');
-  // A reset is an outcome to report (no answer: status 0), not a failure of the client.
-  socket.on('error', () => undefined);
+  const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: options.halfOpen ?? false });
+  // A reset is an outcome to report, not a failure of the client.
+  let error: string | undefined;
+  socket.on('error', (err: NodeJS.ErrnoException) => (error ??= err.code ?? err.message));
   const closed = new Promise((resolve) => socket.on('close', resolve));
   await once(socket, 'connect');
   const started = performance.now();
@@ -43,7 +48,7 @@ export async function rawRequest(port: number, request: string | Buffer | (strin
   await closed;
   clearInterval(trickle);
   clearTimeout(timeout);
-  return { ...parseResponse(Buffer.concat(chunks)), ms: performance.now() - started };
+  return { ...parseResponse(Buffer.concat(chunks)), ms: performance.now() - started, ...(error === undefined ? {} : { error }) };
 }
 
 /** The first response in `bytes`: status, headers and body (de-chunked); status 0 if there is none. */

@@ -255,6 +255,23 @@ describe('over the wire: what Node and the router answer before a route runs', (
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
   });
 
+  it('a refusal sent while the body is still coming (413 on the Content-Length, 413 past the limit in chunks, 401): the client reads it and its upload is not reset (it was EPIPE; behind docker-proxy the 413 was lost)', async () => {
+    const big = Buffer.alloc(12 * MAX_BODY);
+    const chunked = Array.from({ length: 12 }, () => [Buffer.from(`${MAX_BODY.toString(16)}\r\n`), Buffer.alloc(MAX_BODY), Buffer.from('\r\n')]).flat();
+    const cases = [
+      { sends: [`POST /v1/detect HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\nContent-Type: image/png\r\nContent-Length: ${big.length}\r\n\r\n`, big], status: 413, code: 'BODY_TOO_LARGE' },
+      { sends: ['POST /v1/detect HTTP/1.1\r\nHost: x\r\nx-api-key: k\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n', ...chunked], status: 413, code: 'BODY_TOO_LARGE' },
+      { sends: [`POST /v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${big.length}\r\n\r\n`, big], status: 401, code: 'UNAUTHORIZED' },
+    ];
+    const { port } = app.server.address() as AddressInfo;
+    for (const { sends, status, code } of cases) {
+      const res = await rawRequest(port, sends, { timeoutMs: 20_000 });
+      expect({ status: res.status, code: JSON.parse(res.body.toString()).code, connection: res.headers.connection, error: res.error }).toEqual({ status, code, connection: 'close', error: undefined });
+      // The client closes once it has the answer, and the lingering server with it: not held to the 10 s cap.
+      expect(res.ms).toBeLessThan(5000);
+    }
+  });
+
   it('bad framing is 400 BAD_REQUEST and Expect: 200-ok is 417 EXPECTATION_FAILED, both in the envelope (417 had no body)', async () => {
     const bad = await raw('GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n');
     expect(bad.status).toBe(400);
