@@ -4,6 +4,7 @@
  * reads the environment or prints; warnings go to `onWarning`.
  */
 
+import { availableParallelism } from 'node:os';
 import { DetectError } from './errors.js';
 import { DEFAULT_DECODE_LIMITS, decodeImage, readImageFile, type DecodeLimits } from './image/decode.js';
 import { loadModel, modelName, resolveModelDir, type GraphHooks, type LoadedModel } from './model/package.js';
@@ -18,6 +19,7 @@ import { checkOption, checkOptions, OPTIONS, type OptionSpec, type OptionsOf } f
 import { Stopwatch } from './pipelines/stopwatch.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS } from './proposals.js';
 import { parseDevice, type Device } from './runtime/device.js';
+import { RoiThreads } from './workers/roi-threads.js';
 
 export { PIPELINES, type PipelineName } from './pipelines/pipeline-runner.js';
 
@@ -61,7 +63,7 @@ export interface RpnProposalResult {
 export interface DetectorOptions {
   /** 'cpu' (default) or 'cuda'; CUDA falls back to the CPU with a warning. */
   device?: Device | string;
-  /** ONNX Runtime intra-op threads; 0 (default) = ONNX Runtime's choice. */
+  /** ONNX Runtime intra-op threads, and the RoI ops' (src/workers/roi-threads.ts); 0 (default) = ONNX Runtime's choice, one per core. */
   intraOpThreads?: number;
   /** Byte and pixel limits on inputs. */
   limits?: Partial<DecodeLimits>;
@@ -82,12 +84,12 @@ export interface DetectorOptions {
 
 type Runners = Partial<Record<PipelineName, PipelineRunner>>;
 
-function runnersOf(model: LoadedModel): Runners {
+function runnersOf(model: LoadedModel, roiThreads: RoiThreads): Runners {
   const p = model.manifest.pipelines;
   const runners: Runners = {};
   if (p.rcnn) runners.rcnn = new Rcnn(model);
-  if (p['fast-rcnn']) runners['fast-rcnn'] = new FastRcnn(model);
-  if (p['faster-rcnn']) runners['faster-rcnn'] = new FasterRcnn(model);
+  if (p['fast-rcnn']) runners['fast-rcnn'] = new FastRcnn(model, roiThreads);
+  if (p['faster-rcnn']) runners['faster-rcnn'] = new FasterRcnn(model, roiThreads);
   return runners;
 }
 
@@ -149,8 +151,10 @@ export class Detector {
     private readonly limits: DecodeLimits,
     private readonly proposalMaxPixels: number,
     private readonly reopen: (precision: Precision) => Promise<LoadedModel>,
+    /** The RoI ops' threads, shared by every precision's runners. */
+    private readonly roiThreads: RoiThreads,
   ) {
-    this.runners = runnersOf(model);
+    this.runners = runnersOf(model, roiThreads);
     this.rpn = this.runners['faster-rcnn'] as FasterRcnn | undefined;
     this.pipelines = PIPELINES.filter((name) => this.runners[name] !== undefined);
     this.precisions = precisionsOf(model.manifest);
@@ -167,7 +171,9 @@ export class Detector {
     const dir = await resolveModelDir(model, options.modelsDir);
     const open = (precision?: Precision) => loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, onFallback: options.onWarning, hooks: options.graphHooks, precision });
     const loaded = await open();
-    return new Detector(loaded, { ...DEFAULT_DECODE_LIMITS, ...options.limits }, options.proposalMaxPixels ?? DEFAULT_PROPOSAL_MAX_PIXELS, open);
+    // The RoI ops use as many threads as ONNX Runtime does (its default, 0, is one per core).
+    const roiThreads = new RoiThreads(options.intraOpThreads || availableParallelism());
+    return new Detector(loaded, { ...DEFAULT_DECODE_LIMITS, ...options.limits }, options.proposalMaxPixels ?? DEFAULT_PROPOSAL_MAX_PIXELS, open, roiThreads);
   }
 
   /** The runners of a precision: the loaded one's, or another's, opened once at its first request. */
@@ -176,7 +182,7 @@ export class Detector {
     checkPrecision(this.model.manifest, precision);
     let other = this.others.get(precision);
     if (!other) {
-      other = this.reopen(precision).then((model) => ({ model, runners: runnersOf(model) }));
+      other = this.reopen(precision).then((model) => ({ model, runners: runnersOf(model, this.roiThreads) }));
       other.catch(() => this.others.delete(precision));
       this.others.set(precision, other);
     }
@@ -259,6 +265,6 @@ export class Detector {
   async close(): Promise<void> {
     const others = await Promise.allSettled(this.others.values());
     this.others.clear();
-    await Promise.all([this.model.close(), ...others.flatMap((o) => (o.status === 'fulfilled' ? [o.value.model.close()] : []))]);
+    await Promise.all([this.model.close(), this.roiThreads.close(), ...others.flatMap((o) => (o.status === 'fulfilled' ? [o.value.model.close()] : []))]);
   }
 }

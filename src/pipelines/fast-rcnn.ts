@@ -10,7 +10,7 @@
 
 import { resizeBoxes } from '../core/boxes.js';
 import { inferFeatureScale } from '../core/roi/level-mapper.js';
-import { roiPool } from '../core/roi/roi-pool.js';
+import { SERIAL_POOLER, type RegionPooler } from '../core/roi/pool-regions.js';
 import type { RgbImage } from '../core/image.js';
 import { rcnnTransform } from '../core/rcnn-transform.js';
 import type { FastRcnnSpec, ModelManifest } from '../model/manifest-schema.js';
@@ -25,7 +25,11 @@ export class FastRcnn implements PipelineRunner {
   private readonly manifest: ModelManifest;
   private readonly graphs: RegionHeadGraphs;
 
-  constructor(model: LoadedModel) {
+  /** @param pooler runs the RoI max pooling (on several threads: src/workers/roi-threads.ts). */
+  constructor(
+    model: LoadedModel,
+    private readonly pooler: RegionPooler = SERIAL_POOLER,
+  ) {
     const spec = model.manifest.pipelines['fast-rcnn'];
     if (!spec) throw new RangeError(`model ${model.manifest.name} has no fast-rcnn pipeline`);
     this.spec = spec;
@@ -49,7 +53,7 @@ export class FastRcnn implements PipelineRunner {
     options.signal?.throwIfAborted();
 
     const [oh, ow] = this.spec.roiPool.outputSize;
-    const pooled = roiPool(map, boxes, { outputSize: [oh, ow], spatialScale: inferFeatureScale(map.height, input.height) });
+    const pooled = await this.pooler.pool([map], boxes, { type: 'roi-pool', outputSize: [oh, ow], spatialScale: inferFeatureScale(map.height, input.height) });
     clock.lap('roi');
 
     const { logits, deltas } = await runHead(this.graphs.head, this.spec.head, pooled, [boxes.length / 4, map.channels, oh, ow], this.manifest.classes.length);

@@ -34,7 +34,7 @@ describe('a worker that dies', () => {
     const serial = selectiveSearch(image, { mode: 'fast', seed: 1 });
     const job = pool.run(image, 'fast', { seed: 1 });
     // As an out-of-memory crash ends a worker: the thread is gone mid-job.
-    await (pool as unknown as { slots: { worker: import('node:worker_threads').Worker }[] }).slots[0]!.worker.terminate();
+    await (pool as unknown as { threads: { slots: { worker: import('node:worker_threads').Worker }[] } }).threads.slots[0]!.worker.terminate();
     await expect(job).rejects.toThrow(/a selective-search worker stopped \(exit code 1\) before finishing its job/);
     const again = await pool.run(image, 'fast', { seed: 1 });
     expect(Buffer.from(again.buffer).equals(Buffer.from(serial.buffer))).toBe(true);

@@ -7,7 +7,7 @@
 import { boxCount, gatherBoxes, type BoxArray } from '../boxes.js';
 import type { FeatureMap } from './feature-map.js';
 import { mapRoisToLevels } from './level-mapper.js';
-import { roiAlign, type RoiAlignOptions } from './roi-align.js';
+import { roiAlign, roiAlignInto, type RoiAlignOptions } from './roi-align.js';
 
 export interface MultiScaleRoiAlignOptions extends Omit<RoiAlignOptions, 'spatialScale'> {
   /** Feature cells per input pixel of each level, e.g. [1/4, 1/8, 1/16, 1/32]. */
@@ -31,9 +31,11 @@ export function multiScaleRoiAlign(levels: readonly FeatureMap[], rois: BoxArray
   if (levels.length === 1) return roiAlign(levels[0]!, rois, { ...align, spatialScale: scales[0]! });
 
   const channels = levels[0]!.channels;
+  if (levels.some((level) => level.channels !== channels)) {
+    throw new RangeError(`multi-scale RoIAlign needs the same channel count on every level (${levels.map((level) => level.channels).join(', ')})`);
+  }
   const k = boxCount(rois);
-  const perRoi = channels * align.outputSize[0] * align.outputSize[1];
-  const out = new Float32Array(k * perRoi);
+  const out = new Float32Array(k * channels * align.outputSize[0] * align.outputSize[1]);
   const kMin = -Math.log2(scales[0]!);
   const kMax = -Math.log2(scales[scales.length - 1]!);
   const assigned = mapRoisToLevels(rois, { kMin, kMax, canonicalScale, canonicalLevel });
@@ -41,11 +43,8 @@ export function multiScaleRoiAlign(levels: readonly FeatureMap[], rois: BoxArray
   for (let l = 0; l < levels.length; l++) {
     const members: number[] = [];
     for (let i = 0; i < k; i++) if (assigned[i] === l) members.push(i);
-    if (members.length === 0) continue;
-    const pooled = roiAlign(levels[l]!, gatherBoxes(rois, members), { ...align, spatialScale: scales[l]! });
-    for (let m = 0; m < members.length; m++) {
-      out.set(pooled.subarray(m * perRoi, (m + 1) * perRoi), members[m]! * perRoi);
-    }
+    // Each level's RoIs are pooled straight into their own places in the output.
+    if (members.length > 0) roiAlignInto(levels[l]!, gatherBoxes(rois, members), { ...align, spatialScale: scales[l]! }, out, members);
   }
   return out;
 }

@@ -13,8 +13,7 @@
 import { BoxCoder } from '../../core/box-coder.js';
 import { flipBoxes, resizeBoxes } from '../../core/boxes.js';
 import { inferFeatureScale } from '../../core/roi/level-mapper.js';
-import { multiScaleRoiAlign } from '../../core/roi/multi-scale-roi-align.js';
-import { roiPool } from '../../core/roi/roi-pool.js';
+import { SERIAL_POOLER, type RegionPooler } from '../../core/roi/pool-regions.js';
 import type { RgbImage } from '../../core/image.js';
 import { flipHorizontal } from '../../core/flip.js';
 import { rcnnTransform, type InputConvention } from '../../core/rcnn-transform.js';
@@ -39,7 +38,11 @@ export class FasterRcnn implements PipelineRunner {
   /** Backbone output name of each feature name. */
   private readonly featureOutput: Map<string, string>;
 
-  constructor(model: LoadedModel) {
+  /** @param pooler runs the RoI op (on several threads: src/workers/roi-threads.ts). */
+  constructor(
+    model: LoadedModel,
+    private readonly pooler: RegionPooler = SERIAL_POOLER,
+  ) {
     const spec = model.manifest.pipelines['faster-rcnn'];
     if (!spec) throw new RangeError(`model ${model.manifest.name} has no faster-rcnn pipeline`);
     this.spec = spec;
@@ -129,17 +132,21 @@ export class FasterRcnn implements PipelineRunner {
     // Scales as torchvision infers them: feature height / resized image height, to a power of two.
     const scales = maps.map((m) => inferFeatureScale(m.height, input.height));
     const [oh, ow] = roi.outputSize;
-    const pooled =
+    const pooled = await this.pooler.pool(
+      maps,
+      proposals.boxes,
       roi.type === 'roi-align'
-        ? multiScaleRoiAlign(maps, proposals.boxes, {
+        ? {
+            type: 'roi-align',
             scales,
             outputSize: [oh, ow],
             samplingRatio: roi.samplingRatio ?? 2,
             aligned: roi.aligned ?? false,
             canonicalScale: roi.canonicalScale,
             canonicalLevel: roi.canonicalLevel,
-          })
-        : roiPool(maps[0]!, proposals.boxes, { outputSize: [oh, ow], spatialScale: scales[0]! });
+          }
+        : { type: 'roi-pool', outputSize: [oh, ow], spatialScale: scales[0]! },
+    );
     clock.lap('roi');
 
     const { logits, deltas } = await runHead(this.boxHead, this.spec.boxHead, pooled, [proposals.boxes.length / 4, maps[0]!.channels, oh, ow], this.manifest.classes.length);

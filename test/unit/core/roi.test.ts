@@ -6,6 +6,7 @@ import { multiScaleRoiAlign } from '../../../src/core/roi/multi-scale-roi-align.
 import { roiAlign } from '../../../src/core/roi/roi-align.js';
 import { roiPool } from '../../../src/core/roi/roi-pool.js';
 import { fixturePath, loadFixture, maxAbsDiff } from '../../helpers/fixtures.js';
+import { referenceRoiAlign } from '../../helpers/roi-align-reference.js';
 
 const fx = loadFixture('core', 'roi.json');
 const feature = featureMapFromChw(Float32Array.from(fx.feature.data), fx.feature.channels, fx.feature.height, fx.feature.width);
@@ -106,6 +107,37 @@ describe('RoIAlign invariances', () => {
   });
 });
 
+describe("roi_align's cell-at-a-time 'avg' against the sample-at-a-time reference", () => {
+  /** Seeded values in [-4, 4), and RoIs inside, across and outside a map of `height` x `width` cells at 1/16. */
+  function randomCase(seed: number, channels: number, height: number, width: number, k: number) {
+    let state = seed;
+    const next = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const map: FeatureMap = { data: Float32Array.from({ length: height * width * channels }, () => next() * 8 - 4), channels, height, width };
+    const boxes = new Float32Array(4 * k);
+    for (let i = 0; i < k; i++) {
+      const x = next() * (16 * width + 100) - 60, y = next() * (16 * height + 100) - 60;
+      boxes.set([x, y, x + next() * 500, y + next() * 500], 4 * i);
+    }
+    boxes.set([5, 5, 5, 5], 0); // empty
+    return { map, boxes };
+  }
+  const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+  for (const channels of [1, 4, 13, 64]) {
+    it(`${channels} channel(s): bit for bit, over sampling 0-3, aligned or not, 7x7, 3x5 and 14x14 bins`, () => {
+      const { map, boxes } = randomCase(channels, channels, 23, 37, 40);
+      for (const aligned of [false, true]) {
+        for (const samplingRatio of [0, 1, 2, 3]) {
+          for (const outputSize of [[7, 7], [3, 5], [14, 14]] as const) {
+            const options = { outputSize, spatialScale: 1 / 16, samplingRatio, aligned };
+            expect(bits(roiAlign(map, boxes, options)).equals(bits(referenceRoiAlign(map, boxes, options))), JSON.stringify(options)).toBe(true);
+          }
+        }
+      }
+    });
+  }
+});
+
 describe('MultiScaleRoIAlign against torchvision', () => {
   const ms = loadFixture('core', 'multiscale.json');
   const levels: FeatureMap[] = (ms.features as any[]).map((f) => featureMapFromChw(Float32Array.from(f.data), f.channels, f.height, f.width));
@@ -120,6 +152,10 @@ describe('MultiScaleRoIAlign against torchvision', () => {
   it('golden: a 224 x 224 RoI reads level 4, 112 x 112 level 3, 448 level 5, 10 x 10 clamps to 2', () => {
     const boxes = Float32Array.of(0, 0, 224, 224, 0, 0, 112, 112, 0, 0, 448, 448, 0, 0, 10, 10);
     expect(Array.from(mapRoisToLevels(boxes, { kMin: 2, kMax: 5 })).map((l) => l + 2)).toEqual([4, 3, 5, 2]);
+  });
+  it('refuses levels of different channel counts (their RoIs would land at the wrong places)', () => {
+    const odd = [...levels.slice(0, -1), { ...levels.at(-1)!, channels: levels.at(-1)!.channels + 1, data: new Float32Array(levels.at(-1)!.height * levels.at(-1)!.width * (levels.at(-1)!.channels + 1)) }];
+    expect(() => multiScaleRoiAlign(odd, msRois, { scales: ms.scales, outputSize: [7, 7], samplingRatio: 2, aligned: false })).toThrow(/the same channel count on every level/);
   });
   it('pools within one float32 ulp', () => {
     const out = multiScaleRoiAlign(levels, msRois, { scales: ms.scales, outputSize: [7, 7], samplingRatio: 2, aligned: false });
