@@ -32,7 +32,7 @@ const CHUNK = 16;
 
 /** A helper's job: the whole split, of which it takes chunks. */
 export interface RoiShare {
-  /** Views of SharedArrayBuffers: the calling thread's maps, not copies. */
+  /** The maps, as views of the SharedArrayBuffers they were copied into (the helpers read these; the calling thread reads its own). */
   levels: FeatureMap[];
   /** All the regions, K*4 xyxy. */
   rois: Float32Array;
