@@ -79,21 +79,21 @@ export class RoiThreads implements RegionPooler {
    */
   pool(levels: readonly FeatureMap[], rois: BoxArray, op: RoiOp): Promise<Float32Array> {
     const k = boxCount(rois);
-    const values = k * levels[0]!.channels * op.outputSize[0] * op.outputSize[1];
-    if (this.threads === 1 || k < this.threads || values < MIN_SPLIT_VALUES) return Promise.resolve(poolRegions(levels, rois, op));
-    const run = this.turn.then(() => this.split(levels, rois, op));
+    const perRoi = levels[0]!.channels * op.outputSize[0] * op.outputSize[1];
+    if (this.threads === 1 || k < this.threads || k * perRoi < MIN_SPLIT_VALUES) return Promise.resolve(poolRegions(levels, rois, op));
+    const run = this.turn.then(() => this.split(levels, rois, op, perRoi));
     this.turn = run.catch(() => undefined);
     return run;
   }
 
-  private async split(levels: readonly FeatureMap[], rois: BoxArray, op: RoiOp): Promise<Float32Array> {
+  /** @param perRoi output values per RoI (C x outputH x outputW). */
+  private async split(levels: readonly FeatureMap[], rois: BoxArray, op: RoiOp, perRoi: number): Promise<Float32Array> {
     const helpers = (this.helpers ??= new HelperThreads('roi-worker', this.threads - 1, 'RoI'));
     const all = Float32Array.from(rois);
     const share: RoiShare = { levels: levels.map((level, l) => ({ ...level, data: this.sharedCopy(l, level.data) })), rois: all, op, chunk: CHUNK, next: new Int32Array(new SharedArrayBuffer(4)) };
     const helped = Array.from({ length: helpers.size }, (_, t) => helpers.run(t, share).catch((): PooledChunks => ({ chunks: [], pooled: [] })));
 
     const chunks = Math.ceil(boxCount(all) / CHUNK);
-    const perRoi = levels[0]!.channels * op.outputSize[0] * op.outputSize[1];
     const out = new Float32Array(boxCount(all) * perRoi);
     const placed = new Uint8Array(chunks);
     const place = (c: number, pooled: Float32Array) => {
@@ -121,9 +121,4 @@ export class RoiThreads implements RegionPooler {
     this.shared.length = 0;
     await this.helpers?.close();
   }
-}
-
-/** Share row m of `pooled` (perRoi values) to row `slots[m]` of `out`. */
-function scatter(out: Float32Array, pooled: Float32Array, slots: readonly number[], perRoi: number): void {
-  for (let m = 0; m < slots.length; m++) out.set(pooled.subarray(m * perRoi, (m + 1) * perRoi), slots[m]! * perRoi);
 }
