@@ -94,7 +94,7 @@ export const OPTIONS = {
     type: 'string',
     enum: PRECISIONS,
     arg: 'P',
-    doc: 'run the fp32 graphs, or the int8 ones where the model has them (faster; README, "int8")',
+    doc: 'run the fp32 graphs, or the fp16 or int8 ones where the model has them (int8: faster on CPUs, README "int8"; fp16: for GPUs, README "GPU")',
     defaultFrom: "the model's first: fp32 where it has fp32 graphs",
   },
   classes: { type: 'string', maxLength: 10000, arg: 'LIST', doc: 'comma-separated labels to keep' },

@@ -3,10 +3,11 @@
  * package's graphs (type, kernel, stride, padding, output shape, parameters,
  * multiply-adds, int8 or not), from the ONNX structure.
  * `rcnn-serve models quantize PACKAGE --calibration SRC --out DIR`: an int8
- * package from an fp32 one (quantize/quantize-package.ts).
+ * package from an fp32 one (quantize/quantize-package.ts); with
+ * `--precision fp16` a float16 one (quantize/float16-package.ts).
  */
 
-import type { ParseArgsConfig } from 'node:util';
+import type { parseArgs, ParseArgsConfig } from 'node:util';
 import type { LayerTable } from '../inspect/layer-summary.js';
 import { classifierLayers, packageLayers } from '../inspect/package-layers.js';
 import { pipelineCosts, type PipelineCost } from '../inspect/pipeline-cost.js';
@@ -14,6 +15,7 @@ import { CALIBRATION_METHODS, DEFAULT_PERCENTILE, type CalibrationMethod } from 
 import { precisionsOf } from '../model/manifest.js';
 import { readManifest, resolveModelDir } from '../model/package.js';
 import { DEFAULT_CALIBRATION_IMAGES, MIN_CALIBRATION_IMAGES } from '../quantize/calibration-images.js';
+import { float16Package } from '../quantize/float16-package.js';
 import { quantizePackage } from '../quantize/quantize-package.js';
 import { parseCommand, UsageError, type CliIo } from './flags.js';
 
@@ -31,6 +33,10 @@ export const MODELS_USAGE = `models inspect options:
 models quantize PACKAGE --calibration DIR_OR_MANIFEST --out DIR [options]:
   an int8 package from an fp32 one: every graph in QDQ form (weights int8 per output channel, activations uint8 per
   tensor), activation ranges calibrated by running the package's own pipelines on the images
+models quantize PACKAGE --precision fp16 --out DIR:
+  a float16 package from an fp32 one, for GPUs: weights and activations in half precision, each graph's inputs and
+  outputs still float32; no calibration (README, "GPU")
+  --precision P            int8 (default) or fp16
   --calibration SRC        a folder of images (recursive, sorted), a manifest (one path per line) or a COCO
                            annotations file
   --out DIR                the new package's folder; must not exist (written whole or not at all)
@@ -43,6 +49,7 @@ models quantize PACKAGE --calibration DIR_OR_MANIFEST --out DIR [options]:
   --json                   the report as JSON`;
 
 const QUANTIZE_OPTIONS = {
+  precision: { type: 'string' },
   calibration: { type: 'string' },
   out: { type: 'string' },
   count: { type: 'string' },
@@ -53,6 +60,7 @@ const QUANTIZE_OPTIONS = {
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
+type QuantizeValues = ReturnType<typeof parseArgs<{ options: typeof QUANTIZE_OPTIONS; allowPositionals: true; strict: true }>>['values'];
 
 const OPTIONS = {
   input: { type: 'string' },
@@ -84,6 +92,9 @@ async function quantizeCommand(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError('models quantize needs one PACKAGE (a name or a folder)');
+  const precision = values.precision ?? 'int8';
+  if (precision !== 'int8' && precision !== 'fp16') throw new UsageError(`--precision is ${JSON.stringify(values.precision)}; allowed: int8, fp16`);
+  if (precision === 'fp16') return float16Command(positionals[0]!, values, io);
   if (!values.calibration) throw new UsageError('models quantize needs --calibration DIR_OR_MANIFEST: the images whose activations set the int8 ranges');
   if (!values.out) throw new UsageError('models quantize needs --out DIR: the new package\'s folder');
   const method = (values.method ?? 'percentile') as CalibrationMethod;
@@ -111,6 +122,23 @@ async function quantizeCommand(args: string[], io: CliIo): Promise<number> {
   io.out(`${report.out}: ${report.name}, calibrated (${report.calibration.method}) on ${report.calibration.count} images of ${report.calibration.images} through ${report.calibration.pipelines.join(', ')} in ${report.seconds.toFixed(1)} s`);
   for (const [file, g] of Object.entries(report.graphs)) {
     io.out(`  ${file}: ${g.int8Nodes} int8 nodes, ${g.floatNodes} kept fp32; ${(g.bytesBefore / 1e6).toFixed(2)} -> ${(g.bytesAfter / 1e6).toFixed(2)} MB`);
+  }
+  return 0;
+}
+
+async function float16Command(pkg: string, values: QuantizeValues, io: CliIo): Promise<number> {
+  const int8Only = (['calibration', 'count', 'method', 'percentile', 'keep-fp32', 'keep-float'] as const).filter((k) => values[k] !== undefined);
+  if (int8Only.length) throw new UsageError(`${int8Only.map((k) => `--${k}`).join(', ')} ${int8Only.length > 1 ? 'are' : 'is'} for int8; --precision fp16 takes only --out and --json`);
+  if (!values.out) throw new UsageError('models quantize needs --out DIR: the new package\'s folder');
+  const report = await float16Package(pkg, { out: values.out });
+  if (values.json) {
+    io.out(JSON.stringify(report));
+    return 0;
+  }
+  io.out(`${report.out}: ${report.name}, converted to float16 in ${report.seconds.toFixed(1)} s`);
+  for (const [file, g] of Object.entries(report.graphs)) {
+    const clamped = g.clamped ? `, ${g.clamped} weights beyond ±65504 clamped` : '';
+    io.out(`  ${file}: ${g.initializers} tensors in float16${clamped}; ${(g.bytesBefore / 1e6).toFixed(2)} -> ${(g.bytesAfter / 1e6).toFixed(2)} MB`);
   }
   return 0;
 }

@@ -178,7 +178,7 @@ export type FasterRcnnSpec = Static<typeof FasterRcnnSpec>;
 const Triple = Type.Tuple([Type.Number(), Type.Number(), Type.Number()]);
 
 /** The numeric precisions a package's graphs come in. */
-export const PRECISIONS = ['fp32', 'int8'] as const;
+export const PRECISIONS = ['fp32', 'fp16', 'int8'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 
 /**

@@ -108,6 +108,7 @@ export function parseManifest(doc: unknown, where: string): ModelManifest {
   if (rcnn && !features.has(rcnn.feature)) problems.push(`pipelines.rcnn.feature ${show(rcnn.feature)} is not one of backbone.features (${[...features].join(', ')})`);
   if (rcnn && 2 * rcnn.warp.context >= Math.min(...rcnn.warp.size)) problems.push(`pipelines.rcnn.warp.context (${rcnn.warp.context}) leaves no room for the region in a ${rcnn.warp.size.join('x')} crop`);
   if (m.precision === 'int8' && !m.quantization) problems.push('precision is int8 but quantization (how the graphs were quantized) is missing');
+  if (m.precision === 'fp16' && m.quantization) problems.push('precision is fp16 but quantization (int8 ranges, which apply to fp32 graphs) is present');
   if (m.quantization) {
     const graphs = graphsOf(m);
     for (const file of Object.keys(m.quantization.graphs)) if (!graphs.has(file)) problems.push(`quantization.graphs names ${show(file)}, which is not a graph of this package (${[...graphs.keys()].join(', ')})`);
@@ -157,6 +158,6 @@ export function precisionsOf(m: ModelManifest): Precision[] {
 export function checkPrecision(m: ModelManifest, precision: Precision): void {
   const precisions = precisionsOf(m);
   if (precisions.includes(precision)) return;
-  const how = precision === 'int8' ? ' (make int8 graphs with rcnn-serve models quantize)' : '';
+  const how = precision === 'fp32' ? '' : ` (make ${precision} graphs with rcnn-serve models quantize${precision === 'fp16' ? ' --precision fp16' : ''})`;
   throw new DetectError('UNSUPPORTED_PRECISION', `model ${m.name} has no ${precision} graphs; it serves: ${precisions.join(', ')}${how}`);
 }

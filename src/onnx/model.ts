@@ -12,7 +12,7 @@ import { readNodeProto, type AttributeValue, type NodeProto } from './graph.js';
 import { Reader, Writer } from './wire.js';
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
 
 export type OnnxAttribute = NodeProto['attributes'][number];
 
@@ -43,7 +43,7 @@ export interface EditableModel {
   readonly graphFields: Uint8Array[];
 }
 
-const ELEMENT_BYTES: Record<number, number> = { [DataType.FLOAT]: 4, [DataType.UINT8]: 1, [DataType.INT8]: 1, [DataType.INT32]: 4, [DataType.INT64]: 8 };
+const ELEMENT_BYTES: Record<number, number> = { [DataType.FLOAT]: 4, [DataType.UINT8]: 1, [DataType.INT8]: 1, [DataType.INT32]: 4, [DataType.INT64]: 8, [DataType.FLOAT16]: 2 };
 
 function readEditableTensor(buf: Uint8Array): EditableTensor {
   const t: EditableTensor = { name: '', dims: [], dataType: 0, data: new Uint8Array(0) };
@@ -70,6 +70,7 @@ function readEditableTensor(buf: Uint8Array): EditableTensor {
       if (t.dataType === DataType.FLOAT) view.setFloat32(4 * i, floats[i]!, true);
       else if (t.dataType === DataType.INT64) view.setBigInt64(8 * i, BigInt(ints[i]!), true);
       else if (t.dataType === DataType.INT32) view.setInt32(4 * i, ints[i]!, true);
+      else if (t.dataType === DataType.FLOAT16) view.setUint16(2 * i, ints[i]! & 0xffff, true); // a half's bits arrive in int32_data
       else view.setUint8(i, ints[i]! & 0xff); // int8 / uint8 arrive in int32_data
     }
     t.data = new Uint8Array(view.buffer);
@@ -168,6 +169,25 @@ export function writeModel(m: EditableModel): Uint8Array {
   });
   for (const o of m.opsets) w.message(8, (ow) => (o.domain ? ow.string(1, o.domain).varint(2, o.version) : ow.varint(2, o.version)));
   return w.finish();
+}
+
+/** The element type (DataType) of a tensor's ValueInfoProto, or undefined for another kind of value. */
+export function valueInfoElementType(encoded: Uint8Array): number | undefined {
+  let elementType: number | undefined;
+  const info = new Reader(encoded);
+  info.fields((f) => {
+    if (f !== 2) return true;
+    const type = new Reader(info.bytes());
+    type.fields((k) => {
+      if (k !== 1) return true; // tensor_type
+      const tensor = new Reader(type.bytes());
+      tensor.fields((j) => {
+        if (j !== 1) return true;
+        elementType = tensor.varint();
+      });
+    });
+  });
+  return elementType;
 }
 
 /** A float graph output's ValueInfoProto with no fixed shape (for outputs added to a graph). */

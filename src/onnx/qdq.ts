@@ -29,18 +29,7 @@
 import { QuantizeError } from '../errors.js';
 import { activationParams, quantizeBias, quantizeWeights, type QuantParams } from '../core/quantize.js';
 import { attribute, bytesOf, DataType, floatData, type EditableModel, type EditableNode, type EditableTensor } from './model.js';
-
-/** Ops that may appear in a graph the quantizer rewrites (others are refused: it cannot tell what they do to ranges). */
-const COMPUTE = new Set(['Conv', 'Gemm', 'MatMul']);
-const SAME_VALUES = new Set(['MaxPool', 'Flatten', 'Reshape', 'Transpose', 'Resize', 'Squeeze', 'Unsqueeze', 'Identity']);
-const FLOAT_OPS = new Set([
-  'Relu', 'Add', 'Sub', 'Mul', 'Div', 'Concat', 'Split', 'Slice', 'Pad', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool',
-  'BatchNormalization', 'LRN', 'Softmax', 'LogSoftmax', 'Sigmoid', 'Tanh', 'LeakyRelu', 'Clip', 'HardSigmoid', 'HardSwish', 'Erf',
-  'Constant', 'ConstantOfShape', 'Shape', 'Gather', 'Cast', 'Dropout', 'ReduceMean', 'ReduceMax', 'Sqrt', 'Pow', 'Exp', 'Log',
-  'Neg', 'Abs', 'Floor', 'Ceil', 'Min', 'Max', 'Equal', 'Less', 'Greater', 'Where', 'Not', 'Range', 'Expand', 'Tile', 'Upsample',
-]);
-/** Ops that mark a graph as quantized already. */
-const QUANTIZED_OPS = new Set(['QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul', 'QLinearAdd', 'ConvInteger', 'MatMulInteger', 'DynamicQuantizeLinear', 'QGemm']);
+import { checkOps, COMPUTE, SAME_VALUES } from './ops.js';
 
 /** The minimum opset: per-channel DequantizeLinear (its `axis`) came with 13. */
 export const MIN_QDQ_OPSET = 13;
@@ -76,13 +65,7 @@ function nodeName(n: EditableNode): string {
 
 function analyse(model: EditableModel, keepFloat: ReadonlySet<string>): Analysis {
   const opset = model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
-  const already = model.nodes.filter((n) => QUANTIZED_OPS.has(n.opType));
-  if (already.length) throw new QuantizeError('ALREADY_QUANTIZED', `the graph is quantized already (it has ${[...new Set(already.map((n) => n.opType))].join(', ')})`);
-  const unknown = model.nodes.filter((n) => (n.domain !== '' && n.domain !== 'ai.onnx') || !(COMPUTE.has(n.opType) || SAME_VALUES.has(n.opType) || FLOAT_OPS.has(n.opType)));
-  if (unknown.length) {
-    const ops = [...new Set(unknown.map((n) => (n.domain ? `${n.domain}.${n.opType}` : n.opType)))];
-    throw new QuantizeError('UNSUPPORTED_OP', `the quantizer does not handle ${ops.join(', ')} (node ${JSON.stringify(unknown[0]!.name)}); it handles ${[...COMPUTE, ...SAME_VALUES, ...FLOAT_OPS].sort().join(', ')}`);
-  }
+  checkOps(model, 'the quantizer');
   if (opset < MIN_QDQ_OPSET) throw new QuantizeError('UNSUPPORTED_GRAPH', `the graph is opset ${opset}; per-channel int8 needs opset ${MIN_QDQ_OPSET} or later: export it again with a newer opset`);
 
   const initializers = new Map(model.initializers.map((t) => [t.name, t]));

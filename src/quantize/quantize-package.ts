@@ -17,8 +17,8 @@
  */
 
 import { createHash } from 'node:crypto';
-import { access, copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { DEFAULT_PERCENTILE, TensorStatistics, type CalibrationMethod } from '../core/quantize.js';
 import { Detector, PIPELINES } from '../detector.js';
 import { QuantizeError } from '../errors.js';
@@ -28,6 +28,7 @@ import { readManifest, resolveModelDir } from '../model/package.js';
 import { floatValueInfo, readModel, writeModel, type EditableModel } from '../onnx/model.js';
 import { planQuantization, quantizeGraph, type QuantizationPlan } from '../onnx/qdq.js';
 import { calibrationImages } from './calibration-images.js';
+import { checkNewFolder, writePackage } from './write-package.js';
 
 export interface QuantizeOptions {
   /** A folder of images, a manifest or a COCO annotations file. */
@@ -62,13 +63,10 @@ interface GraphWork {
   stats: Map<string, TensorStatistics>;
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
-}
-
 /** Plan each graph of the package; a refusal names the graph. */
 async function planGraphs(dir: string, manifest: ModelManifest, keepFloat: ReadonlySet<string>): Promise<GraphWork[]> {
-  if ((manifest.precision ?? 'fp32') === 'int8') throw new QuantizeError('ALREADY_QUANTIZED', `${manifest.name} is an int8 package already (model.json precision: int8); quantize its fp32 source`);
+  const stored = manifest.precision ?? 'fp32';
+  if (stored !== 'fp32') throw new QuantizeError('ALREADY_QUANTIZED', `${manifest.name} is an ${stored} package already (model.json precision: ${stored}); quantize its fp32 source`);
   const work: GraphWork[] = [];
   for (const file of graphsOf(manifest).keys()) {
     const bytes = await readFile(join(dir, file));
@@ -148,7 +146,7 @@ export async function quantizePackage(nameOrDir: string, options: QuantizeOption
   const manifest = await readManifest(dir);
   const keepFloat = new Set(options.keepFloat ?? []);
   const work = await planGraphs(dir, manifest, keepFloat);
-  if (await exists(options.out)) throw new QuantizeError('OUTPUT_EXISTS', `${options.out} exists already; name a new folder (nothing was written)`);
+  await checkNewFolder(options.out);
   const images = await calibrationImages(options.calibration, options.count);
   const { sha256, pipelines } = await calibrate(dir, work, images.files, options.onProgress);
 
@@ -183,10 +181,7 @@ export async function quantizePackage(nameOrDir: string, options: QuantizeOption
   };
 
   const report: QuantizeReport = { out: options.out, name, graphs: {}, calibration, seconds: 0 };
-  const tmp = join(dirname(options.out), `.${basename(options.out)}.partial-${process.pid}`);
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  try {
+  await writePackage(options.out, async (tmp) => {
     for (const w of work) {
       const ranges = new Map(Object.entries(graphs[w.file]!.ranges));
       const bytes = options.keepFp32 ? await readFile(join(dir, w.file)) : writeModel(quantizeGraph(w.model, ranges, keepFloat));
@@ -195,12 +190,7 @@ export async function quantizePackage(nameOrDir: string, options: QuantizeOption
     }
     if (manifest.classifier) await copyFile(join(dir, manifest.classifier.file), join(tmp, manifest.classifier.file));
     await writeFile(join(tmp, 'model.json'), `${JSON.stringify(out, null, 2)}\n`);
-    if (await exists(options.out)) throw new QuantizeError('OUTPUT_EXISTS', `${options.out} appeared while quantizing; nothing was written`);
-    await rename(tmp, options.out);
-  } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
-    throw err;
-  }
+  });
   report.seconds = (performance.now() - started) / 1000;
   return report;
 }

@@ -279,7 +279,7 @@ describe('other routes', () => {
     expect(refused.json()).toMatchObject({ code: 'UNSUPPORTED_PRECISION', message: 'model fixture-tiny-fpn has no int8 graphs; it serves: fp32 (make int8 graphs with rcnn-serve models quantize)' });
     const bad = await detect(png, 'image/png', '?precision=int4');
     expect(bad.statusCode).toBe(400);
-    expect(bad.json().message).toContain('fp32, int8');
+    expect(bad.json().message).toContain('fp32, fp16, int8');
   });
 
   it('models, health and readiness', async () => {

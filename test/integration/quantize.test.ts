@@ -5,7 +5,8 @@
  * package runs every pipeline and agrees with fp32, both package forms
  * (stored QDQ graphs; fp32 graphs plus ranges, int8 built at load) give the
  * same bytes, calibration is deterministic, and every refusal leaves
- * nothing behind.
+ * nothing behind. `--precision fp16` likewise: a float16 package that runs
+ * every pipeline (on the CPU here, as on a GPU) and agrees with fp32.
  */
 
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +22,7 @@ import { detectionAgreement } from '../helpers/agreement.js';
 import { fixturePath } from '../helpers/fixtures.js';
 
 const SAMPLE = fixturePath('images', 'shapes-val-000003.png');
-let work: string, tiles: string, stored: string, both: string;
+let work: string, tiles: string, stored: string, both: string, half: string;
 
 async function run(...argv: string[]) {
   const out: string[] = [], err: string[] = [];
@@ -47,6 +48,10 @@ beforeAll(async () => {
   expect(a.status, a.err).toBe(0);
   const b = await run('models', 'quantize', 'shapes-vgg', '--calibration', tiles, '--count', '8', '--out', both, '--method', 'minmax', '--keep-fp32', '--json');
   expect(b.status, b.err).toBe(0);
+  half = join(work, 'half');
+  const c = await run('models', 'quantize', 'shapes-vgg', '--precision', 'fp16', '--out', half);
+  expect(c.status, c.err).toBe(0);
+  expect(c.out).toMatch(/backbone\.onnx: 14 tensors in float16; 1\.92 -> 0\.96 MB/);
 }, 300_000);
 
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -165,4 +170,56 @@ describe('models quantize', () => {
     expect(usage.status).toBe(2);
     expect(usage.err).toContain('--count needs an integer from 8');
   }, 120_000);
+
+  it('--precision fp16 writes float16 graphs half the size that run every pipeline, agreeing with fp32', async () => {
+    const m = manifestOf(half);
+    expect(m).toMatchObject({ name: 'shapes-vgg-fp16', precision: 'fp16' });
+    expect(m.quantization).toBeUndefined();
+    for (const file of ['backbone.onnx', 'box_head.onnx', 'fast_rcnn_head.onnx', 'rcnn_head.onnx', 'rpn_head.onnx']) {
+      const ratio = readFileSync(join(half, file)).length / readFileSync(fixturePath('..', '..', 'models', 'shapes-vgg', file)).length;
+      expect(ratio).toBeGreaterThan(0.49);
+      expect(ratio).toBeLessThan(0.51);
+    }
+    expect((await run('models', 'inspect', half)).out).toContain('precision: fp16');
+    const fp32 = await Detector.load('shapes-vgg');
+    const fp16 = await Detector.load(half);
+    try {
+      expect(fp16.precisions).toEqual(['fp16']);
+      for (const pipeline of PIPELINES) {
+        const reference = await fp32.detect(SAMPLE, { pipeline, scoreThreshold: 0.5 });
+        const converted = await fp16.detect(SAMPLE, { pipeline, scoreThreshold: 0.5 });
+        expect(converted.precision).toBe('fp16');
+        expect(reference.detections.length).toBeGreaterThan(3);
+        // Half precision keeps every detection: each one matched both ways, at IoU >= 0.95, the score within 0.01.
+        const agreement = detectionAgreement(reference.detections, converted.detections, 0.95);
+        expect(agreement, pipeline).toMatchObject({ ofFirst: 1, ofSecond: 1 });
+        reference.detections.forEach((d, i) => expect(Math.abs(d.score - converted.detections[i]!.score), `${pipeline} ${i}`).toBeLessThan(0.01));
+      }
+      await expect(fp32.detect(SAMPLE, { precision: 'fp16' })).rejects.toMatchObject({
+        code: 'UNSUPPORTED_PRECISION',
+        message: 'model shapes-vgg has no fp16 graphs; it serves: fp32, int8 (make fp16 graphs with rcnn-serve models quantize --precision fp16)',
+      });
+    } finally {
+      await Promise.all([fp32.close(), fp16.close()]);
+    }
+  }, 120_000);
+
+  it('--precision fp16 refuses a package that is fp16 or int8 already, int8 options and an unknown precision', async () => {
+    const out = join(work, 'refused-fp16');
+    for (const [source, precision] of [[half, 'fp16'], [stored, 'int8']] as const) {
+      const r = await run('models', 'quantize', source, '--precision', 'fp16', '--out', out);
+      expect(r.status, r.err).toBe(1);
+      expect(r.err).toContain(`error: ALREADY_QUANTIZED: shapes-vgg-${precision} is an ${precision} package already`);
+    }
+    const int8OfHalf = await run('models', 'quantize', half, '--calibration', tiles, '--count', '8', '--out', out);
+    expect(int8OfHalf.err).toContain('error: ALREADY_QUANTIZED: shapes-vgg-fp16 is an fp16 package already');
+    const mixed = await run('models', 'quantize', 'shapes-vgg', '--precision', 'fp16', '--calibration', tiles, '--out', out);
+    expect(mixed.status).toBe(2);
+    expect(mixed.err).toContain('--calibration is for int8; --precision fp16 takes only --out and --json');
+    const unknown = await run('models', 'quantize', 'shapes-vgg', '--precision', 'fp8', '--out', out);
+    expect(unknown.status).toBe(2);
+    expect(unknown.err).toContain('--precision is "fp8"; allowed: int8, fp16');
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(work).filter((f) => f.includes('partial'))).toEqual([]);
+  });
 });

@@ -49,12 +49,13 @@ describe('model.json validation', () => {
     expect(anchors((a) => (a.sizes = []))).toBe('model.json: pipelines.faster-rcnn.rpn.anchors.sizes must NOT have fewer than 1 items (got [])');
   });
 
-  it('holds the int8 fields to the package: precision int8 needs its quantization, ranges name real graphs and run low to high', () => {
+  it('holds the precision fields to the package: int8 needs its quantization, fp16 has none, ranges name real graphs and run low to high', () => {
     expect(problems((m) => {
       m.precision = 'int8';
       delete m.quantization;
     })).toBe('model.json: precision is int8 but quantization (how the graphs were quantized) is missing');
-    expect(problems((m) => (m.precision = 'int4'))).toBe('model.json: precision is "int4"; allowed: "fp32", "int8"');
+    expect(problems((m) => (m.precision = 'int4'))).toBe('model.json: precision is "int4"; allowed: "fp32", "fp16", "int8"');
+    expect(problems((m) => (m.precision = 'fp16'))).toBe('model.json: precision is fp16 but quantization (int8 ranges, which apply to fp32 graphs) is present');
     expect(problems((m) => (m.quantization.graphs['other.onnx'] = m.quantization.graphs['backbone.onnx']))).toMatch(/^model\.json: quantization\.graphs names "other\.onnx", which is not a graph of this package \(backbone\.onnx, /);
     expect(problems((m) => (m.quantization.graphs['backbone.onnx'].ranges.image = [1, -1]))).toBe('model.json: quantization.graphs.backbone.onnx.ranges.image is [1, -1]; the minimum must not exceed the maximum');
     expect(problems((m) => (m.quantization.calibration.method = 'mse'))).toBe('model.json: quantization.calibration.method is "mse"; allowed: "minmax", "percentile", "entropy"');
