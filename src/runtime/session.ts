@@ -77,7 +77,7 @@ export async function openGraph(source: GraphSource, options: SessionOptions): P
     if (options.device !== 'cuda') throw new DetectError('INVALID_MODEL', `cannot load ONNX graph ${path}: ${(err as Error).message}`, { cause: err });
     options.onFallback?.(
       `CUDA execution provider unavailable (${(err as Error).message.split('\n')[0]}); running on the CPU. ` +
-        'Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a host with CUDA 12 and cuDNN 9 to use the GPU.',
+        'Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a host with CUDA 12 and cuDNN 9, or, with no network, the CUDA 13 provider of npm run gpu:bundle (docs/gpu.md), to use the GPU.',
     );
     device = 'cpu';
     try {

@@ -3,8 +3,9 @@
  * (int8 in qdq.test.ts, float16 in float16.test.ts), with seeded weights.
  */
 
-import { bytesOf, DataType, floatValueInfo, type EditableModel, type EditableNode, type EditableTensor } from '../../src/onnx/model.js';
+import { bytesOf, DataType, floatValueInfo, writeModel, type EditableModel, type EditableNode, type EditableTensor } from '../../src/onnx/model.js';
 import { Writer } from '../../src/onnx/wire.js';
+import { openGraph } from '../../src/runtime/session.js';
 
 let seed = 7;
 /** Seeded values in [-1, 1). */
@@ -42,3 +43,13 @@ export function smallGraph(opset = 16): EditableModel {
   };
 }
 
+/** Run a graph whose input is smallGraph's x, [1, 2, 4, 4], in ONNX Runtime on the CPU: every output by name. */
+export async function runSmallGraph(model: EditableModel, x: Float32Array): Promise<Record<string, Float32Array>> {
+  const g = await openGraph({ path: 'small.onnx', bytes: writeModel(model) }, { device: 'cpu', intraOpThreads: 1 });
+  try {
+    const out = await g.run({ x: { data: x, dims: [1, 2, 4, 4] } });
+    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data]));
+  } finally {
+    await g.release();
+  }
+}

@@ -5,8 +5,7 @@ import { toFloat16Graph } from '../../src/onnx/fp16.js';
 import { bytesOf, DataType, floatValueInfo, writeModel, writeTensor, type EditableModel, type EditableNode } from '../../src/onnx/model.js';
 import { planQuantization, quantizeGraph } from '../../src/onnx/qdq.js';
 import { Writer } from '../../src/onnx/wire.js';
-import { openGraph } from '../../src/runtime/session.js';
-import { node, rand, smallGraph } from '../helpers/small-graph.js';
+import { node, rand, runSmallGraph, smallGraph } from '../helpers/small-graph.js';
 
 const f32 = (x: number) => Math.fround(x);
 
@@ -66,15 +65,7 @@ function withResize(): EditableModel {
 
 const X = Float32Array.from({ length: 2 * 4 * 4 }, rand);
 
-async function run(model: EditableModel): Promise<Record<string, Float32Array>> {
-  const g = await openGraph({ path: 'small.onnx', bytes: writeModel(model) }, { device: 'cpu', intraOpThreads: 1 });
-  try {
-    const out = await g.run({ x: { data: X, dims: [1, 2, 4, 4] } });
-    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data]));
-  } finally {
-    await g.release();
-  }
-}
+const run = (model: EditableModel) => runSmallGraph(model, X);
 
 describe('float16 conversion of a graph', () => {
   it('stores the weights in half, casts at the inputs and outputs and before float32-only inputs, and folds a float constant in', () => {

@@ -7,19 +7,12 @@ import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
 import { bytesOf, DataType, floatValueInfo, readModel, writeModel, type EditableModel, type EditableTensor } from '../../src/onnx/model.js';
 import { planQuantization, quantizeGraph } from '../../src/onnx/qdq.js';
 import { openGraph } from '../../src/runtime/session.js';
-import { node, rand, smallGraph } from '../helpers/small-graph.js';
+import { node, rand, runSmallGraph, smallGraph } from '../helpers/small-graph.js';
 
 const X = Float32Array.from({ length: 2 * 4 * 4 }, rand);
 
 async function run(model: EditableModel, withOutputs: string[] = []): Promise<Record<string, Float32Array>> {
-  const m = { ...model, outputs: [...model.outputs, ...withOutputs.map((name) => ({ name, encoded: floatValueInfo(name) }))] };
-  const g = await openGraph({ path: 'small.onnx', bytes: writeModel(m) }, { device: 'cpu', intraOpThreads: 1 });
-  try {
-    const out = await g.run({ x: { data: X, dims: [1, 2, 4, 4] } });
-    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data]));
-  } finally {
-    await g.release();
-  }
+  return runSmallGraph({ ...model, outputs: [...model.outputs, ...withOutputs.map((name) => ({ name, encoded: floatValueInfo(name) }))] }, X);
 }
 
 /** The ranges calibration would measure: each planned tensor's extremes on X. */

@@ -4,6 +4,7 @@ ONNX export, the manifest that carries every number the TypeScript pipeline
 needs, and seeded BatchNorm for untrained networks. Shared by the exporters
 of every role: torchvision/, backbones/, shapes-vgg/.
 """
+import inspect
 import json
 import os
 from collections import OrderedDict
@@ -89,9 +90,12 @@ def export(module, args, path, input_names, output_names, dynamic_axes):
     # torch 1.13's exporter restores the training flag the module had before
     # the call; a fresh wrapper is in training mode, so set eval() explicitly.
     module.eval()
+    # torch 2.9 and later export through dynamo by default; these graphs are the
+    # TorchScript exporter's, as torch 1.13 writes them (the GPU machine has 2.11).
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with torch.no_grad():
         torch.onnx.export(module, args, path, input_names=input_names, output_names=output_names,
-                          dynamic_axes=dynamic_axes, opset_version=OPSET, do_constant_folding=True)
+                          dynamic_axes=dynamic_axes, opset_version=OPSET, do_constant_folding=True, **legacy)
     module.eval()
 
 
