@@ -65,6 +65,12 @@ export interface DetectorOptions {
   device?: Device | string;
   /** ONNX Runtime intra-op threads, and the RoI ops' (src/workers/roi-threads.ts); 0 (default) = ONNX Runtime's choice, one per core. */
   intraOpThreads?: number;
+  /**
+   * Concurrent detections run each graph as one batch of at most this many
+   * calls (src/runtime/batching.ts: images of the same padded size, a head's
+   * RoIs of any count); 1 (default): each alone. For GPUs; a CPU gains little.
+   */
+  maxBatch?: number;
   /** Byte and pixel limits on inputs. */
   limits?: Partial<DecodeLimits>;
   /**
@@ -130,6 +136,7 @@ function callerProposals(boxes: unknown, pipeline: PipelineName): Float32Array {
 /** The load options' ranges (the detector's, not a request's: they are not in OPTIONS). */
 const LOAD_RANGES = {
   intraOpThreads: { type: 'integer', minimum: 0, maximum: 1024, doc: 'ONNX Runtime intra-op threads' },
+  maxBatch: { type: 'integer', minimum: 1, maximum: 64, doc: 'calls of a graph run as one batch' },
   'limits.maxPixels': { type: 'integer', minimum: 1, maximum: 1e10, doc: 'decoded pixels' },
   'limits.maxBytes': { type: 'integer', minimum: 1, maximum: 2 ** 31, doc: 'encoded bytes' },
   proposalMaxPixels: { type: 'integer', minimum: 1, maximum: 1e10, doc: "selective search's pixels" },
@@ -166,10 +173,10 @@ export class Detector {
    */
   static async load(model: string, options: DetectorOptions = {}): Promise<Detector> {
     const device = parseDevice(options.device ?? 'cpu');
-    const values = { intraOpThreads: options.intraOpThreads, 'limits.maxPixels': options.limits?.maxPixels, 'limits.maxBytes': options.limits?.maxBytes, proposalMaxPixels: options.proposalMaxPixels };
+    const values = { intraOpThreads: options.intraOpThreads, maxBatch: options.maxBatch, 'limits.maxPixels': options.limits?.maxPixels, 'limits.maxBytes': options.limits?.maxBytes, proposalMaxPixels: options.proposalMaxPixels };
     for (const [name, v] of Object.entries(values)) if (v !== undefined) checkOption(name, LOAD_RANGES[name as keyof typeof LOAD_RANGES], v);
     const dir = await resolveModelDir(model, options.modelsDir);
-    const open = (precision?: Precision) => loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, onFallback: options.onWarning, hooks: options.graphHooks, precision });
+    const open = (precision?: Precision) => loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, maxBatch: options.maxBatch, onFallback: options.onWarning, hooks: options.graphHooks, precision });
     const loaded = await open();
     // The RoI ops use as many threads as ONNX Runtime does (its default, 0, is one per core).
     const roiThreads = new RoiThreads(options.intraOpThreads || availableParallelism());

@@ -19,6 +19,8 @@ export interface ServerConfig {
   /** Each worker's JavaScript heap limit, MB. */
   workerHeapMb: number;
   ortThreads: number;
+  /** Requests a worker takes at once, their graphs run as one batch (MAX_BATCH; 1: none). */
+  maxBatch: number;
   maxQueue: number;
   maxBodyBytes: number;
   maxPixels: number;
@@ -71,6 +73,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     // small request needs 16 to 24 MB (Node 24); under 32 MB a worker may not start. 512: 20 times that.
     workerHeapMb: integer(env, 'WORKER_HEAP_MB', 512, 32, 65536),
     ortThreads: integer(env, 'ORT_THREADS', defaultThreads(workers), 1, 256),
+    maxBatch: integer(env, 'MAX_BATCH', 1, 1, 64),
     maxQueue: integer(env, 'MAX_QUEUE', 4 * workers, 0, 100000),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxPixels: integer(env, 'MAX_PIXELS', 40_000_000, 1, 1_000_000_000),

@@ -64,10 +64,17 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
   if (registry.models.length === 0) throw noUsable();
   let ready = false;
   let draining = false;
-  const pool = new InferencePool({ workers: config.workers, maxQueue: Math.max(config.maxQueue, config.workers), deadlineMs: config.requestTimeoutMs, heapMb: config.workerHeapMb });
+  const pool = new InferencePool({
+    workers: config.workers,
+    maxQueue: Math.max(config.maxQueue, config.workers),
+    deadlineMs: config.requestTimeoutMs,
+    heapMb: config.workerHeapMb,
+    tasksPerWorker: config.maxBatch,
+  });
   const settings = {
     device: config.device,
     intraOpThreads: config.ortThreads,
+    maxBatch: config.maxBatch,
     limits: { maxBytes: config.maxBodyBytes, maxPixels: config.maxPixels },
     proposalMaxPixels: config.proposalMaxPixels,
   };

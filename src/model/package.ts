@@ -8,7 +8,8 @@ import { basename, isAbsolute, join, resolve } from 'node:path';
 import { DetectError, QuantizeError } from '../errors.js';
 import { didYouMean } from '../suggest.js';
 import { openGraph, type GraphSession, type SessionOptions, type Tensor } from '../runtime/session.js';
-import { readModel, writeModel } from '../onnx/model.js';
+import { batching } from '../runtime/batching.js';
+import { freeBatchAxis, readModel, writeModel } from '../onnx/model.js';
 import { planQuantization, quantizeGraph } from '../onnx/qdq.js';
 import { checkPrecision, graphsOf, parseManifest, precisionsOf } from './manifest.js';
 import type { ModelManifest, Precision } from './manifest-schema.js';
@@ -94,6 +95,12 @@ export interface LoadOptions extends SessionOptions {
   /** Which of the package's precisions to open (precisionsOf): default its first. */
   precision?: Precision;
   hooks?: GraphHooks;
+  /**
+   * Run concurrent calls of each graph as one batch of at most this many
+   * (runtime/batching.ts); 1 (default): each call alone. Graph inputs that
+   * fix the batch axis at 1 are freed for it.
+   */
+  maxBatch?: number;
 }
 
 /**
@@ -130,6 +137,7 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
   const precision = options.precision ?? precisionsOf(manifest)[0]!;
   checkPrecision(manifest, precision);
   const built = precision === 'int8' && (manifest.precision ?? 'fp32') === 'fp32';
+  const batched = (options.maxBatch ?? 1) > 1;
   const wanted = graphsOf(manifest);
   for (const [file, { field }] of wanted) {
     try {
@@ -149,10 +157,12 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
     for (const [file, { inputs, outputs }] of wanted) {
       const path = join(dir, file);
       const hooks = options.hooks;
-      let bytes: Uint8Array | undefined = built || hooks?.rewrite ? new Uint8Array(await readFile(path)) : undefined;
+      let bytes: Uint8Array | undefined = built || batched || hooks?.rewrite ? new Uint8Array(await readFile(path)) : undefined;
       if (bytes && built) bytes = int8Graph(manifest, file, bytes, dir);
+      if (bytes && batched) bytes = writeModel(freeBatchAxis(readModel(bytes)));
       if (bytes && hooks?.rewrite) bytes = hooks.rewrite(file, bytes);
-      const opened = await openGraph(bytes ? { path, bytes } : path, { ...options, device });
+      const session = await openGraph(bytes ? { path, bytes } : path, { ...options, device });
+      const opened = batched ? batching(session, options.maxBatch!) : session;
       const g = hooks?.observe ? observed(opened, file, hooks.observe) : opened;
       device = g.device;
       graphs.set(file, g);

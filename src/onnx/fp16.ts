@@ -23,7 +23,8 @@
 
 import { QuantizeError } from '../errors.js';
 import { toHalf } from '../core/float16.js';
-import { DataType, floatData, valueInfoElementType, type EditableModel, type EditableNode } from './model.js';
+import { readValueInfo } from './graph.js';
+import { DataType, floatData, type EditableModel, type EditableNode } from './model.js';
 import { checkOps } from './ops.js';
 
 /** Ops ONNX defines no float16 form of. */
@@ -74,8 +75,9 @@ export function toFloat16Graph(source: EditableModel): Float16Conversion {
   });
 
   const isInitializer = new Set(source.initializers.map((t) => t.name));
-  const floatInputs = source.inputs.filter((i) => !isInitializer.has(i.name) && valueInfoElementType(i.encoded) === DataType.FLOAT).map((i) => i.name);
-  const floatOutputs = source.outputs.filter((o) => valueInfoElementType(o.encoded) === DataType.FLOAT).map((o) => o.name);
+  const isFloat = (encoded: Uint8Array) => readValueInfo(encoded).elementType === DataType.FLOAT;
+  const floatInputs = source.inputs.filter((i) => !isInitializer.has(i.name) && isFloat(i.encoded)).map((i) => i.name);
+  const floatOutputs = source.outputs.filter((o) => isFloat(o.encoded)).map((o) => o.name);
   // Inside the graph, a float graph input or output is read and written under a new name.
   const renamed = new Map([...floatInputs, ...floatOutputs].map((name) => [name, `${name}_fp16`]));
   const rename = (t: string) => renamed.get(t) ?? t;
@@ -107,7 +109,7 @@ export function toFloat16Graph(source: EditableModel): Float16Conversion {
     ...source,
     nodes,
     initializers: converted,
-    valueInfo: source.valueInfo.filter((v) => valueInfoElementType(v.encoded) !== DataType.FLOAT),
+    valueInfo: source.valueInfo.filter((v) => !isFloat(v.encoded)),
   };
   return { model, initializers, clamped };
 }

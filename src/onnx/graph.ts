@@ -32,6 +32,8 @@ export interface OnnxNode {
 
 export interface OnnxValueInfo {
   name: string;
+  /** A tensor's element type (DataType), when the value is a tensor that states it. */
+  elementType?: number;
   /** A number per fixed dimension, the parameter's name for a symbolic one. */
   dims: (number | string)[];
 }
@@ -133,7 +135,8 @@ function readNode(buf: Uint8Array): OnnxNode {
   return { name, opType, inputs, outputs, attributes: new Map(attributes.map((a) => [a.name, a.value])) };
 }
 
-function readValueInfo(buf: Uint8Array): OnnxValueInfo {
+/** A ValueInfoProto's name, element type and dims. */
+export function readValueInfo(buf: Uint8Array): OnnxValueInfo {
   const info: OnnxValueInfo = { name: '', dims: [] };
   const r = new Reader(buf);
   r.fields((f) => {
@@ -145,6 +148,10 @@ function readValueInfo(buf: Uint8Array): OnnxValueInfo {
         if (tf !== 1) return true;
         const tensor = new Reader(type.bytes());
         tensor.fields((sf) => {
+          if (sf === 1) {
+            info.elementType = tensor.varint();
+            return;
+          }
           if (sf !== 2) return true;
           const shape = new Reader(tensor.bytes());
           shape.fields((df) => {

@@ -8,7 +8,7 @@
  * Field numbers are onnx.proto3's.
  */
 
-import { readNodeProto, type AttributeValue, type NodeProto } from './graph.js';
+import { readNodeProto, readValueInfo, type AttributeValue, type NodeProto } from './graph.js';
 import { Reader, Writer } from './wire.js';
 
 /** TensorProto.DataType values used here. */
@@ -171,29 +171,39 @@ export function writeModel(m: EditableModel): Uint8Array {
   return w.finish();
 }
 
-/** The element type (DataType) of a tensor's ValueInfoProto, or undefined for another kind of value. */
-export function valueInfoElementType(encoded: Uint8Array): number | undefined {
-  let elementType: number | undefined;
-  const info = new Reader(encoded);
-  info.fields((f) => {
-    if (f !== 2) return true;
-    const type = new Reader(info.bytes());
-    type.fields((k) => {
-      if (k !== 1) return true; // tensor_type
-      const tensor = new Reader(type.bytes());
-      tensor.fields((j) => {
-        if (j !== 1) return true;
-        elementType = tensor.varint();
-      });
-    });
-  });
-  return elementType;
+/** A tensor's ValueInfoProto: its element type, and its dims (numbers, or names of free axes) when given. */
+export function tensorValueInfo(name: string, elementType: number, dims?: readonly (number | string)[]): Uint8Array {
+  // ValueInfoProto { name, type: TypeProto { tensor_type: { elem_type, shape: { dim: [{ dim_value | dim_param }] } } } }
+  return new Writer()
+    .string(1, name)
+    .message(2, (t) =>
+      t.message(1, (tt) => {
+        tt.varint(1, elementType);
+        if (dims) tt.message(2, (shape) => dims.forEach((d) => shape.message(1, (dim) => (typeof d === 'number' ? dim.varint(1, d) : dim.string(2, d)))));
+      }),
+    )
+    .finish();
 }
 
 /** A float graph output's ValueInfoProto with no fixed shape (for outputs added to a graph). */
 export function floatValueInfo(name: string): Uint8Array {
-  // ValueInfoProto { name, type: TypeProto { tensor_type: { elem_type: FLOAT } } }
-  return new Writer().string(1, name).message(2, (t) => t.message(1, (tt) => tt.varint(1, DataType.FLOAT))).finish();
+  return tensorValueInfo(name, DataType.FLOAT);
+}
+
+/**
+ * Free the first axis of each graph input that fixes it at 1 (exporters
+ * write [1, 3, H, W] for one image), naming it `batch`, so that ONNX Runtime
+ * takes several images at once. Only the inputs change: a graph whose nodes
+ * assume one image gives outputs whose first axis says so.
+ */
+export function freeBatchAxis(m: EditableModel): EditableModel {
+  const initializers = new Set(m.initializers.map((t) => t.name));
+  const inputs = m.inputs.map((input) => {
+    const info = readValueInfo(input.encoded);
+    if (initializers.has(input.name) || info.dims[0] !== 1 || info.elementType === undefined) return input;
+    return { name: input.name, encoded: tensorValueInfo(input.name, info.elementType, ['batch', ...info.dims.slice(1)]) };
+  });
+  return { ...m, inputs };
 }
 
 /** An attribute's value, or `fallback` when the node has none by that name. */

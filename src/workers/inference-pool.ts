@@ -77,6 +77,11 @@ export interface InferencePoolOptions {
    * memory live outside this heap: the pixel limits bound those.)
    */
   heapMb?: number;
+  /**
+   * Tasks one worker runs at once (default 1). Above 1, with the tasks'
+   * settings.maxBatch, a worker's concurrent tasks run their graphs batched.
+   */
+  tasksPerWorker?: number;
 }
 
 export class InferencePool {
@@ -90,6 +95,7 @@ export class InferencePool {
       minThreads: options.workers,
       maxThreads: options.workers,
       maxQueue: options.maxQueue,
+      concurrentTasksPerWorker: options.tasksPerWorker ?? 1,
       // Loaded models stay in their worker: never retire idle threads.
       idleTimeout: Number.POSITIVE_INFINITY,
       ...(options.heapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: options.heapMb } }),

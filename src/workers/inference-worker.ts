@@ -24,6 +24,8 @@ export interface WorkerSettings {
    * grow with the pixels, and a deadline stops its grouping (every 256 merges) but not its segmentation.
    */
   proposalMaxPixels?: number;
+  /** Concurrent tasks of this worker run each graph as one batch of at most this many (Detector's maxBatch); with the pool's tasksPerWorker. */
+  maxBatch?: number;
 }
 
 export type InferenceTask =
@@ -57,7 +59,7 @@ let proposer: RegionProposer | undefined;
 function detectorFor(modelDir: string, settings: WorkerSettings): Promise<Detector> {
   let d = detectors.get(modelDir);
   if (!d) {
-    d = Detector.load(modelDir, { device: settings.device, intraOpThreads: settings.intraOpThreads, limits: settings.limits, proposalMaxPixels: proposalMaxPixels(settings) });
+    d = Detector.load(modelDir, { device: settings.device, intraOpThreads: settings.intraOpThreads, maxBatch: settings.maxBatch, limits: settings.limits, proposalMaxPixels: proposalMaxPixels(settings) });
     d.catch(() => detectors.delete(modelDir));
     detectors.set(modelDir, d);
   }

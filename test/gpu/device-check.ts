@@ -3,7 +3,7 @@
  * test of the suite: it needs a CUDA machine to mean anything, and writes
  * one results file. Run from the repository root:
  *
- *   npm run test:gpu -- [--out DIR] [--images N] [--repeats R] [--concurrency 8,32] [--workers W] [--skip-r50]
+ *   npm run test:gpu -- [--out DIR] [--images N] [--repeats R] [--concurrency 8,32] [--workers W] [--max-batch B] [--skip-r50]
  *
  * On the device machine it runs from the offline bundle (`npm run
  * gpu:bundle`, scripts/gpu-bundle.ts), as `.gpu/node .gpu/device-check.mjs`.
@@ -21,7 +21,8 @@
  *    within 1e-3);
  * 4. bench: per stage at batch 1, the default package (CPU and CUDA) and
  *    R50-FPN exported on the machine with seeded weights, fp32 and fp16;
- *    R50-FPN's images/s under concurrent requests through the worker pool;
+ *    R50-FPN's images/s under concurrent requests through the worker pool,
+ *    W workers one request each, and one worker batching B requests;
  *    its FLOP floor on the GPU where the GPU's peak is known (fp32 without
  *    TF32 when NVIDIA_TF32_OVERRIDE=0, as device-run.sh runs it); torchvision's
  *    own CUDA run on the same weights (test/gpu/torchvision_cuda.py).
@@ -49,6 +50,7 @@ const { values } = parseArgs({
     repeats: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '8,32' },
     workers: { type: 'string', default: '4' },
+    'max-batch': { type: 'string', default: '8' },
     'skip-r50': { type: 'boolean', default: false },
     python: { type: 'string', default: process.env.PYTHON ?? 'python3' },
   },
@@ -59,6 +61,7 @@ const images = Number(values.images);
 const repeats = Number(values.repeats);
 const concurrency = values.concurrency.split(',').map(Number);
 const workers = Number(values.workers);
+const maxBatch = Number(values['max-batch']);
 const python = values.python;
 const started = performance.now();
 
@@ -245,26 +248,29 @@ if (!values['skip-r50']) {
       } finally {
         await detector.close();
       }
-      // Concurrent requests through the worker pool, each worker with its own sessions on the device.
-      const pool = new InferencePool({ workers, maxQueue: 1024 });
-      try {
-        const settings = { device, intraOpThreads: 2, limits: DEFAULT_DECODE_LIMITS };
-        const task = { modelDir: join(work, precision), bytes: coffee, options: {}, settings };
-        await Promise.all(Array.from({ length: workers * 2 }, () => pool.detect(task))); // every worker loads and warms up
-        const loads: Record<string, number> = {};
-        for (const c of concurrency) {
-          const total = Math.max(c * 2, 16);
-          const t = performance.now();
-          let next = 0;
-          await Promise.all(Array.from({ length: c }, async () => {
-            while (next++ < total) await pool.detect(task);
-          }));
-          loads[`concurrency ${c}`] = total / ((performance.now() - t) / 1000);
+      // Concurrent requests through the worker pool: `workers` workers each with its own sessions on the device,
+      // one request at a time each; then one worker taking maxBatch requests at once, its graphs batched.
+      for (const [label, poolWorkers, batch] of [[`${workers} workers`, workers, 1], [`1 worker, batches of ${maxBatch}`, 1, maxBatch]] as const) {
+        const pool = new InferencePool({ workers: poolWorkers, maxQueue: 1024, tasksPerWorker: batch });
+        try {
+          const settings = { device, intraOpThreads: 2, limits: DEFAULT_DECODE_LIMITS, maxBatch: batch };
+          const task = { modelDir: join(work, precision), bytes: coffee, options: {}, settings };
+          await Promise.all(Array.from({ length: Math.max(workers, batch) * 2 }, () => pool.detect(task))); // every worker loads and warms up
+          const loads: Record<string, number> = {};
+          for (const c of concurrency) {
+            const total = Math.max(c * 2, 16);
+            const t = performance.now();
+            let next = 0;
+            await Promise.all(Array.from({ length: c }, async () => {
+              while (next++ < total) await pool.detect(task);
+            }));
+            loads[`concurrency ${c}`] = total / ((performance.now() - t) / 1000);
+          }
+          out[`${precision} images/s, ${label}`] = loads;
+          console.log(`   ${precision} under load, ${label}: ${JSON.stringify(loads)}`);
+        } finally {
+          await pool.close();
         }
-        out[`${precision} images/s, ${workers} workers`] = loads;
-        console.log(`   ${precision} under load: ${JSON.stringify(loads)}`);
-      } finally {
-        await pool.close();
       }
     }
     return out;

@@ -13,6 +13,12 @@ describe('configFromEnv', () => {
     expect(() => configFromEnv({ WORKER_HEAP_MB: '31' })).toThrow('WORKER_HEAP_MB="31" is invalid; allowed: an integer from 32 to 65536');
   });
 
+  it('batches nothing unless MAX_BATCH says how many requests a worker takes at once, 1 to 64', () => {
+    expect(configFromEnv({}).maxBatch).toBe(1);
+    expect(configFromEnv({ MAX_BATCH: '8' }).maxBatch).toBe(8);
+    expect(() => configFromEnv({ MAX_BATCH: '65' })).toThrow('MAX_BATCH="65" is invalid; allowed: an integer from 1 to 64');
+  });
+
   it('stops the start on a bad value, naming the variable, the value and what is allowed', () => {
     expect(() => configFromEnv({ PROPOSALS_MAX_PIXELS: '0' })).toThrow(ConfigError);
     expect(() => configFromEnv({ PROPOSALS_MAX_PIXELS: '1.5' })).toThrow('PROPOSALS_MAX_PIXELS="1.5" is invalid; allowed: an integer from 1 to 30000000');

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { layerTable } from '../../src/inspect/layer-summary.js';
 import { parseOnnx } from '../../src/onnx/graph.js';
+import { DataType } from '../../src/onnx/model.js';
 import { packageLayers } from '../../src/inspect/package-layers.js';
 import { readManifest, SHIPPED_MODELS_DIR } from '../../src/model/package.js';
 import { modelsWithFixtures } from '../helpers/packages.js';
@@ -13,7 +14,7 @@ describe('ONNX structure and layer tables', () => {
   it('reads ops, attributes, initializers and symbolic input dimensions', () => {
     const g = graph('fixture-tiny-fpn', 'backbone.onnx');
     expect(g.opset).toBe(16);
-    expect(g.inputs).toEqual([{ name: 'image', dims: [1, 3, 'height', 'width'] }]);
+    expect(g.inputs).toEqual([{ name: 'image', elementType: DataType.FLOAT, dims: [1, 3, 'height', 'width'] }]);
     expect(g.outputs.map((o) => o.name)).toEqual(['feature_0', 'feature_1', 'feature_2', 'feature_3', 'feature_pool']);
     const conv = g.nodes.find((n) => n.opType === 'Conv')!;
     expect(conv.attributes.get('kernel_shape')).toEqual([3, 3]);
