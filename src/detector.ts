@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { DetectError } from './errors.js';
 import { DEFAULT_DECODE_LIMITS, decodeImage, readImageFile, type DecodeLimits } from './image/decode.js';
-import { loadModel, modelName, resolveModelDir, type GraphHooks, type LoadedModel } from './model/package.js';
+import { loadModel, modelName, resolveModelDir, ROI_PLACEMENTS, type GraphHooks, type LoadedModel, type RoiPlacement } from './model/package.js';
 import { checkPrecision, precisionsOf } from './model/manifest.js';
 import type { Precision } from './model/manifest-schema.js';
 import { FasterRcnn } from './pipelines/faster-rcnn/faster-rcnn.js';
@@ -71,6 +71,12 @@ export interface DetectorOptions {
    * RoIs of any count); 1 (default): each alone. For GPUs; a CPU gains little.
    */
   maxBatch?: number;
+  /**
+   * Where Faster R-CNN's RoIAlign runs: 'host' (default), TypeScript on the
+   * feature maps; 'graph', ONNX's RoiAlign inside the box head's graph, on
+   * the graphs' device (docs/gpu.md, "Placements").
+   */
+  roiPlacement?: RoiPlacement;
   /** Byte and pixel limits on inputs. */
   limits?: Partial<DecodeLimits>;
   /**
@@ -137,6 +143,7 @@ function callerProposals(boxes: unknown, pipeline: PipelineName): Float32Array {
 const LOAD_RANGES = {
   intraOpThreads: { type: 'integer', minimum: 0, maximum: 1024, doc: 'ONNX Runtime intra-op threads' },
   maxBatch: { type: 'integer', minimum: 1, maximum: 64, doc: 'calls of a graph run as one batch' },
+  roiPlacement: { type: 'string', enum: ROI_PLACEMENTS, doc: "where Faster R-CNN's RoIAlign runs" },
   'limits.maxPixels': { type: 'integer', minimum: 1, maximum: 1e10, doc: 'decoded pixels' },
   'limits.maxBytes': { type: 'integer', minimum: 1, maximum: 2 ** 31, doc: 'encoded bytes' },
   proposalMaxPixels: { type: 'integer', minimum: 1, maximum: 1e10, doc: "selective search's pixels" },
@@ -173,10 +180,10 @@ export class Detector {
    */
   static async load(model: string, options: DetectorOptions = {}): Promise<Detector> {
     const device = parseDevice(options.device ?? 'cpu');
-    const values = { intraOpThreads: options.intraOpThreads, maxBatch: options.maxBatch, 'limits.maxPixels': options.limits?.maxPixels, 'limits.maxBytes': options.limits?.maxBytes, proposalMaxPixels: options.proposalMaxPixels };
+    const values = { intraOpThreads: options.intraOpThreads, maxBatch: options.maxBatch, roiPlacement: options.roiPlacement, 'limits.maxPixels': options.limits?.maxPixels, 'limits.maxBytes': options.limits?.maxBytes, proposalMaxPixels: options.proposalMaxPixels };
     for (const [name, v] of Object.entries(values)) if (v !== undefined) checkOption(name, LOAD_RANGES[name as keyof typeof LOAD_RANGES], v);
     const dir = await resolveModelDir(model, options.modelsDir);
-    const open = (precision?: Precision) => loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, maxBatch: options.maxBatch, onFallback: options.onWarning, hooks: options.graphHooks, precision });
+    const open = (precision?: Precision) => loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, maxBatch: options.maxBatch, roiPlacement: options.roiPlacement, onFallback: options.onWarning, hooks: options.graphHooks, precision });
     const loaded = await open();
     // The RoI ops use as many threads as ONNX Runtime does (its default, 0, is one per core).
     const roiThreads = new RoiThreads(options.intraOpThreads || availableParallelism());

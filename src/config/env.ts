@@ -5,7 +5,7 @@
  */
 
 import { RECEIVE_TIMEOUT_MS } from '../http/context.js';
-import { SHIPPED_MODELS_DIR } from '../model/package.js';
+import { ROI_PLACEMENTS, SHIPPED_MODELS_DIR, type RoiPlacement } from '../model/package.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS } from '../proposals.js';
 import { parseDevice, type Device } from '../runtime/device.js';
 import { defaultThreads, defaultWorkers } from '../workers/defaults.js';
@@ -21,6 +21,8 @@ export interface ServerConfig {
   ortThreads: number;
   /** Requests a worker takes at once, their graphs run as one batch (MAX_BATCH; 1: none). */
   maxBatch: number;
+  /** Where Faster R-CNN's RoIAlign runs (ROI_PLACEMENT: host or graph). */
+  roiPlacement: RoiPlacement;
   maxQueue: number;
   maxBodyBytes: number;
   maxPixels: number;
@@ -51,6 +53,13 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return v;
 }
 
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[]): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return allowed[0]!;
+  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid; allowed: ${allowed.join(', ')}`);
+  return raw as T;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -74,6 +83,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     workerHeapMb: integer(env, 'WORKER_HEAP_MB', 512, 32, 65536),
     ortThreads: integer(env, 'ORT_THREADS', defaultThreads(workers), 1, 256),
     maxBatch: integer(env, 'MAX_BATCH', 1, 1, 64),
+    roiPlacement: oneOf(env, 'ROI_PLACEMENT', ROI_PLACEMENTS),
     maxQueue: integer(env, 'MAX_QUEUE', 4 * workers, 0, 100000),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxPixels: integer(env, 'MAX_PIXELS', 40_000_000, 1, 1_000_000_000),

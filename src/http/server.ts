@@ -75,6 +75,7 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
     device: config.device,
     intraOpThreads: config.ortThreads,
     maxBatch: config.maxBatch,
+    roiPlacement: config.roiPlacement,
     limits: { maxBytes: config.maxBodyBytes, maxPixels: config.maxPixels },
     proposalMaxPixels: config.proposalMaxPixels,
   };

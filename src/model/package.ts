@@ -11,6 +11,7 @@ import { openGraph, type GraphSession, type SessionOptions, type Tensor } from '
 import { batching } from '../runtime/batching.js';
 import { freeBatchAxis, readModel, writeModel } from '../onnx/model.js';
 import { planQuantization, quantizeGraph } from '../onnx/qdq.js';
+import { withRoiAlign } from '../onnx/roi-head.js';
 import { checkPrecision, graphsOf, parseManifest, precisionsOf } from './manifest.js';
 import type { ModelManifest, Precision } from './manifest-schema.js';
 
@@ -36,6 +37,11 @@ export interface LoadedModel {
   readonly precision: Precision;
   /** Open graphs by file name. */
   readonly graphs: ReadonlyMap<string, GraphSession>;
+  /**
+   * With roiPlacement 'graph': Faster R-CNN's box head with RoIAlign inside
+   * (onnx/roi-head.ts), by the box head's file name.
+   */
+  readonly pooledHeads: ReadonlyMap<string, GraphSession>;
   close(): Promise<void>;
 }
 
@@ -101,7 +107,16 @@ export interface LoadOptions extends SessionOptions {
    * fix the batch axis at 1 are freed for it.
    */
   maxBatch?: number;
+  /**
+   * Where Faster R-CNN's RoIAlign runs: 'host' (default), the TypeScript op
+   * on the feature maps the backbone returns; 'graph', ONNX's RoiAlign inside
+   * the box head's graph, on the graphs' device (docs/gpu.md, "Placements").
+   */
+  roiPlacement?: RoiPlacement;
 }
+
+export const ROI_PLACEMENTS = ['host', 'graph'] as const;
+export type RoiPlacement = (typeof ROI_PLACEMENTS)[number];
 
 /**
  * A package's int8 graph built from its fp32 one and the calibrated ranges
@@ -147,9 +162,11 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
     }
   }
   const graphs = new Map<string, GraphSession>();
+  const pooledHeads = new Map<string, GraphSession>();
   const close = async () => {
-    await Promise.all([...graphs.values()].map((g) => g.release()));
+    await Promise.all([...graphs.values(), ...pooledHeads.values()].map((g) => g.release()));
     graphs.clear();
+    pooledHeads.clear();
   };
   try {
     // Once one graph falls back to the CPU, open the others there directly (one warning per model).
@@ -176,11 +193,21 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
         );
       }
     }
+    const faster = manifest.pipelines['faster-rcnn'];
+    if (options.roiPlacement === 'graph' && faster?.roiOp.type === 'roi-align') {
+      const file = faster.boxHead.file;
+      const stored: Uint8Array = new Uint8Array(await readFile(join(dir, file)));
+      const bytes = built ? int8Graph(manifest, file, stored, dir) : stored;
+      const roi = faster.roiOp;
+      const spec = { input: faster.boxHead.input, levels: roi.features.length, outputSize: roi.outputSize, samplingRatio: roi.samplingRatio ?? 2, aligned: roi.aligned ?? false };
+      const pooled = writeModel(withRoiAlign(readModel(bytes), spec));
+      pooledHeads.set(file, await openGraph({ path: join(dir, file), bytes: pooled }, { ...options, device: graphs.get(file)!.device }));
+    }
   } catch (err) {
     await close();
     throw err;
   }
-  return { dir, manifest, precision, graphs, close };
+  return { dir, manifest, precision, graphs, pooledHeads, close };
 }
 
 function observed(g: GraphSession, file: string, observe: NonNullable<GraphHooks['observe']>): GraphSession {

@@ -206,6 +206,19 @@ export function freeBatchAxis(m: EditableModel): EditableModel {
   return { ...m, inputs };
 }
 
+/** A FLOAT attribute, even for a whole number (a plain number attribute is written as INT when whole). */
+export function floatAttribute(name: string, value: number): OnnxAttribute {
+  return { name, value, encoded: new Writer().string(1, name).float32(2, value).varint(20, 1).finish() };
+}
+
+/** An INT64 initializer. */
+export function int64Tensor(name: string, values: readonly number[], dims: number[]): EditableTensor {
+  const data = new Uint8Array(8 * values.length);
+  const view = new DataView(data.buffer);
+  values.forEach((v, i) => view.setBigInt64(8 * i, BigInt(v), true));
+  return { name, dims, dataType: DataType.INT64, data };
+}
+
 /** An attribute's value, or `fallback` when the node has none by that name. */
 export function attribute(node: EditableNode, name: string, fallback: AttributeValue): AttributeValue {
   return node.attributes.find((a) => a.name === name)?.value ?? fallback;

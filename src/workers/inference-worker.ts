@@ -12,6 +12,7 @@ import type { DecodeLimits } from '../image/decode.js';
 import type { Cancellation } from '../core/cancellation.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS, RegionProposer, type ProposalResult, type ProposeOptions } from '../proposals.js';
 import type { Device } from '../runtime/device.js';
+import type { RoiPlacement } from '../model/package.js';
 
 export interface WorkerSettings {
   device: Device;
@@ -26,6 +27,8 @@ export interface WorkerSettings {
   proposalMaxPixels?: number;
   /** Concurrent tasks of this worker run each graph as one batch of at most this many (Detector's maxBatch); with the pool's tasksPerWorker. */
   maxBatch?: number;
+  /** Where Faster R-CNN's RoIAlign runs (Detector's roiPlacement). */
+  roiPlacement?: RoiPlacement;
 }
 
 export type InferenceTask =
@@ -59,7 +62,7 @@ let proposer: RegionProposer | undefined;
 function detectorFor(modelDir: string, settings: WorkerSettings): Promise<Detector> {
   let d = detectors.get(modelDir);
   if (!d) {
-    d = Detector.load(modelDir, { device: settings.device, intraOpThreads: settings.intraOpThreads, maxBatch: settings.maxBatch, limits: settings.limits, proposalMaxPixels: proposalMaxPixels(settings) });
+    d = Detector.load(modelDir, { device: settings.device, intraOpThreads: settings.intraOpThreads, maxBatch: settings.maxBatch, roiPlacement: settings.roiPlacement, limits: settings.limits, proposalMaxPixels: proposalMaxPixels(settings) });
     d.catch(() => detectors.delete(modelDir));
     detectors.set(modelDir, d);
   }

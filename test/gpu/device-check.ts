@@ -20,7 +20,8 @@
  *    tolerances (every detection matched both ways at IoU >= 0.99, score
  *    within 1e-3);
  * 4. bench: per stage at batch 1, the default package (CPU and CUDA) and
- *    R50-FPN exported on the machine with seeded weights, fp32 and fp16;
+ *    R50-FPN exported on the machine with seeded weights, fp32 and fp16,
+ *    with RoIAlign on the host and inside the box head's graph;
  *    R50-FPN's images/s under concurrent requests through the worker pool,
  *    W workers one request each, and one worker batching B requests;
  *    its FLOP floor on the GPU where the GPU's peak is known (fp32 without
@@ -37,7 +38,7 @@ import sharp from 'sharp';
 import { Detector, PIPELINES, type DetectionResult, type DetectOptions } from '../../src/detector.js';
 import { DEFAULT_DECODE_LIMITS } from '../../src/image/decode.js';
 import { pipelineCosts } from '../../src/inspect/pipeline-cost.js';
-import { readManifest } from '../../src/model/package.js';
+import { readManifest, ROI_PLACEMENTS } from '../../src/model/package.js';
 import { float16Package } from '../../src/quantize/float16-package.js';
 import type { Device } from '../../src/runtime/device.js';
 import { InferencePool } from '../../src/workers/inference-pool.js';
@@ -239,14 +240,19 @@ if (!values['skip-r50']) {
     const tf32 = process.env.NVIDIA_TF32_OVERRIDE !== '0';
     out.tf32 = tf32;
     for (const precision of ['fp32', 'fp16'] as const) {
-      const detector = await Detector.load(join(work, precision), { device });
-      try {
-        const stages = await timed(detector, coffee, {}, repeats);
-        const floorMs = peak ? ((2 * macs) / (precision === 'fp16' ? peak.fp16 : tf32 ? peak.tf32 : peak.fp32)) * 1000 : undefined;
-        out[precision] = { stages, imagesPerSecond: 1000 / stages.total!, floorMs, floorRatio: floorMs ? stages.total! / floorMs : undefined };
-        console.log(`   ${precision} batch 1: ${JSON.stringify(out[precision])}`);
-      } finally {
-        await detector.close();
+      // Batch 1, RoIAlign in each placement: on the host in TypeScript (the feature maps come back from the
+      // device), or inside the box head's graph on the device (the maps go back up; no pooled features come down).
+      for (const roiPlacement of ROI_PLACEMENTS) {
+        const detector = await Detector.load(join(work, precision), { device, roiPlacement });
+        try {
+          const stages = await timed(detector, coffee, {}, repeats);
+          const floorMs = peak ? ((2 * macs) / (precision === 'fp16' ? peak.fp16 : tf32 ? peak.tf32 : peak.fp32)) * 1000 : undefined;
+          const key = `${precision} RoIAlign on the ${roiPlacement}`;
+          out[key] = { stages, imagesPerSecond: 1000 / stages.total!, floorMs, floorRatio: floorMs ? stages.total! / floorMs : undefined };
+          console.log(`   ${key}, batch 1: ${JSON.stringify(out[key])}`);
+        } finally {
+          await detector.close();
+        }
       }
       // Concurrent requests through the worker pool: `workers` workers each with its own sessions on the device,
       // one request at a time each; then one worker taking maxBatch requests at once, its graphs batched.

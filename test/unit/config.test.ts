@@ -19,6 +19,12 @@ describe('configFromEnv', () => {
     expect(() => configFromEnv({ MAX_BATCH: '65' })).toThrow('MAX_BATCH="65" is invalid; allowed: an integer from 1 to 64');
   });
 
+  it('runs RoIAlign on the host unless ROI_PLACEMENT says graph', () => {
+    expect(configFromEnv({}).roiPlacement).toBe('host');
+    expect(configFromEnv({ ROI_PLACEMENT: 'graph' }).roiPlacement).toBe('graph');
+    expect(() => configFromEnv({ ROI_PLACEMENT: 'gpu' })).toThrow('ROI_PLACEMENT="gpu" is invalid; allowed: host, graph');
+  });
+
   it('stops the start on a bad value, naming the variable, the value and what is allowed', () => {
     expect(() => configFromEnv({ PROPOSALS_MAX_PIXELS: '0' })).toThrow(ConfigError);
     expect(() => configFromEnv({ PROPOSALS_MAX_PIXELS: '1.5' })).toThrow('PROPOSALS_MAX_PIXELS="1.5" is invalid; allowed: an integer from 1 to 30000000');

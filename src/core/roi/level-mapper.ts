@@ -47,6 +47,20 @@ export function mapRoisToLevels(rois: BoxArray, mapping: LevelMapping): Int32Arr
 }
 
 /**
+ * The RoIs each pooled map reads, as `MultiScaleRoIAlign` assigns them: for
+ * one map, all; for a pyramid (scales finest first, e.g. [1/4, ..., 1/32]),
+ * by `mapRoisToLevels`. Indices in RoI order within each level.
+ */
+export function roisByLevel(rois: BoxArray, scales: readonly number[], mapping: Pick<LevelMapping, 'canonicalScale' | 'canonicalLevel'> = {}): number[][] {
+  const n = boxCount(rois);
+  if (scales.length === 1) return [Array.from({ length: n }, (_, i) => i)];
+  const assigned = mapRoisToLevels(rois, { ...mapping, kMin: -Math.log2(scales[0]!), kMax: -Math.log2(scales[scales.length - 1]!) });
+  const members: number[][] = scales.map(() => []);
+  for (let i = 0; i < n; i++) members[assigned[i]!]!.push(i);
+  return members;
+}
+
+/**
  * Scale of a feature map relative to its image, as torchvision's
  * `_infer_scale`: the ratio of heights rounded to the nearest power of two.
  * @param featureHeight rows of the feature map.

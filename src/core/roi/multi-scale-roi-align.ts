@@ -6,7 +6,7 @@
 
 import { boxCount, gatherBoxes, type BoxArray } from '../boxes.js';
 import type { FeatureMap } from './feature-map.js';
-import { mapRoisToLevels } from './level-mapper.js';
+import { roisByLevel } from './level-mapper.js';
 import { roiAlign, roiAlignInto, type RoiAlignOptions } from './roi-align.js';
 
 export interface MultiScaleRoiAlignOptions extends Omit<RoiAlignOptions, 'spatialScale'> {
@@ -34,17 +34,10 @@ export function multiScaleRoiAlign(levels: readonly FeatureMap[], rois: BoxArray
   if (levels.some((level) => level.channels !== channels)) {
     throw new RangeError(`multi-scale RoIAlign needs the same channel count on every level (${levels.map((level) => level.channels).join(', ')})`);
   }
-  const k = boxCount(rois);
-  const out = new Float32Array(k * channels * align.outputSize[0] * align.outputSize[1]);
-  const kMin = -Math.log2(scales[0]!);
-  const kMax = -Math.log2(scales[scales.length - 1]!);
-  const assigned = mapRoisToLevels(rois, { kMin, kMax, canonicalScale, canonicalLevel });
-
-  for (let l = 0; l < levels.length; l++) {
-    const members: number[] = [];
-    for (let i = 0; i < k; i++) if (assigned[i] === l) members.push(i);
+  const out = new Float32Array(boxCount(rois) * channels * align.outputSize[0] * align.outputSize[1]);
+  roisByLevel(rois, scales, { canonicalScale, canonicalLevel }).forEach((members, l) => {
     // Each level's RoIs are pooled straight into their own places in the output.
     if (members.length > 0) roiAlignInto(levels[l]!, gatherBoxes(rois, members), { ...align, spatialScale: scales[l]! }, out, members);
-  }
+  });
   return out;
 }

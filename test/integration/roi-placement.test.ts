@@ -1,0 +1,47 @@
+/**
+ * roiPlacement 'graph': Faster R-CNN's RoIAlign inside the box head's graph
+ * (ONNX's RoiAlign) instead of the TypeScript op on the host. On the FPN
+ * parity fixture (four levels) and the shipped package (one), in fp32 and in
+ * int8, the detections are the host placement's within the parity tests'
+ * tolerances.
+ */
+
+import { afterAll, describe, expect, it } from 'vitest';
+import { Detector } from '../../src/detector.js';
+import { fixturePath } from '../helpers/fixtures.js';
+import { TINY_FPN } from '../helpers/packages.js';
+import { matchedFraction } from '../helpers/parity.js';
+
+const IMAGES = ['shapes.png', 'coffee.png', 'shapes-val-000003.png'];
+const cases = [
+  { name: 'fixture-tiny-fpn (four levels)', model: TINY_FPN, precision: 'fp32' as const },
+  { name: 'shapes-vgg (one level)', model: 'shapes-vgg', precision: 'fp32' as const },
+  { name: 'shapes-vgg in int8, built at load', model: 'shapes-vgg', precision: 'int8' as const },
+];
+const detectors: Detector[] = [];
+
+afterAll(() => Promise.all(detectors.map((d) => d.close())));
+
+describe('RoIAlign placed in the box head graph', () => {
+  for (const c of cases) {
+    it(`${c.name}: the same detections as RoIAlign on the host`, async () => {
+      const host = await Detector.load(c.model, { intraOpThreads: 1 });
+      const graph = await Detector.load(c.model, { intraOpThreads: 1, roiPlacement: 'graph' });
+      detectors.push(host, graph);
+      expect([...graph.model.pooledHeads.keys()]).toEqual(['box_head.onnx']);
+      expect(host.model.pooledHeads.size).toBe(0);
+      for (const image of IMAGES) {
+        const a = await host.detect(fixturePath('images', image), { pipeline: 'faster-rcnn', precision: c.precision });
+        const b = await graph.detect(fixturePath('images', image), { pipeline: 'faster-rcnn', precision: c.precision });
+        expect(a.detections.length, image).toBeGreaterThan(0);
+        expect(b.timings.roi).toBeUndefined(); // pooled inside the head's graph
+        expect(matchedFraction(a.detections, b.detections), image).toBeGreaterThanOrEqual(0.99);
+        expect(matchedFraction(b.detections, a.detections), image).toBeGreaterThanOrEqual(0.99);
+      }
+    }, 120_000);
+  }
+
+  it('is refused when it is not host or graph', async () => {
+    await expect(Detector.load('shapes-vgg', { roiPlacement: 'gpu' as 'graph' })).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining('roiPlacement') });
+  });
+});

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { multiScaleRoiAlign } from '../../src/core/roi/multi-scale-roi-align.js';
+import { roisByLevel } from '../../src/core/roi/level-mapper.js';
+import { gatherBoxes } from '../../src/core/boxes.js';
+import { DataType, floatValueInfo, tensorValueInfo, writeModel, type EditableModel } from '../../src/onnx/model.js';
+import { roiBoxesInput, roiFeatureInput, withRoiAlign } from '../../src/onnx/roi-head.js';
+import { Writer } from '../../src/onnx/wire.js';
+import { openGraph } from '../../src/runtime/session.js';
+import { floats, node, rand } from '../helpers/small-graph.js';
+
+const C = 8;
+
+/** A box head: pooled [R, C, 7, 7] -> flatten -> fc (5 outputs). */
+function head(opset = 16): EditableModel {
+  return {
+    modelFields: [new Writer().varint(1, 8).finish()],
+    opsets: [{ domain: '', version: opset }],
+    graphName: 'head',
+    nodes: [node('flatten', 'Flatten', ['pooled'], ['f']), node('fc', 'Gemm', ['f', 'w', 'b'], ['logits'], { transB: 1 })],
+    initializers: [floats('w', [5, C * 49]), floats('b', [5])],
+    inputs: [{ name: 'pooled', encoded: tensorValueInfo('pooled', DataType.FLOAT, ['rois', C, 7, 7]) }],
+    outputs: [{ name: 'logits', encoded: floatValueInfo('logits') }],
+    valueInfo: [],
+    graphFields: [],
+  };
+}
+
+/** Two pyramid levels (strides 4 and 8) of a 64 x 96 input, NHWC. */
+const levels = [
+  { data: Float32Array.from({ length: 16 * 24 * C }, rand), channels: C, height: 16, width: 24 },
+  { data: Float32Array.from({ length: 8 * 12 * C }, rand), channels: C, height: 8, width: 12 },
+];
+const scales = [1 / 4, 1 / 8];
+const mapping = { canonicalScale: 32, canonicalLevel: 3 }; // so that small RoIs read level 0 and large ones level 1
+
+describe('a box head with RoIAlign inside its graph', () => {
+  it('pools each level in ONNX Runtime as src/core/roi does, and runs the head on the RoIs level by level', async () => {
+    const rois = Float32Array.of(2, 3, 20, 17, 5, 5, 60, 50, 30, 10, 41, 30, 0, 0, 95, 63, 10, 20, 13.5, 26);
+    const byLevel = roisByLevel(rois, scales, mapping);
+    expect(byLevel).toEqual([[0, 2, 4], [1, 3]]);
+    const spec = { input: 'pooled', levels: 2, outputSize: [7, 7] as const, samplingRatio: 2, aligned: false };
+    const weights = head(); // each call draws new weights
+    const model = withRoiAlign(weights, spec);
+    expect(model.inputs.map((i) => i.name)).toEqual([roiFeatureInput(0), roiBoxesInput(0), roiFeatureInput(1), roiBoxesInput(1)]);
+    const inGraph = await openGraph({ path: 'pooled-head.onnx', bytes: writeModel(model) }, { device: 'cpu', intraOpThreads: 1 });
+    const plain = await openGraph({ path: 'head.onnx', bytes: writeModel(weights) }, { device: 'cpu', intraOpThreads: 1 });
+    try {
+      const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
+      byLevel.forEach((members, l) => {
+        feeds[roiFeatureInput(l)] = { data: levels[l]!.data, dims: [1, levels[l]!.height, levels[l]!.width, C] };
+        feeds[roiBoxesInput(l)] = { data: gatherBoxes(rois, members).map((v) => v * scales[l]!), dims: [members.length, 4] };
+      });
+      const got = (await inGraph.run(feeds)).logits!;
+      // The reference: TypeScript RoIAlign over the pyramid, then the plain head, in level order.
+      const pooled = multiScaleRoiAlign(levels, rois, { scales, outputSize: [7, 7], samplingRatio: 2, aligned: false, ...mapping });
+      const want = (await plain.run({ pooled: { data: pooled, dims: [5, C, 7, 7] } })).logits!;
+      const order = byLevel.flat();
+      expect(got.dims).toEqual([5, 5]);
+      order.forEach((i, row) => {
+        for (let k = 0; k < 5; k++) expect(got.data[row * 5 + k]).toBeCloseTo(want.data[i * 5 + k]!, 4);
+      });
+      // A level with no RoIs.
+      const none = { ...feeds, [roiBoxesInput(1)]: { data: new Float32Array(0), dims: [0, 4] } };
+      expect((await inGraph.run(none)).logits!.dims).toEqual([3, 5]);
+    } finally {
+      await Promise.all([inGraph.release(), plain.release()]);
+    }
+  });
+
+  it('refuses a head without the named input, or before opset 16', () => {
+    const spec = { input: 'pooled', levels: 1, outputSize: [7, 7] as const, samplingRatio: 2, aligned: true };
+    expect(() => withRoiAlign(head(), { ...spec, input: 'features' })).toThrow('the head has no input features');
+    expect(() => withRoiAlign(head(13), spec)).toThrow("RoiAlign's aligned modes need opset 16; the head is opset 13");
+  });
+});
