@@ -72,9 +72,9 @@ export interface DetectorOptions {
    */
   maxBatch?: number;
   /**
-   * Where Faster R-CNN's RoIAlign runs: 'host' (default), TypeScript on the
-   * feature maps; 'graph', ONNX's RoiAlign inside the box head's graph, on
-   * the graphs' device (docs/gpu.md, "Placements").
+   * Where the RoI ops run: 'host' (default), TypeScript on the feature
+   * maps; 'graph', inside the head's graph (Faster R-CNN's RoIAlign, Fast
+   * R-CNN's RoI max pooling), on the graphs' device (docs/gpu.md, "Placements").
    */
   roiPlacement?: RoiPlacement;
   /** Byte and pixel limits on inputs. */
@@ -143,7 +143,7 @@ function callerProposals(boxes: unknown, pipeline: PipelineName): Float32Array {
 const LOAD_RANGES = {
   intraOpThreads: { type: 'integer', minimum: 0, maximum: 1024, doc: 'ONNX Runtime intra-op threads' },
   maxBatch: { type: 'integer', minimum: 1, maximum: 64, doc: 'calls of a graph run as one batch' },
-  roiPlacement: { type: 'string', enum: ROI_PLACEMENTS, doc: "where Faster R-CNN's RoIAlign runs" },
+  roiPlacement: { type: 'string', enum: ROI_PLACEMENTS, doc: 'where the RoI ops run' },
   'limits.maxPixels': { type: 'integer', minimum: 1, maximum: 1e10, doc: 'decoded pixels' },
   'limits.maxBytes': { type: 'integer', minimum: 1, maximum: 2 ** 31, doc: 'encoded bytes' },
   proposalMaxPixels: { type: 'integer', minimum: 1, maximum: 1e10, doc: "selective search's pixels" },

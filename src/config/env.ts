@@ -21,7 +21,7 @@ export interface ServerConfig {
   ortThreads: number;
   /** Requests a worker takes at once, their graphs run as one batch (MAX_BATCH; 1: none). */
   maxBatch: number;
-  /** Where Faster R-CNN's RoIAlign runs (ROI_PLACEMENT: host or graph). */
+  /** Where the RoI ops run (ROI_PLACEMENT: host or graph). */
   roiPlacement: RoiPlacement;
   maxQueue: number;
   maxBodyBytes: number;

@@ -11,7 +11,7 @@ import { openGraph, type GraphSession, type SessionOptions, type Tensor } from '
 import { batching } from '../runtime/batching.js';
 import { freeBatchAxis, readModel, writeModel } from '../onnx/model.js';
 import { planQuantization, quantizeGraph } from '../onnx/qdq.js';
-import { withRoiAlign } from '../onnx/roi-head.js';
+import { withRoiOp, type InGraphRoiOp } from '../onnx/roi-head.js';
 import { checkPrecision, graphsOf, parseManifest, precisionsOf } from './manifest.js';
 import type { ModelManifest, Precision } from './manifest-schema.js';
 
@@ -38,8 +38,8 @@ export interface LoadedModel {
   /** Open graphs by file name. */
   readonly graphs: ReadonlyMap<string, GraphSession>;
   /**
-   * With roiPlacement 'graph': Faster R-CNN's box head with RoIAlign inside
-   * (onnx/roi-head.ts), by the box head's file name.
+   * With roiPlacement 'graph': the heads with their RoI op inside
+   * (onnx/roi-head.ts: Faster R-CNN's box head, Fast R-CNN's head), by the head's file name.
    */
   readonly pooledHeads: ReadonlyMap<string, GraphSession>;
   close(): Promise<void>;
@@ -108,9 +108,9 @@ export interface LoadOptions extends SessionOptions {
    */
   maxBatch?: number;
   /**
-   * Where Faster R-CNN's RoIAlign runs: 'host' (default), the TypeScript op
-   * on the feature maps the backbone returns; 'graph', ONNX's RoiAlign inside
-   * the box head's graph, on the graphs' device (docs/gpu.md, "Placements").
+   * Where the RoI ops run: 'host' (default), TypeScript on the feature maps
+   * the backbone returns; 'graph', ONNX's RoiAlign or MaxRoiPool inside the
+   * head's graph (inGraphRoiOps), on the graphs' device (docs/gpu.md, "Placements").
    */
   roiPlacement?: RoiPlacement;
 }
@@ -193,21 +193,33 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
         );
       }
     }
-    const faster = manifest.pipelines['faster-rcnn'];
-    if (options.roiPlacement === 'graph' && faster?.roiOp.type === 'roi-align') {
-      const file = faster.boxHead.file;
-      const stored: Uint8Array = new Uint8Array(await readFile(join(dir, file)));
-      const bytes = built ? int8Graph(manifest, file, stored, dir) : stored;
-      const roi = faster.roiOp;
-      const spec = { input: faster.boxHead.input, levels: roi.features.length, outputSize: roi.outputSize, samplingRatio: roi.samplingRatio ?? 2, aligned: roi.aligned ?? false };
-      const pooled = writeModel(withRoiAlign(readModel(bytes), spec));
-      pooledHeads.set(file, await openGraph({ path: join(dir, file), bytes: pooled }, { ...options, device: graphs.get(file)!.device }));
+    if (options.roiPlacement === 'graph') {
+      for (const [file, spec] of inGraphRoiOps(manifest)) {
+        const stored: Uint8Array = new Uint8Array(await readFile(join(dir, file)));
+        const bytes = writeModel(withRoiOp(readModel(built ? int8Graph(manifest, file, stored, dir) : stored), spec));
+        pooledHeads.set(file, await openGraph({ path: join(dir, file), bytes }, { ...options, device: graphs.get(file)!.device }));
+      }
     }
   } catch (err) {
     await close();
     throw err;
   }
   return { dir, manifest, precision, graphs, pooledHeads, close };
+}
+
+/** The heads that pool their own RoIs with roiPlacement 'graph', by file: Faster R-CNN's box head, Fast R-CNN's head. */
+function inGraphRoiOps(m: ModelManifest): Map<string, InGraphRoiOp> {
+  const ops = new Map<string, InGraphRoiOp>();
+  const faster = m.pipelines['faster-rcnn'];
+  if (faster) {
+    const roi = faster.roiOp;
+    const base = { input: faster.boxHead.input, levels: roi.features.length, outputSize: roi.outputSize };
+    // RoI max pooling reads the first map only, as the host's does.
+    ops.set(faster.boxHead.file, roi.type === 'roi-align' ? { ...base, type: 'roi-align', samplingRatio: roi.samplingRatio ?? 2, aligned: roi.aligned ?? false } : { ...base, levels: 1, type: 'roi-pool' });
+  }
+  const fast = m.pipelines['fast-rcnn'];
+  if (fast) ops.set(fast.head.file, { type: 'roi-pool', input: fast.head.input, levels: 1, outputSize: fast.roiPool.outputSize });
+  return ops;
 }
 
 function observed(g: GraphSession, file: string, observe: NonNullable<GraphHooks['observe']>): GraphSession {

@@ -17,7 +17,7 @@ import type { FastRcnnSpec, ModelManifest } from '../model/manifest-schema.js';
 import type { LoadedModel } from '../model/package.js';
 import type { PipelineRunner, RunOptions } from './pipeline-runner.js';
 import { postprocessDetections, softmax, type RawDetections } from '../core/postprocess.js';
-import { featureMap, inOriginalPixels, regionHeadGraphs, regionsOf, runHead, type RegionHeadGraphs } from './stages.js';
+import { featureMap, inOriginalPixels, regionHeadGraphs, regionsOf, runHead, runPooledHead, type RegionHeadGraphs } from './stages.js';
 import type { Stopwatch } from './stopwatch.js';
 
 export class FastRcnn implements PipelineRunner {
@@ -53,13 +53,20 @@ export class FastRcnn implements PipelineRunner {
     options.signal?.throwIfAborted();
 
     const [oh, ow] = this.spec.roiPool.outputSize;
-    const pooled = await this.pooler.pool([map], boxes, { type: 'roi-pool', outputSize: [oh, ow], spatialScale: inferFeatureScale(map.height, input.height) });
-    clock.lap('roi');
-
-    const { logits, deltas } = await runHead(this.graphs.head, this.spec.head, pooled, [boxes.length / 4, map.channels, oh, ow], this.manifest.classes.length);
+    const scale = inferFeatureScale(map.height, input.height);
+    const classes = this.manifest.classes.length;
+    let head: { logits: Float32Array; deltas: Float32Array };
+    if (this.graphs.pooledHead) {
+      // RoI max pooling inside the head's graph (roiPlacement 'graph'): its time is the head's.
+      head = await runPooledHead(this.graphs.pooledHead, this.spec.head, [map], [scale], boxes, classes);
+    } else {
+      const pooled = await this.pooler.pool([map], boxes, { type: 'roi-pool', outputSize: [oh, ow], spatialScale: scale });
+      clock.lap('roi');
+      head = await runHead(this.graphs.head, this.spec.head, pooled, [boxes.length / 4, map.channels, oh, ow], classes);
+    }
+    const { logits, deltas } = head;
     clock.lap('head');
 
-    const classes = this.manifest.classes.length;
     const detections = postprocessDetections(softmax(logits, boxes.length / 4, classes), deltas, boxes, input, this.graphs.postprocess.for(options));
     const result = inOriginalPixels(detections, input);
     clock.lap('postprocess');

@@ -5,8 +5,10 @@
  */
 
 import { BoxCoder, type BoxCoderOptions } from '../core/box-coder.js';
-import { clipBoxes, resizeBoxes } from '../core/boxes.js';
+import { clipBoxes, gatherBoxes, resizeBoxes } from '../core/boxes.js';
 import type { FeatureMap } from '../core/roi/feature-map.js';
+import { roisByLevel } from '../core/roi/level-mapper.js';
+import { roiBoxesInput, roiFeatureInput } from '../onnx/roi-head.js';
 import { selectiveSearch } from '../core/selective-search/selective-search.js';
 import { DetectError } from '../errors.js';
 import type { RgbImage } from '../core/image.js';
@@ -60,6 +62,45 @@ export async function runHead(graph: GraphSession, spec: HeadSpec, features: Flo
   return { logits: graphOutput(graph, out, spec.classLogits, [r, classes]).data, deltas: graphOutput(graph, out, spec.boxDeltas, [r, 4 * classes]).data };
 }
 
+/**
+ * A head whose graph pools its own RoIs (onnx/roi-head.ts, roiPlacement
+ * 'graph'): each level's map and the RoIs it reads (torchvision's level
+ * rule), scaled to that map's cells, go in; the results come back level by
+ * level and are put back in RoI order.
+ * @param rois K*4 xyxy in input pixels.
+ */
+export async function runPooledHead(
+  head: GraphSession,
+  spec: HeadSpec,
+  maps: readonly FeatureMap[],
+  scales: readonly number[],
+  rois: Float32Array,
+  classes: number,
+  mapping: { canonicalScale?: number; canonicalLevel?: number } = {},
+): Promise<{ logits: Float32Array; deltas: Float32Array }> {
+  const count = rois.length / 4;
+  if (count === 0) return { logits: new Float32Array(0), deltas: new Float32Array(0) };
+  const byLevel = roisByLevel(rois, scales, mapping);
+  const feeds: Record<string, Tensor> = {};
+  byLevel.forEach((members, l) => {
+    const m = maps[l]!;
+    feeds[roiFeatureInput(l)] = { data: m.data, dims: [1, m.height, m.width, m.channels] };
+    const boxes = gatherBoxes(rois, members);
+    for (let i = 0; i < boxes.length; i++) boxes[i] = Math.fround(boxes[i]! * scales[l]!);
+    feeds[roiBoxesInput(l)] = { data: boxes, dims: [members.length, 4] };
+  });
+  const out = await head.run(feeds);
+  const levelLogits = graphOutput(head, out, spec.classLogits, [count, classes]).data;
+  const levelDeltas = graphOutput(head, out, spec.boxDeltas, [count, 4 * classes]).data;
+  const logits = new Float32Array(count * classes);
+  const deltas = new Float32Array(count * 4 * classes);
+  byLevel.flat().forEach((i, row) => {
+    logits.set(levelLogits.subarray(row * classes, (row + 1) * classes), i * classes);
+    deltas.set(levelDeltas.subarray(row * 4 * classes, (row + 1) * 4 * classes), i * 4 * classes);
+  });
+  return { logits, deltas };
+}
+
 /** Detections in network-input pixels scaled once to the original image's: a pipeline's last step (torchvision's transform.postprocess). */
 export function inOriginalPixels(d: RawDetections, input: RcnnInput): RawDetections {
   return { ...d, boxes: resizeBoxes(d.boxes, input, { width: input.originalWidth, height: input.originalHeight }) };
@@ -87,6 +128,8 @@ export class PostprocessDefaults {
 export interface RegionHeadGraphs {
   backbone: GraphSession;
   head: GraphSession;
+  /** The head with its RoI op inside (roiPlacement 'graph'; Fast R-CNN). */
+  pooledHead: GraphSession | undefined;
   /** The backbone output the head reads. */
   featureOutput: string;
   postprocess: PostprocessDefaults;
@@ -97,6 +140,7 @@ export function regionHeadGraphs(model: LoadedModel, spec: { head: HeadSpec; box
   return {
     backbone: model.graphs.get(bb.file)!,
     head: model.graphs.get(spec.head.file)!,
+    pooledHead: model.pooledHeads.get(spec.head.file),
     featureOutput: bb.features.find((f) => f.name === feature)!.output,
     postprocess: new PostprocessDefaults(spec.boxCoder, spec.postprocess),
   };

@@ -27,7 +27,7 @@ export interface WorkerSettings {
   proposalMaxPixels?: number;
   /** Concurrent tasks of this worker run each graph as one batch of at most this many (Detector's maxBatch); with the pool's tasksPerWorker. */
   maxBatch?: number;
-  /** Where Faster R-CNN's RoIAlign runs (Detector's roiPlacement). */
+  /** Where the RoI ops run (Detector's roiPlacement). */
   roiPlacement?: RoiPlacement;
 }
 

@@ -19,7 +19,8 @@
  *    CUDA against the CPU, on the same images, with the CPU parity tests'
  *    tolerances (every detection matched both ways at IoU >= 0.99, score
  *    within 1e-3);
- * 4. bench: per stage at batch 1, the default package (CPU and CUDA) and
+ * 4. bench: per stage at batch 1, the default package (CPU; CUDA with the
+ *    RoI ops on the host and inside the heads' graphs) and
  *    R50-FPN exported on the machine with seeded weights, fp32 and fp16,
  *    with RoIAlign on the host and inside the box head's graph;
  *    R50-FPN's images/s under concurrent requests through the worker pool,
@@ -192,12 +193,14 @@ await section('parity', async () => {
 
 await section('bench-default', async () => {
   const out: Record<string, unknown> = {};
-  for (const d of ['cpu', device] as const) {
-    const detector = await Detector.load('shapes-vgg', { device: d });
+  const runs = [['cpu', 'host'], [device, 'host'], [device, 'graph']] as const;
+  for (const [d, roiPlacement] of runs) {
+    const detector = await Detector.load('shapes-vgg', { device: d, roiPlacement });
     try {
       for (const pipeline of PIPELINES) {
-        out[`${d} ${pipeline}`] = await timed(detector, shippedImage, { pipeline }, d === 'cpu' ? Math.min(repeats, 3) : repeats);
-        console.log(`   ${d} ${pipeline}: ${JSON.stringify(out[`${d} ${pipeline}`])}`);
+        const key = `${d} ${pipeline}, RoI op on the ${roiPlacement}`;
+        out[key] = await timed(detector, shippedImage, { pipeline }, d === 'cpu' ? Math.min(repeats, 3) : repeats);
+        console.log(`   ${key}: ${JSON.stringify(out[key])}`);
       }
     } finally {
       await detector.close();

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { multiScaleRoiAlign } from '../../src/core/roi/multi-scale-roi-align.js';
+import { roiPool } from '../../src/core/roi/roi-pool.js';
 import { roisByLevel } from '../../src/core/roi/level-mapper.js';
 import { gatherBoxes } from '../../src/core/boxes.js';
 import { DataType, floatValueInfo, tensorValueInfo, writeModel, type EditableModel } from '../../src/onnx/model.js';
-import { roiBoxesInput, roiFeatureInput, withRoiAlign } from '../../src/onnx/roi-head.js';
+import { roiBoxesInput, roiFeatureInput, withRoiOp } from '../../src/onnx/roi-head.js';
 import { Writer } from '../../src/onnx/wire.js';
 import { openGraph } from '../../src/runtime/session.js';
 import { floats, node, rand } from '../helpers/small-graph.js';
@@ -33,14 +34,14 @@ const levels = [
 const scales = [1 / 4, 1 / 8];
 const mapping = { canonicalScale: 32, canonicalLevel: 3 }; // so that small RoIs read level 0 and large ones level 1
 
-describe('a box head with RoIAlign inside its graph', () => {
+describe('a box head with its RoI op inside its graph', () => {
   it('pools each level in ONNX Runtime as src/core/roi does, and runs the head on the RoIs level by level', async () => {
     const rois = Float32Array.of(2, 3, 20, 17, 5, 5, 60, 50, 30, 10, 41, 30, 0, 0, 95, 63, 10, 20, 13.5, 26);
     const byLevel = roisByLevel(rois, scales, mapping);
     expect(byLevel).toEqual([[0, 2, 4], [1, 3]]);
-    const spec = { input: 'pooled', levels: 2, outputSize: [7, 7] as const, samplingRatio: 2, aligned: false };
+    const spec = { type: 'roi-align' as const, input: 'pooled', levels: 2, outputSize: [7, 7] as const, samplingRatio: 2, aligned: false };
     const weights = head(); // each call draws new weights
-    const model = withRoiAlign(weights, spec);
+    const model = withRoiOp(weights, spec);
     expect(model.inputs.map((i) => i.name)).toEqual([roiFeatureInput(0), roiBoxesInput(0), roiFeatureInput(1), roiBoxesInput(1)]);
     const inGraph = await openGraph({ path: 'pooled-head.onnx', bytes: writeModel(model) }, { device: 'cpu', intraOpThreads: 1 });
     const plain = await openGraph({ path: 'head.onnx', bytes: writeModel(weights) }, { device: 'cpu', intraOpThreads: 1 });
@@ -67,9 +68,29 @@ describe('a box head with RoIAlign inside its graph', () => {
     }
   });
 
+  it("pools with MaxRoiPool as src/core/roi's RoIPool (torchvision's roi_pool) does, for Fast R-CNN's head", async () => {
+    const rois = Float32Array.of(2, 3, 20, 17, 5, 5, 60, 50, 30.5, 10.5, 41.5, 30.5, 0, 0, 95, 63, 10, 20, 13.5, 26);
+    const weights = head();
+    const inGraph = await openGraph({ path: 'pooled-head.onnx', bytes: writeModel(withRoiOp(weights, { type: 'roi-pool', input: 'pooled', levels: 1, outputSize: [7, 7] })) }, { device: 'cpu', intraOpThreads: 1 });
+    const plain = await openGraph({ path: 'head.onnx', bytes: writeModel(weights) }, { device: 'cpu', intraOpThreads: 1 });
+    try {
+      const map = levels[0]!;
+      const got = (await inGraph.run({
+        [roiFeatureInput(0)]: { data: map.data, dims: [1, map.height, map.width, C] },
+        [roiBoxesInput(0)]: { data: rois.map((v) => v * scales[0]!), dims: [5, 4] },
+      })).logits!;
+      const pooled = roiPool(map, rois, { spatialScale: scales[0]!, outputSize: [7, 7] });
+      const want = (await plain.run({ pooled: { data: pooled, dims: [5, C, 7, 7] } })).logits!;
+      expect(got.dims).toEqual([5, 5]);
+      got.data.forEach((v, i) => expect(v).toBeCloseTo(want.data[i]!, 4));
+    } finally {
+      await Promise.all([inGraph.release(), plain.release()]);
+    }
+  });
+
   it('refuses a head without the named input, or before opset 16', () => {
-    const spec = { input: 'pooled', levels: 1, outputSize: [7, 7] as const, samplingRatio: 2, aligned: true };
-    expect(() => withRoiAlign(head(), { ...spec, input: 'features' })).toThrow('the head has no input features');
-    expect(() => withRoiAlign(head(13), spec)).toThrow("RoiAlign's aligned modes need opset 16; the head is opset 13");
+    const spec = { type: 'roi-align' as const, input: 'pooled', levels: 1, outputSize: [7, 7] as const, samplingRatio: 2, aligned: true };
+    expect(() => withRoiOp(head(), { ...spec, input: 'features' })).toThrow('the head has no input features');
+    expect(() => withRoiOp(head(13), spec)).toThrow("RoiAlign's aligned modes need opset 16; the head is opset 13");
   });
 });

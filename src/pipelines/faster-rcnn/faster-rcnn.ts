@@ -11,10 +11,8 @@
  */
 
 import { BoxCoder } from '../../core/box-coder.js';
-import { flipBoxes, gatherBoxes, resizeBoxes } from '../../core/boxes.js';
-import type { FeatureMap } from '../../core/roi/feature-map.js';
-import { inferFeatureScale, roisByLevel } from '../../core/roi/level-mapper.js';
-import { roiBoxesInput, roiFeatureInput } from '../../onnx/roi-head.js';
+import { flipBoxes, resizeBoxes } from '../../core/boxes.js';
+import { inferFeatureScale } from '../../core/roi/level-mapper.js';
 import { SERIAL_POOLER, type RegionPooler } from '../../core/roi/pool-regions.js';
 import type { RgbImage } from '../../core/image.js';
 import { flipHorizontal } from '../../core/flip.js';
@@ -23,7 +21,7 @@ import type { FasterRcnnSpec, ModelManifest } from '../../model/manifest-schema.
 import type { LoadedModel } from '../../model/package.js';
 import type { GraphSession, Tensor } from '../../runtime/session.js';
 import { postprocessDetections, softmax, type PostprocessSettings, type RawDetections } from '../../core/postprocess.js';
-import { featureMap, graphOutput, inOriginalPixels, PostprocessDefaults, runHead } from '../stages.js';
+import { featureMap, graphOutput, inOriginalPixels, PostprocessDefaults, runHead, runPooledHead } from '../stages.js';
 import type { PipelineRunner, RunOptions } from '../pipeline-runner.js';
 import type { Stopwatch } from '../stopwatch.js';
 import { ProposalGenerator } from '../../core/rpn.js';
@@ -137,9 +135,12 @@ export class FasterRcnn implements PipelineRunner {
     // Scales as torchvision infers them: feature height / resized image height, to a power of two.
     const scales = maps.map((m) => inferFeatureScale(m.height, input.height));
     const [oh, ow] = roi.outputSize;
-    if (this.pooledHead && roi.type === 'roi-align') {
-      const { logits, deltas } = await this.pooledHeadRun(maps, scales, proposals.boxes, roi.canonicalScale, roi.canonicalLevel);
-      clock.lap('head'); // RoIAlign included: it runs inside the head's graph
+    if (this.pooledHead) {
+      // The RoI op runs inside the head's graph: its time is the head's. RoI max pooling reads the first map only.
+      const levels = roi.type === 'roi-align' ? maps.length : 1;
+      const mapping = roi.type === 'roi-align' ? { canonicalScale: roi.canonicalScale, canonicalLevel: roi.canonicalLevel } : {};
+      const { logits, deltas } = await runPooledHead(this.pooledHead, this.spec.boxHead, maps.slice(0, levels), scales.slice(0, levels), proposals.boxes, this.manifest.classes.length, mapping);
+      clock.lap('head');
       const detections = postprocessDetections(softmax(logits, proposals.boxes.length / 4, this.manifest.classes.length), deltas, proposals.boxes, input, settings);
       clock.lap('postprocess');
       return { detections, input };
@@ -167,41 +168,5 @@ export class FasterRcnn implements PipelineRunner {
     const detections = postprocessDetections(softmax(logits, proposals.boxes.length / 4, this.manifest.classes.length), deltas, proposals.boxes, input, settings);
     clock.lap('postprocess');
     return { detections, input };
-  }
-
-  /**
-   * The box head with RoIAlign inside its graph (onnx/roi-head.ts): each
-   * level's map and its RoIs in that map's cells go in; the results, level by
-   * level, are put back in proposal order.
-   */
-  private async pooledHeadRun(maps: readonly FeatureMap[], scales: readonly number[], rois: Float32Array, canonicalScale?: number, canonicalLevel?: number) {
-    const head = this.pooledHead!;
-    const spec = this.spec.boxHead;
-    const classes = this.manifest.classes.length;
-    const count = rois.length / 4;
-    if (count === 0) return { logits: new Float32Array(0), deltas: new Float32Array(0) };
-    const byLevel = roisByLevel(rois, scales, { canonicalScale, canonicalLevel });
-    const feeds: Record<string, Tensor> = {};
-    byLevel.forEach((members, l) => {
-      const m = maps[l]!;
-      feeds[roiFeatureInput(l)] = { data: m.data, dims: [1, m.height, m.width, m.channels] };
-      const boxes = gatherBoxes(rois, members);
-      for (let i = 0; i < boxes.length; i++) boxes[i] = Math.fround(boxes[i]! * scales[l]!);
-      feeds[roiBoxesInput(l)] = { data: boxes, dims: [members.length, 4] };
-    });
-    const out = await head.run(feeds);
-    const levelLogits = graphOutput(head, out, spec.classLogits, [count, classes]).data;
-    const levelDeltas = graphOutput(head, out, spec.boxDeltas, [count, 4 * classes]).data;
-    const logits = new Float32Array(count * classes);
-    const deltas = new Float32Array(count * 4 * classes);
-    let row = 0;
-    for (const members of byLevel) {
-      for (const i of members) {
-        logits.set(levelLogits.subarray(row * classes, (row + 1) * classes), i * classes);
-        deltas.set(levelDeltas.subarray(row * 4 * classes, (row + 1) * 4 * classes), i * 4 * classes);
-        row++;
-      }
-    }
-    return { logits, deltas };
   }
 }
