@@ -73,8 +73,9 @@ export interface DetectorOptions {
   maxBatch?: number;
   /**
    * Where the RoI ops run: 'host' (default), TypeScript on the feature
-   * maps; 'graph', inside the head's graph (Faster R-CNN's RoIAlign, Fast
-   * R-CNN's RoI max pooling), on the graphs' device (docs/gpu.md, "Placements").
+   * maps; 'graph', inside the graphs (Faster R-CNN's RoIAlign and Fast
+   * R-CNN's RoI max pooling in the head, R-CNN's warps in the backbone), on
+   * the graphs' device (docs/gpu.md, "Placements").
    */
   roiPlacement?: RoiPlacement;
   /** Byte and pixel limits on inputs. */

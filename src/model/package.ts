@@ -9,9 +9,9 @@ import { DetectError, QuantizeError } from '../errors.js';
 import { didYouMean } from '../suggest.js';
 import { openGraph, type GraphSession, type SessionOptions, type Tensor } from '../runtime/session.js';
 import { batching } from '../runtime/batching.js';
-import { freeBatchAxis, readModel, writeModel } from '../onnx/model.js';
+import { freeBatchAxis, readModel, writeModel, type EditableModel } from '../onnx/model.js';
 import { planQuantization, quantizeGraph } from '../onnx/qdq.js';
-import { withRoiOp, type InGraphRoiOp } from '../onnx/roi-head.js';
+import { withRoiOp, withWarp, type InGraphRoiOp } from '../onnx/in-graph-roi.js';
 import { checkPrecision, graphsOf, parseManifest, precisionsOf } from './manifest.js';
 import type { ModelManifest, Precision } from './manifest-schema.js';
 
@@ -38,10 +38,11 @@ export interface LoadedModel {
   /** Open graphs by file name. */
   readonly graphs: ReadonlyMap<string, GraphSession>;
   /**
-   * With roiPlacement 'graph': the heads with their RoI op inside
-   * (onnx/roi-head.ts: Faster R-CNN's box head, Fast R-CNN's head), by the head's file name.
+   * With roiPlacement 'graph', by pipeline: the graphs with the RoI op inside
+   * (onnx/in-graph-roi.ts): Faster R-CNN's box head and Fast R-CNN's head
+   * pooling their RoIs, R-CNN's backbone warping its crops.
    */
-  readonly pooledHeads: ReadonlyMap<string, GraphSession>;
+  readonly roiGraphs: ReadonlyMap<RoiGraphPipeline, GraphSession>;
   close(): Promise<void>;
 }
 
@@ -109,8 +110,8 @@ export interface LoadOptions extends SessionOptions {
   maxBatch?: number;
   /**
    * Where the RoI ops run: 'host' (default), TypeScript on the feature maps
-   * the backbone returns; 'graph', ONNX's RoiAlign or MaxRoiPool inside the
-   * head's graph (inGraphRoiOps), on the graphs' device (docs/gpu.md, "Placements").
+   * the backbone returns; 'graph', inside the graphs (roiGraphRewrites), on
+   * the graphs' device (docs/gpu.md, "Placements").
    */
   roiPlacement?: RoiPlacement;
 }
@@ -162,11 +163,11 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
     }
   }
   const graphs = new Map<string, GraphSession>();
-  const pooledHeads = new Map<string, GraphSession>();
+  const roiGraphs = new Map<RoiGraphPipeline, GraphSession>();
   const close = async () => {
-    await Promise.all([...graphs.values(), ...pooledHeads.values()].map((g) => g.release()));
+    await Promise.all([...graphs.values(), ...roiGraphs.values()].map((g) => g.release()));
     graphs.clear();
-    pooledHeads.clear();
+    roiGraphs.clear();
   };
   try {
     // Once one graph falls back to the CPU, open the others there directly (one warning per model).
@@ -194,32 +195,40 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
       }
     }
     if (options.roiPlacement === 'graph') {
-      for (const [file, spec] of inGraphRoiOps(manifest)) {
+      for (const [pipeline, { file, rewrite }] of roiGraphRewrites(manifest)) {
         const stored: Uint8Array = new Uint8Array(await readFile(join(dir, file)));
-        const bytes = writeModel(withRoiOp(readModel(built ? int8Graph(manifest, file, stored, dir) : stored), spec));
-        pooledHeads.set(file, await openGraph({ path: join(dir, file), bytes }, { ...options, device: graphs.get(file)!.device }));
+        const bytes = writeModel(rewrite(readModel(built ? int8Graph(manifest, file, stored, dir) : stored)));
+        roiGraphs.set(pipeline, await openGraph({ path: join(dir, file), bytes }, { ...options, device: graphs.get(file)!.device }));
       }
     }
   } catch (err) {
     await close();
     throw err;
   }
-  return { dir, manifest, precision, graphs, pooledHeads, close };
+  return { dir, manifest, precision, graphs, roiGraphs, close };
 }
 
-/** The heads that pool their own RoIs with roiPlacement 'graph', by file: Faster R-CNN's box head, Fast R-CNN's head. */
-function inGraphRoiOps(m: ModelManifest): Map<string, InGraphRoiOp> {
-  const ops = new Map<string, InGraphRoiOp>();
+export type RoiGraphPipeline = 'rcnn' | 'fast-rcnn' | 'faster-rcnn';
+
+/** With roiPlacement 'graph': which graph each pipeline rewrites with its RoI op inside, and how. */
+function roiGraphRewrites(m: ModelManifest): Map<RoiGraphPipeline, { file: string; rewrite: (graph: EditableModel) => EditableModel }> {
+  const rewrites = new Map<RoiGraphPipeline, { file: string; rewrite: (graph: EditableModel) => EditableModel }>();
   const faster = m.pipelines['faster-rcnn'];
   if (faster) {
     const roi = faster.roiOp;
     const base = { input: faster.boxHead.input, levels: roi.features.length, outputSize: roi.outputSize };
     // RoI max pooling reads the first map only, as the host's does.
-    ops.set(faster.boxHead.file, roi.type === 'roi-align' ? { ...base, type: 'roi-align', samplingRatio: roi.samplingRatio ?? 2, aligned: roi.aligned ?? false } : { ...base, levels: 1, type: 'roi-pool' });
+    const op: InGraphRoiOp = roi.type === 'roi-align' ? { ...base, type: 'roi-align', samplingRatio: roi.samplingRatio ?? 2, aligned: roi.aligned ?? false } : { ...base, levels: 1, type: 'roi-pool' };
+    rewrites.set('faster-rcnn', { file: faster.boxHead.file, rewrite: (g) => withRoiOp(g, op) });
   }
   const fast = m.pipelines['fast-rcnn'];
-  if (fast) ops.set(fast.head.file, { type: 'roi-pool', input: fast.head.input, levels: 1, outputSize: fast.roiPool.outputSize });
-  return ops;
+  if (fast) rewrites.set('fast-rcnn', { file: fast.head.file, rewrite: (g) => withRoiOp(g, { type: 'roi-pool', input: fast.head.input, levels: 1, outputSize: fast.roiPool.outputSize }) });
+  const rcnn = m.pipelines.rcnn;
+  if (rcnn) {
+    const warp = { input: m.backbone.input, size: rcnn.warp.size, samplingRatio: rcnn.warp.samplingRatio, mirror: rcnn.mirror === true };
+    rewrites.set('rcnn', { file: m.backbone.file, rewrite: (g) => withWarp(g, warp) });
+  }
+  return rewrites;
 }
 
 function observed(g: GraphSession, file: string, observe: NonNullable<GraphHooks['observe']>): GraphSession {

@@ -34,7 +34,7 @@ export class FastRcnn implements PipelineRunner {
     if (!spec) throw new RangeError(`model ${model.manifest.name} has no fast-rcnn pipeline`);
     this.spec = spec;
     this.manifest = model.manifest;
-    this.graphs = regionHeadGraphs(model, spec, spec.roiPool.feature);
+    this.graphs = regionHeadGraphs(model, 'fast-rcnn', spec, spec.roiPool.feature);
   }
 
   async run(image: RgbImage, options: RunOptions, clock: Stopwatch): Promise<RawDetections> {
@@ -56,9 +56,9 @@ export class FastRcnn implements PipelineRunner {
     const scale = inferFeatureScale(map.height, input.height);
     const classes = this.manifest.classes.length;
     let head: { logits: Float32Array; deltas: Float32Array };
-    if (this.graphs.pooledHead) {
+    if (this.graphs.roiGraph) {
       // RoI max pooling inside the head's graph (roiPlacement 'graph'): its time is the head's.
-      head = await runPooledHead(this.graphs.pooledHead, this.spec.head, [map], [scale], boxes, classes);
+      head = await runPooledHead(this.graphs.roiGraph, this.spec.head, [map], [scale], boxes, classes);
     } else {
       const pooled = await this.pooler.pool([map], boxes, { type: 'roi-pool', outputSize: [oh, ow], spatialScale: scale });
       clock.lap('roi');

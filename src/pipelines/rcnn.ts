@@ -12,13 +12,17 @@
  * way). Crops go through the backbone `batchSize` at a time (mirrored ones
  * included), so memory is bounded by the batch, not by the number of
  * regions; an abort between batches stops the work and leaves nothing behind
- * (every buffer is local to the call).
+ * (every buffer is local to the call). With roiPlacement 'graph' the warp
+ * (and the mirror images) run inside the backbone's graph.
  */
 
 import type { RgbImage } from '../core/image.js';
 import { withMirroredCrops } from '../core/flip.js';
 import { normalizedPixels } from '../core/rcnn-transform.js';
-import { warpRegions } from '../core/warp-regions.js';
+import type { FeatureMap } from '../core/roi/feature-map.js';
+import { contextBoxes, warpRegions } from '../core/warp-regions.js';
+import { WARP_BOXES, WARP_IMAGE } from '../onnx/in-graph-roi.js';
+import type { Tensor } from '../runtime/session.js';
 import type { ModelManifest, RcnnSpec } from '../model/manifest-schema.js';
 import type { LoadedModel } from '../model/package.js';
 import type { PipelineRunner, RunOptions } from './pipeline-runner.js';
@@ -36,7 +40,7 @@ export class Rcnn implements PipelineRunner {
     if (!spec) throw new RangeError(`model ${model.manifest.name} has no rcnn pipeline`);
     this.spec = spec;
     this.manifest = model.manifest;
-    this.graphs = regionHeadGraphs(model, spec, spec.feature);
+    this.graphs = regionHeadGraphs(model, 'rcnn', spec, spec.feature);
   }
 
   async run(image: RgbImage, options: RunOptions, clock: Stopwatch): Promise<RawDetections> {
@@ -45,19 +49,15 @@ export class Rcnn implements PipelineRunner {
 
     const pixels = normalizedPixels(image, this.manifest.input);
     const n = regions.length / 4;
-    const [wh, ww] = this.spec.warp.size;
     const mirror = this.spec.mirror === true;
     const regionsPerBatch = mirror ? Math.max(1, Math.floor(this.spec.batchSize / 2)) : this.spec.batchSize;
     let probs = new Float32Array(0), deltas = new Float32Array(0);
-    const bb = this.manifest.backbone;
     for (let start = 0; start < n; start += regionsPerBatch) {
       options.signal?.throwIfAborted();
       const count = Math.min(regionsPerBatch, n - start);
-      const warped = warpRegions(pixels, regions.subarray(4 * start, 4 * (start + count)), this.spec.warp);
-      const crops = mirror ? withMirroredCrops(warped, ww) : warped;
+      const batch = regions.subarray(4 * start, 4 * (start + count));
       const runs = mirror ? 2 * count : count;
-      clock.lap('warp');
-      const outputs = await this.graphs.backbone.run({ [bb.input]: { data: crops, dims: [runs, 3, wh, ww] } });
+      const outputs = await this.backboneOnCrops(pixels, batch, mirror, clock);
       const features = graphOutput(this.graphs.backbone, outputs, this.graphs.featureOutput, [runs, null, null, null]);
       clock.lap('backbone');
       const out = await runHead(this.graphs.head, this.spec.head, features.data, [...features.dims], this.manifest.classes.length);
@@ -77,6 +77,27 @@ export class Rcnn implements PipelineRunner {
     const result = postprocessDetections(probs, deltas, regions, image, this.graphs.postprocess.for(options));
     clock.lap('postprocess');
     return result;
+  }
+
+  /**
+   * The backbone's outputs on the regions' crops (and, mirroring, their
+   * mirror images after them): warped here and fed as a batch, or, with
+   * roiPlacement 'graph', warped inside the backbone's graph from the image
+   * (onnx/in-graph-roi.ts withWarp; the warp's time is then the backbone's).
+   */
+  private async backboneOnCrops(pixels: FeatureMap, regions: Float32Array, mirror: boolean, clock: Stopwatch): Promise<Record<string, Tensor>> {
+    const count = regions.length / 4;
+    if (this.graphs.roiGraph) {
+      return this.graphs.roiGraph.run({
+        [WARP_IMAGE]: { data: pixels.data, dims: [1, pixels.height, pixels.width, pixels.channels] },
+        [WARP_BOXES]: { data: contextBoxes(regions, this.spec.warp), dims: [count, 4] },
+      });
+    }
+    const [wh, ww] = this.spec.warp.size;
+    const warped = warpRegions(pixels, regions, this.spec.warp);
+    const crops = mirror ? withMirroredCrops(warped, ww) : warped;
+    clock.lap('warp');
+    return this.graphs.backbone.run({ [this.manifest.backbone.input]: { data: crops, dims: [mirror ? 2 * count : count, 3, wh, ww] } });
   }
 }
 

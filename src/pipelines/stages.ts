@@ -8,7 +8,7 @@ import { BoxCoder, type BoxCoderOptions } from '../core/box-coder.js';
 import { clipBoxes, gatherBoxes, resizeBoxes } from '../core/boxes.js';
 import type { FeatureMap } from '../core/roi/feature-map.js';
 import { roisByLevel } from '../core/roi/level-mapper.js';
-import { roiBoxesInput, roiFeatureInput } from '../onnx/roi-head.js';
+import { roiBoxesInput, roiFeatureInput } from '../onnx/in-graph-roi.js';
 import { selectiveSearch } from '../core/selective-search/selective-search.js';
 import { DetectError } from '../errors.js';
 import type { RgbImage } from '../core/image.js';
@@ -63,7 +63,7 @@ export async function runHead(graph: GraphSession, spec: HeadSpec, features: Flo
 }
 
 /**
- * A head whose graph pools its own RoIs (onnx/roi-head.ts, roiPlacement
+ * A head whose graph pools its own RoIs (onnx/in-graph-roi.ts, roiPlacement
  * 'graph'): each level's map and the RoIs it reads (torchvision's level
  * rule), scaled to that map's cells, go in; the results come back level by
  * level and are put back in RoI order.
@@ -128,19 +128,19 @@ export class PostprocessDefaults {
 export interface RegionHeadGraphs {
   backbone: GraphSession;
   head: GraphSession;
-  /** The head with its RoI op inside (roiPlacement 'graph'; Fast R-CNN). */
-  pooledHead: GraphSession | undefined;
+  /** With roiPlacement 'graph': Fast R-CNN's head pooling its RoIs, R-CNN's backbone warping its crops. */
+  roiGraph: GraphSession | undefined;
   /** The backbone output the head reads. */
   featureOutput: string;
   postprocess: PostprocessDefaults;
 }
 
-export function regionHeadGraphs(model: LoadedModel, spec: { head: HeadSpec; boxCoder: BoxCoderSpec; postprocess: PostprocessSpec }, feature: string): RegionHeadGraphs {
+export function regionHeadGraphs(model: LoadedModel, pipeline: 'rcnn' | 'fast-rcnn', spec: { head: HeadSpec; boxCoder: BoxCoderSpec; postprocess: PostprocessSpec }, feature: string): RegionHeadGraphs {
   const bb = model.manifest.backbone;
   return {
     backbone: model.graphs.get(bb.file)!,
     head: model.graphs.get(spec.head.file)!,
-    pooledHead: model.pooledHeads.get(spec.head.file),
+    roiGraph: model.roiGraphs.get(pipeline),
     featureOutput: bb.features.find((f) => f.name === feature)!.output,
     postprocess: new PostprocessDefaults(spec.boxCoder, spec.postprocess),
   };

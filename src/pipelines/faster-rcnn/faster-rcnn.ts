@@ -52,7 +52,7 @@ export class FasterRcnn implements PipelineRunner {
     this.backbone = model.graphs.get(model.manifest.backbone.file)!;
     this.rpnHead = model.graphs.get(spec.rpn.head.file)!;
     this.boxHead = model.graphs.get(spec.boxHead.file)!;
-    this.pooledHead = model.pooledHeads.get(spec.boxHead.file);
+    this.pooledHead = model.roiGraphs.get('faster-rcnn');
     this.featureOutput = new Map(model.manifest.backbone.features.map((f) => [f.name, f.output]));
     const rpn = spec.rpn;
     this.proposals = new ProposalGenerator({

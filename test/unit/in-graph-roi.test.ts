@@ -4,7 +4,9 @@ import { roiPool } from '../../src/core/roi/roi-pool.js';
 import { roisByLevel } from '../../src/core/roi/level-mapper.js';
 import { gatherBoxes } from '../../src/core/boxes.js';
 import { DataType, floatValueInfo, tensorValueInfo, writeModel, type EditableModel } from '../../src/onnx/model.js';
-import { roiBoxesInput, roiFeatureInput, withRoiOp } from '../../src/onnx/roi-head.js';
+import { roiBoxesInput, roiFeatureInput, WARP_BOXES, WARP_IMAGE, withRoiOp, withWarp } from '../../src/onnx/in-graph-roi.js';
+import { contextBoxes, warpRegions } from '../../src/core/warp-regions.js';
+import { withMirroredCrops } from '../../src/core/flip.js';
 import { Writer } from '../../src/onnx/wire.js';
 import { openGraph } from '../../src/runtime/session.js';
 import { floats, node, rand } from '../helpers/small-graph.js';
@@ -88,9 +90,41 @@ describe('a box head with its RoI op inside its graph', () => {
     }
   });
 
-  it('refuses a head without the named input, or before opset 16', () => {
+  it("warps R-CNN's crops, and their mirror images after them, inside the backbone's graph as core/warp-regions does", async () => {
+    // A stand-in backbone: one 1x1 convolution over the crops, [B, 3, 12, 10] -> [B, 2, 12, 10].
+    const backbone: EditableModel = {
+      ...head(),
+      graphName: 'backbone',
+      nodes: [node('conv', 'Conv', ['image', 'k'], ['features'], { kernel_shape: [1, 1] })],
+      initializers: [floats('k', [2, 3, 1, 1])],
+      inputs: [{ name: 'image', encoded: tensorValueInfo('image', DataType.FLOAT, ['crops', 3, 12, 10]) }],
+      outputs: [{ name: 'features', encoded: floatValueInfo('features') }],
+    };
+    const image = { data: Float32Array.from({ length: 30 * 40 * 3 }, rand), channels: 3, height: 30, width: 40 };
+    const regions = Float32Array.of(3, 4, 20, 25, 0, 0, 39, 29, 30, 2, 45, 20); // the last one past the border: zeros there
+    const warp = { size: [12, 10] as const, context: 2, samplingRatio: 2 };
+    const plain = await openGraph({ path: 'backbone.onnx', bytes: writeModel(backbone) }, { device: 'cpu', intraOpThreads: 1 });
+    try {
+      for (const mirror of [false, true]) {
+        const inGraph = await openGraph({ path: 'warping.onnx', bytes: writeModel(withWarp(backbone, { input: 'image', size: warp.size, samplingRatio: 2, mirror })) }, { device: 'cpu', intraOpThreads: 1 });
+        try {
+          const got = (await inGraph.run({ [WARP_IMAGE]: { data: image.data, dims: [1, 30, 40, 3] }, [WARP_BOXES]: { data: contextBoxes(regions, warp), dims: [3, 4] } })).features!;
+          const crops = warpRegions(image, regions, warp);
+          const want = (await plain.run({ image: { data: mirror ? withMirroredCrops(crops, 10) : crops, dims: [mirror ? 6 : 3, 3, 12, 10] } })).features!;
+          expect(got.dims).toEqual(want.dims);
+          got.data.forEach((v, i) => expect(Math.abs(v - want.data[i]!), `mirror ${mirror}, ${i}`).toBeLessThan(1e-5));
+        } finally {
+          await inGraph.release();
+        }
+      }
+    } finally {
+      await plain.release();
+    }
+  });
+
+  it('refuses a graph without the named input, or RoiAlign before opset 16', () => {
     const spec = { type: 'roi-align' as const, input: 'pooled', levels: 1, outputSize: [7, 7] as const, samplingRatio: 2, aligned: true };
-    expect(() => withRoiOp(head(), { ...spec, input: 'features' })).toThrow('the head has no input features');
-    expect(() => withRoiOp(head(13), spec)).toThrow("RoiAlign's aligned modes need opset 16; the head is opset 13");
+    expect(() => withRoiOp(head(), { ...spec, input: 'features' })).toThrow('the graph has no input features');
+    expect(() => withRoiOp(head(13), spec)).toThrow("RoiAlign's aligned modes need opset 16; the graph is opset 13");
   });
 });
