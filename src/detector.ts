@@ -18,7 +18,7 @@ import { PIPELINES, type PipelineName, type PipelineRunner } from './pipelines/p
 import { checkOption, checkOptions, OPTIONS, type OptionSpec, type OptionsOf } from './options.js';
 import { Stopwatch } from './pipelines/stopwatch.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS } from './proposals.js';
-import { parseDevice, type Device } from './runtime/device.js';
+import { DEVICE_FALLBACKS, parseDevice, type Device, type DeviceFallback } from './runtime/device.js';
 import { RoiThreads } from './workers/roi-threads.js';
 
 export { PIPELINES, type PipelineName } from './pipelines/pipeline-runner.js';
@@ -78,6 +78,8 @@ export interface DetectorOptions {
    * the graphs' device (docs/gpu.md, "Placements").
    */
   roiPlacement?: RoiPlacement;
+  /** A device that cannot be used: 'cpu' (default), run there and tell onWarning; 'error', refuse with DEVICE_UNAVAILABLE. */
+  deviceFallback?: DeviceFallback;
   /** Byte and pixel limits on inputs. */
   limits?: Partial<DecodeLimits>;
   /**
@@ -145,6 +147,7 @@ const LOAD_RANGES = {
   intraOpThreads: { type: 'integer', minimum: 0, maximum: 1024, doc: 'ONNX Runtime intra-op threads' },
   maxBatch: { type: 'integer', minimum: 1, maximum: 64, doc: 'calls of a graph run as one batch' },
   roiPlacement: { type: 'string', enum: ROI_PLACEMENTS, doc: 'where the RoI ops run' },
+  deviceFallback: { type: 'string', enum: DEVICE_FALLBACKS, doc: 'what a device that cannot be used does' },
   'limits.maxPixels': { type: 'integer', minimum: 1, maximum: 1e10, doc: 'decoded pixels' },
   'limits.maxBytes': { type: 'integer', minimum: 1, maximum: 2 ** 31, doc: 'encoded bytes' },
   proposalMaxPixels: { type: 'integer', minimum: 1, maximum: 1e10, doc: "selective search's pixels" },
@@ -181,10 +184,10 @@ export class Detector {
    */
   static async load(model: string, options: DetectorOptions = {}): Promise<Detector> {
     const device = parseDevice(options.device ?? 'cpu');
-    const values = { intraOpThreads: options.intraOpThreads, maxBatch: options.maxBatch, roiPlacement: options.roiPlacement, 'limits.maxPixels': options.limits?.maxPixels, 'limits.maxBytes': options.limits?.maxBytes, proposalMaxPixels: options.proposalMaxPixels };
+    const values = { intraOpThreads: options.intraOpThreads, maxBatch: options.maxBatch, roiPlacement: options.roiPlacement, deviceFallback: options.deviceFallback, 'limits.maxPixels': options.limits?.maxPixels, 'limits.maxBytes': options.limits?.maxBytes, proposalMaxPixels: options.proposalMaxPixels };
     for (const [name, v] of Object.entries(values)) if (v !== undefined) checkOption(name, LOAD_RANGES[name as keyof typeof LOAD_RANGES], v);
     const dir = await resolveModelDir(model, options.modelsDir);
-    const open = (precision?: Precision) => loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, maxBatch: options.maxBatch, roiPlacement: options.roiPlacement, onFallback: options.onWarning, hooks: options.graphHooks, precision });
+    const open = (precision?: Precision) => loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, maxBatch: options.maxBatch, roiPlacement: options.roiPlacement, deviceFallback: options.deviceFallback, onFallback: options.onWarning, hooks: options.graphHooks, precision });
     const loaded = await open();
     // The RoI ops use as many threads as ONNX Runtime does (its default, 0, is one per core).
     const roiThreads = new RoiThreads(options.intraOpThreads || availableParallelism());

@@ -16,6 +16,7 @@ export const ERROR_CODES = Object.freeze({
   UNSUPPORTED_PIPELINE: 'the model has no heads for the requested pipeline',
   UNSUPPORTED_PRECISION: 'the model has no graphs in the requested precision',
   INVALID_DEVICE: 'the execution device is not one of the supported ones',
+  DEVICE_UNAVAILABLE: 'the requested device cannot be used on this host, and falling back to the CPU is refused',
   INFERENCE_FAILED: 'ONNX Runtime failed while running a graph',
 } as const);
 

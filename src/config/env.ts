@@ -7,7 +7,7 @@
 import { RECEIVE_TIMEOUT_MS } from '../http/context.js';
 import { ROI_PLACEMENTS, SHIPPED_MODELS_DIR, type RoiPlacement } from '../model/package.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS } from '../proposals.js';
-import { parseDevice, type Device } from '../runtime/device.js';
+import { DEVICE_FALLBACKS, parseDevice, type Device, type DeviceFallback } from '../runtime/device.js';
 import { defaultThreads, defaultWorkers } from '../workers/defaults.js';
 
 export interface ServerConfig {
@@ -23,6 +23,8 @@ export interface ServerConfig {
   maxBatch: number;
   /** Where the RoI ops run (ROI_PLACEMENT: host or graph). */
   roiPlacement: RoiPlacement;
+  /** DEVICE=cuda where CUDA cannot be used (DEVICE_FALLBACK): 'cpu', run there with one warning; 'error', refuse to start. */
+  deviceFallback: DeviceFallback;
   maxQueue: number;
   maxBodyBytes: number;
   maxPixels: number;
@@ -84,6 +86,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     ortThreads: integer(env, 'ORT_THREADS', defaultThreads(workers), 1, 256),
     maxBatch: integer(env, 'MAX_BATCH', 1, 1, 64),
     roiPlacement: oneOf(env, 'ROI_PLACEMENT', ROI_PLACEMENTS),
+    deviceFallback: oneOf(env, 'DEVICE_FALLBACK', DEVICE_FALLBACKS),
     maxQueue: integer(env, 'MAX_QUEUE', 4 * workers, 0, 100000),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxPixels: integer(env, 'MAX_PIXELS', 40_000_000, 1, 1_000_000_000),

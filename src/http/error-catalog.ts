@@ -19,6 +19,7 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
   UNSUPPORTED_PIPELINE: 400,
   UNSUPPORTED_PRECISION: 400,
   INVALID_DEVICE: 500,
+  DEVICE_UNAVAILABLE: 503,
   INFERENCE_FAILED: 500,
 });
 

@@ -76,6 +76,7 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
     intraOpThreads: config.ortThreads,
     maxBatch: config.maxBatch,
     roiPlacement: config.roiPlacement,
+    deviceFallback: config.deviceFallback,
     limits: { maxBytes: config.maxBodyBytes, maxPixels: config.maxPixels },
     proposalMaxPixels: config.proposalMaxPixels,
   };
@@ -93,6 +94,13 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
     logger: { level: config.logLevel },
   });
   pool.onIdleWorkerError((err) => app.log.error({ err }, 'an idle inference worker failed and was replaced'));
+  // Each worker says it as it loads a model (a device fallback, say): the log says it once.
+  const warned = new Set<string>();
+  pool.onWarning((message) => {
+    if (warned.has(message)) return;
+    warned.add(message);
+    app.log.warn(message);
+  });
   for (const b of registry.broken) app.log.warn({ dir: b.dir }, `skipping model package: ${b.reason}`);
 
   // Warm: one request per worker per model; a model that fails to load is dropped. Bounded, so a

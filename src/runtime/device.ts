@@ -15,6 +15,10 @@ export const EXECUTION_PROVIDERS: Readonly<Record<Device, readonly string[]>> = 
   cuda: Object.freeze(['cuda', 'cpu']),
 });
 
+/** What a device that cannot be used does: run on the CPU with a warning, or refuse. */
+export const DEVICE_FALLBACKS = ['cpu', 'error'] as const;
+export type DeviceFallback = (typeof DEVICE_FALLBACKS)[number];
+
 /** Validate a device name. @throws DetectError INVALID_DEVICE listing the valid values. */
 export function parseDevice(value: string): Device {
   if (Object.hasOwn(EXECUTION_PROVIDERS, value)) return value as Device;

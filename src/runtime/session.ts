@@ -9,7 +9,7 @@
 import { basename } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { DetectError } from '../errors.js';
-import { EXECUTION_PROVIDERS, type Device } from './device.js';
+import { EXECUTION_PROVIDERS, type Device, type DeviceFallback } from './device.js';
 
 // ONNX Runtime's own logger writes to stderr (a failed CUDA load is several
 // lines), and its level is fixed when the process opens its first session.
@@ -23,6 +23,8 @@ export interface SessionOptions {
   intraOpThreads: number;
   /** Told when a requested device is unavailable and the CPU is used instead. */
   onFallback?: (message: string) => void;
+  /** What an unavailable device does: 'cpu' (default), run there and tell onFallback; 'error', refuse. */
+  deviceFallback?: DeviceFallback;
 }
 
 /** A dense float32 tensor. */
@@ -63,8 +65,9 @@ export type GraphSource = string | { path: string; bytes: Uint8Array };
 
 /**
  * Open a graph on the requested device; a CUDA request that cannot be met
- * falls back to the CPU and says so through `onFallback`.
- * @throws DetectError INVALID_MODEL when the file cannot be loaded.
+ * falls back to the CPU and says so through `onFallback`, or, with
+ * deviceFallback 'error', is refused.
+ * @throws DetectError INVALID_MODEL when the file cannot be loaded; DEVICE_UNAVAILABLE.
  */
 export async function openGraph(source: GraphSource, options: SessionOptions): Promise<GraphSession> {
   const path = typeof source === 'string' ? source : source.path;
@@ -75,10 +78,11 @@ export async function openGraph(source: GraphSource, options: SessionOptions): P
     session = await create(ortOptions(EXECUTION_PROVIDERS[options.device], options.intraOpThreads));
   } catch (err) {
     if (options.device !== 'cuda') throw new DetectError('INVALID_MODEL', `cannot load ONNX graph ${path}: ${(err as Error).message}`, { cause: err });
-    options.onFallback?.(
-      `CUDA execution provider unavailable (${(err as Error).message.split('\n')[0]}); running on the CPU. ` +
-        'Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a host with CUDA 12 and cuDNN 9, or, with no network, the CUDA 13 provider of npm run gpu:bundle (docs/gpu.md), to use the GPU.',
-    );
+    const why = `CUDA execution provider unavailable (${(err as Error).message.split('\n')[0]})`;
+    const how =
+      'Install onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12 on a host with CUDA 12 and cuDNN 9, or, with no network, the CUDA 13 provider of npm run gpu:bundle (docs/gpu.md), to use the GPU.';
+    if (options.deviceFallback === 'error') throw new DetectError('DEVICE_UNAVAILABLE', `${why}; the CPU fallback is refused (device fallback: error). ${how}`, { cause: err });
+    options.onFallback?.(`${why}; running on the CPU. ${how}`);
     device = 'cpu';
     try {
       session = await create(ortOptions(EXECUTION_PROVIDERS.cpu, options.intraOpThreads));

@@ -107,6 +107,13 @@ export class InferencePool {
 
   private idleWorkerFailed: (err: Error) => void = (err) => process.emitWarning(`an idle inference worker failed and was replaced: ${err.message}`);
 
+  private warned: (message: string) => void = (message) => process.emitWarning(message);
+
+  /** Where the workers' warnings go (a device fallback as a model loads; default: a process warning). */
+  onWarning(listener: (message: string) => void): void {
+    this.warned = listener;
+  }
+
   /** Where failures of idle workers are reported (default: a process warning). */
   onIdleWorkerError(listener: (err: Error) => void): void {
     this.idleWorkerFailed = listener;
@@ -159,6 +166,7 @@ export class InferencePool {
       const reply = await Promise.race(waits).catch((err: unknown) => {
         throw workerLost(err, this.options.heapMb) ?? err;
       });
+      for (const w of reply.warnings ?? []) this.warned(w);
       if ('error' in reply) throw new DetectError(reply.error.code as ErrorCode, reply.error.message);
       return reply.result;
     } finally {

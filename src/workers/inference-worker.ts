@@ -11,7 +11,7 @@ import { DetectError } from '../errors.js';
 import type { DecodeLimits } from '../image/decode.js';
 import type { Cancellation } from '../core/cancellation.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS, RegionProposer, type ProposalResult, type ProposeOptions } from '../proposals.js';
-import type { Device } from '../runtime/device.js';
+import type { Device, DeviceFallback } from '../runtime/device.js';
 import type { RoiPlacement } from '../model/package.js';
 
 export interface WorkerSettings {
@@ -29,6 +29,8 @@ export interface WorkerSettings {
   maxBatch?: number;
   /** Where the RoI ops run (Detector's roiPlacement). */
   roiPlacement?: RoiPlacement;
+  /** A device that cannot be used: run on the CPU (a warning in the reply) or refuse (Detector's deviceFallback). */
+  deviceFallback?: DeviceFallback;
 }
 
 export type InferenceTask =
@@ -54,7 +56,11 @@ export type InferenceTask =
     }
   | { kind: 'rpn'; modelDir: string; bytes: Uint8Array; options: { maxProposals?: number }; settings: WorkerSettings };
 
-export type InferenceReply<T> = { result: T } | { error: { code: string; message: string } };
+/** A task's answer, and the warnings this worker gave since its last answer (a device fallback as a model loads). */
+export type InferenceReply<T> = ({ result: T } | { error: { code: string; message: string } }) & { warnings?: string[] };
+
+/** Warnings not yet handed back with an answer. */
+const warnings: string[] = [];
 
 const detectors = new Map<string, Promise<Detector>>();
 let proposer: RegionProposer | undefined;
@@ -62,7 +68,7 @@ let proposer: RegionProposer | undefined;
 function detectorFor(modelDir: string, settings: WorkerSettings): Promise<Detector> {
   let d = detectors.get(modelDir);
   if (!d) {
-    d = Detector.load(modelDir, { device: settings.device, intraOpThreads: settings.intraOpThreads, maxBatch: settings.maxBatch, roiPlacement: settings.roiPlacement, limits: settings.limits, proposalMaxPixels: proposalMaxPixels(settings) });
+    d = Detector.load(modelDir, { device: settings.device, intraOpThreads: settings.intraOpThreads, maxBatch: settings.maxBatch, roiPlacement: settings.roiPlacement, deviceFallback: settings.deviceFallback, onWarning: (m) => warnings.push(m), limits: settings.limits, proposalMaxPixels: proposalMaxPixels(settings) });
     d.catch(() => detectors.delete(modelDir));
     detectors.set(modelDir, d);
   }
@@ -92,6 +98,11 @@ function cancellation(task: Extract<InferenceTask, { kind: 'detect' | 'proposals
 }
 
 export default async function run(task: InferenceTask): Promise<InferenceReply<DetectionResult | ProposalResult | RpnProposalResult>> {
+  const reply = await answer(task);
+  return warnings.length ? { ...reply, warnings: warnings.splice(0) } : reply;
+}
+
+async function answer(task: InferenceTask): Promise<InferenceReply<DetectionResult | ProposalResult | RpnProposalResult>> {
   try {
     if (task.kind === 'rpn') return { result: await (await detectorFor(task.modelDir, task.settings)).rpnProposals(task.bytes, task.options) };
     if (task.kind === 'detect') {

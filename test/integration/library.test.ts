@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MODEL, DetectError, Detector } from '../../src/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
@@ -30,6 +30,18 @@ describe('library API', () => {
       'maxDetections is 0; allowed: an integer from 1 to 10000',
     );
     await detector.close();
+  });
+
+  it.skipIf(existsSync('/proc/driver/nvidia/version'))('a device that cannot be used: the CPU with one warning per load, or DEVICE_UNAVAILABLE when the fallback is refused', async () => {
+    const warnings: string[] = [];
+    const fallback = await Detector.load(DEFAULT_MODEL, { device: 'cuda', intraOpThreads: 1, onWarning: (w) => warnings.push(w) });
+    await fallback.close();
+    expect(warnings).toHaveLength(1); // the first graph fails over; the others open on the CPU directly
+    expect(warnings[0]).toMatch(/^CUDA execution provider unavailable \(.*\); running on the CPU\. /);
+    await expect(Detector.load(DEFAULT_MODEL, { device: 'cuda', deviceFallback: 'error' })).rejects.toMatchObject({
+      code: 'DEVICE_UNAVAILABLE',
+      message: expect.stringMatching(/^CUDA execution provider unavailable \(.*\); the CPU fallback is refused \(device fallback: error\)\. /),
+    });
   });
 
   it('EXIF: boxes are in the upright frame the image is seen in', async () => {

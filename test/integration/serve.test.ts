@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fixturePath } from '../helpers/fixtures.js';
 import { TINY_FPN } from '../helpers/packages.js';
@@ -100,4 +100,42 @@ describe('rcnn-serve serve start-up log', () => {
     }
     expect(await exited).toBe(0);
   });
+});
+
+describe('rcnn-serve serve with DEVICE=cuda where CUDA cannot be used', () => {
+  const cudaHost = existsSync('/proc/driver/nvidia/version');
+
+  it.skipIf(cudaHost)('runs on the CPU and says why once, from two workers; with DEVICE_FALLBACK=error it refuses to start', async () => {
+    const port = freePort();
+    const child = spawn(process.execPath, [CLI, 'serve'], {
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', WORKERS: '2', ORT_THREADS: '1', LOG_LEVEL: 'info', DEVICE: 'cuda' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!output.includes('"msg":"ready:') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      const warnings = output.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.msg.startsWith('CUDA execution provider unavailable'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.level).toBe(40); // warn
+      expect(warnings[0]!.msg).toContain('running on the CPU');
+      expect(output).toContain('"msg":"ready:');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+
+    const refusing = spawn(process.execPath, [CLI, 'serve'], {
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', WORKERS: '1', LOG_LEVEL: 'fatal', DEVICE: 'cuda', DEVICE_FALLBACK: 'error' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    refusing.stderr.on('data', (d) => (stderr += d));
+    expect(await new Promise<number | null>((resolve) => refusing.on('exit', (c) => resolve(c)))).toBe(1);
+    expect(stderr).toContain('START: no usable model package under');
+    expect(stderr).toContain('CUDA execution provider unavailable');
+    expect(stderr).toContain('the CPU fallback is refused (device fallback: error)');
+  }, 120_000);
 });

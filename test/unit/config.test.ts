@@ -25,6 +25,12 @@ describe('configFromEnv', () => {
     expect(() => configFromEnv({ ROI_PLACEMENT: 'gpu' })).toThrow('ROI_PLACEMENT="gpu" is invalid; allowed: host, graph');
   });
 
+  it('falls back to the CPU for an unusable device unless DEVICE_FALLBACK says error', () => {
+    expect(configFromEnv({}).deviceFallback).toBe('cpu');
+    expect(configFromEnv({ DEVICE_FALLBACK: 'error' }).deviceFallback).toBe('error');
+    expect(() => configFromEnv({ DEVICE_FALLBACK: 'warn' })).toThrow('DEVICE_FALLBACK="warn" is invalid; allowed: cpu, error');
+  });
+
   it('stops the start on a bad value, naming the variable, the value and what is allowed', () => {
     expect(() => configFromEnv({ PROPOSALS_MAX_PIXELS: '0' })).toThrow(ConfigError);
     expect(() => configFromEnv({ PROPOSALS_MAX_PIXELS: '1.5' })).toThrow('PROPOSALS_MAX_PIXELS="1.5" is invalid; allowed: an integer from 1 to 30000000');
