@@ -13,7 +13,8 @@
 import { BoxCoder } from '../../core/box-coder.js';
 import { flipBoxes, resizeBoxes } from '../../core/boxes.js';
 import { inferFeatureScale } from '../../core/roi/level-mapper.js';
-import { SERIAL_POOLER, type RegionPooler } from '../../core/roi/pool-regions.js';
+import { SERIAL_POOLER, type RegionPooler, type RoiOp } from '../../core/roi/pool-regions.js';
+import type { FeatureMap } from '../../core/roi/feature-map.js';
 import type { RgbImage } from '../../core/image.js';
 import { flipHorizontal } from '../../core/flip.js';
 import { rcnnTransform, type InputConvention } from '../../core/rcnn-transform.js';
@@ -134,39 +135,35 @@ export class FasterRcnn implements PipelineRunner {
     const maps = roi.features.map((name) => featureMap(this.backbone, features, this.featureOutput.get(name)!));
     // Scales as torchvision infers them: feature height / resized image height, to a power of two.
     const scales = maps.map((m) => inferFeatureScale(m.height, input.height));
-    const [oh, ow] = roi.outputSize;
-    if (this.pooledHead) {
-      // The RoI op runs inside the head's graph: its time is the head's. RoI max pooling reads the first map only.
-      const levels = roi.type === 'roi-align' ? maps.length : 1;
-      const mapping = roi.type === 'roi-align' ? { canonicalScale: roi.canonicalScale, canonicalLevel: roi.canonicalLevel } : {};
-      const { logits, deltas } = await runPooledHead(this.pooledHead, this.spec.boxHead, maps.slice(0, levels), scales.slice(0, levels), proposals.boxes, this.manifest.classes.length, mapping);
-      clock.lap('head');
-      const detections = postprocessDetections(softmax(logits, proposals.boxes.length / 4, this.manifest.classes.length), deltas, proposals.boxes, input, settings);
-      clock.lap('postprocess');
-      return { detections, input };
-    }
-    const pooled = await this.pooler.pool(
-      maps,
-      proposals.boxes,
-      roi.type === 'roi-align'
-        ? {
-            type: 'roi-align',
-            scales,
-            outputSize: [oh, ow],
-            samplingRatio: roi.samplingRatio ?? 2,
-            aligned: roi.aligned ?? false,
-            canonicalScale: roi.canonicalScale,
-            canonicalLevel: roi.canonicalLevel,
-          }
-        : { type: 'roi-pool', outputSize: [oh, ow], spatialScale: scales[0]! },
-    );
-    clock.lap('roi');
-
-    const { logits, deltas } = await runHead(this.boxHead, this.spec.boxHead, pooled, [proposals.boxes.length / 4, maps[0]!.channels, oh, ow], this.manifest.classes.length);
+    const { logits, deltas } = await this.boxHeadOn(maps, scales, proposals.boxes, clock);
     clock.lap('head');
 
     const detections = postprocessDetections(softmax(logits, proposals.boxes.length / 4, this.manifest.classes.length), deltas, proposals.boxes, input, settings);
     clock.lap('postprocess');
     return { detections, input };
+  }
+
+  /**
+   * The box head's class logits and deltas for the proposals: the RoI op on
+   * the host (then the head), or, with roiPlacement 'graph', inside the
+   * head's graph (its time is then the head's). RoI max pooling reads the
+   * first map only.
+   */
+  private async boxHeadOn(maps: FeatureMap[], scales: number[], rois: Float32Array, clock: Stopwatch): Promise<{ logits: Float32Array; deltas: Float32Array }> {
+    const roi = this.spec.roiOp;
+    const classes = this.manifest.classes.length;
+    if (this.pooledHead) {
+      const levels = roi.type === 'roi-align' ? maps.length : 1;
+      const mapping = roi.type === 'roi-align' ? { canonicalScale: roi.canonicalScale, canonicalLevel: roi.canonicalLevel } : {};
+      return runPooledHead(this.pooledHead, this.spec.boxHead, maps.slice(0, levels), scales.slice(0, levels), rois, classes, mapping);
+    }
+    const [oh, ow] = roi.outputSize;
+    const op: RoiOp =
+      roi.type === 'roi-align'
+        ? { type: 'roi-align', scales, outputSize: [oh, ow], samplingRatio: roi.samplingRatio ?? 2, aligned: roi.aligned ?? false, canonicalScale: roi.canonicalScale, canonicalLevel: roi.canonicalLevel }
+        : { type: 'roi-pool', outputSize: [oh, ow], spatialScale: scales[0]! };
+    const pooled = await this.pooler.pool(maps, rois, op);
+    clock.lap('roi');
+    return runHead(this.boxHead, this.spec.boxHead, pooled, [rois.length / 4, maps[0]!.channels, oh, ow], classes);
   }
 }
