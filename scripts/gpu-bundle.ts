@@ -23,7 +23,9 @@
  *    -> 38 MB compressed for sm_90, the H100 and H200), the compiled dist/,
  *    and test/gpu/device-check.ts bundled to one file that imports dist/;
  * 3. packs it as .gpu/bundle.tar.xz, split into parts that each fit one
- *    device call beside the working tree (64 MiB in all), with .gpu/parts.json.
+ *    device call beside the working tree (64 MiB in all), with .gpu/parts.json;
+ *    and copies its ONNX Runtime to docker/ort-bundle for the CUDA image
+ *    (docker/Dockerfile.cuda, --build-arg ORT_CUDA=bundle).
  *
  * It prints the device calls, in order (test/gpu/device-run.sh unpacks and runs).
  */
@@ -116,6 +118,10 @@ const cudaProvider = new Uint8Array(readFileSync(join(plugins, 'libonnxruntime_p
 const pruned = pruneFatbins(cudaProvider, sm);
 writeFileSync(join(ort, native, 'libonnxruntime_providers_cuda.so'), cudaProvider);
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+// The same ONNX Runtime for the CUDA image's bundle route (docker/Dockerfile.cuda, ORT_CUDA=bundle).
+const forImage = join(root, 'docker', 'ort-bundle', 'node_modules');
+rmSync(forImage, { recursive: true, force: true });
+for (const pkg of ['onnxruntime-node', 'onnxruntime-common']) cpSync(join(stage, 'node_modules', pkg), join(forImage, pkg), { recursive: true });
 console.log(`CUDA provider: kernels for ${Object.entries(pruned.architectures).map(([a, n]) => `sm_${a} ${mb(n)}`).join(', ')}; kept sm_${[...sm].join(', sm_')}, zeroed ${mb(pruned.zeroedBytes)}`);
 
 // The device script, bundled: its test helpers inside, the project's modules from dist/.

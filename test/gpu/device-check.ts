@@ -231,6 +231,7 @@ if (!values['skip-r50']) {
 
   await section('bench-r50', async () => {
     const out: Record<string, unknown> = {};
+    const poolWarnings = new Set<string>();
     const manifest = await readManifest(join(work, 'fp32'));
     const { height, width } = await sharp(coffee).metadata();
     // The multiply-adds of one image at its detection size, with torchvision's 1000 proposals.
@@ -261,6 +262,7 @@ if (!values['skip-r50']) {
       // one request at a time each; then one worker taking maxBatch requests at once, its graphs batched.
       for (const [label, poolWorkers, batch] of [[`${workers} workers`, workers, 1], [`1 worker, batches of ${maxBatch}`, 1, maxBatch]] as const) {
         const pool = new InferencePool({ workers: poolWorkers, maxQueue: 1024, tasksPerWorker: batch });
+        pool.onWarning((m) => poolWarnings.add(m));
         try {
           const settings = { device, intraOpThreads: 2, limits: DEFAULT_DECODE_LIMITS, maxBatch: batch };
           const task = { modelDir: join(work, precision), bytes: coffee, options: {}, settings };
@@ -282,6 +284,7 @@ if (!values['skip-r50']) {
         }
       }
     }
+    out.workerWarnings = [...poolWarnings];
     return out;
   });
 

@@ -85,11 +85,18 @@ describe.each(['Dockerfile', 'Dockerfile.cuda'])('docker/%s', (name) => {
   });
 
   if (name === 'Dockerfile.cuda') {
-    it('asks onnxruntime-node for its CUDA 12 provider and serves on the GPU', () => {
-      expect(env.ONNXRUNTIME_NODE_INSTALL).toBe('cuda12');
+    it("gets ONNX Runtime's CUDA provider by either route, downloaded or from npm run gpu:bundle's docker/ort-bundle, and serves on the GPU", () => {
       expect(env.DEVICE).toBe('cuda');
       expect(args.CUDA_IMAGE).toMatch(/^nvidia\/cuda:12\.[\d.]+-cudnn-runtime-/); // CUDA 12 + cuDNN (9 in the 12.x cudnn images)
-      expect(runs.some((r) => r.includes('npm rebuild onnxruntime-node'))).toBe(true);
+      expect(text).toMatch(/^ARG ORT_CUDA=download$/m);
+      // One stage for both routes: the classic builder builds every stage, and the default route must need no bundle.
+      const route = runs.find((r) => r.includes('npm rebuild onnxruntime-node'))!;
+      expect(route).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node');
+      expect(route).toContain('run npm run gpu:bundle first');
+      expect(final.filter((i) => i.getKeyword() === 'COPY').map((i) => i.getArgumentsContent())).toContain('docker/ort-bundle/ ./');
+      expect(readFileSync(join(repo, 'docker', 'ort-bundle', 'ORT-BUNDLE.md'), 'utf8')).toContain('npm run gpu:bundle');
+      const ignore = readFileSync(join(repo, '.dockerignore'), 'utf8').split('\n');
+      expect(ignore).toEqual(expect.arrayContaining(['.gpu', 'docker', '!docker/ort-bundle']));
     });
   }
 });
