@@ -73,20 +73,29 @@ describe('rcnn-serve serve on a port it cannot have', () => {
   });
 });
 
+/** `serve` with its info log on stdout: the log's lines up to the ready line. */
+function serveLogging(env: Record<string, string>) {
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: { ...process.env, HOST: '127.0.0.1', ORT_THREADS: '1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  const logUntilReady = async () => {
+    const deadline = Date.now() + 60_000;
+    while (!output.includes('"msg":"ready:') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    return output.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; demo?: string });
+  };
+  return { child, exited, logUntilReady };
+}
+
 describe('rcnn-serve serve start-up log', () => {
   it('says what each model detects, and where the demo page, the docs and the metrics are', async () => {
     const port = freePort();
-    const child = spawn(process.execPath, [CLI, 'serve'], {
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', WORKERS: '1', ORT_THREADS: '1', LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const { child, exited, logUntilReady } = serveLogging({ PORT: String(port), WORKERS: '1' });
     try {
-      const deadline = Date.now() + 60_000;
-      while (!output.includes('"msg":"ready:') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
-      const lines = output.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string; demo?: string });
+      const lines = await logUntilReady();
       expect(lines.map((l) => l.msg)).toContain('model shapes-vgg loaded and warm; it detects 8 classes: circle, square, triangle, star, cross, hexagon, ring, crescent');
       expect(lines.map((l) => l.msg)).toContain(
         'shapes-vgg, the default model, detects only its 8 synthetic shapes (circle, square, triangle, star, cross, hexagon, ring, crescent); ' +
@@ -106,22 +115,14 @@ describe('rcnn-serve serve with DEVICE=cuda where CUDA cannot be used', () => {
   const cudaHost = existsSync('/proc/driver/nvidia/version');
 
   it.skipIf(cudaHost)('runs on the CPU and says why once, from two workers; with DEVICE_FALLBACK=error it refuses to start', async () => {
-    const port = freePort();
-    const child = spawn(process.execPath, [CLI, 'serve'], {
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', WORKERS: '2', ORT_THREADS: '1', LOG_LEVEL: 'info', DEVICE: 'cuda' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const { child, exited, logUntilReady } = serveLogging({ PORT: String(freePort()), WORKERS: '2', DEVICE: 'cuda' });
     try {
-      const deadline = Date.now() + 60_000;
-      while (!output.includes('"msg":"ready:') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
-      const warnings = output.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.msg.startsWith('CUDA execution provider unavailable'));
+      const lines = await logUntilReady();
+      const warnings = lines.filter((l) => l.msg.startsWith('CUDA execution provider unavailable'));
       expect(warnings).toHaveLength(1);
       expect(warnings[0]!.level).toBe(40); // warn
       expect(warnings[0]!.msg).toContain('running on the CPU');
-      expect(output).toContain('"msg":"ready:');
+      expect(lines.some((l) => l.msg.startsWith('ready:'))).toBe(true);
     } finally {
       child.kill('SIGTERM');
     }
