@@ -154,6 +154,8 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
   checkPrecision(manifest, precision);
   const built = precision === 'int8' && (manifest.precision ?? 'fp32') === 'fp32';
   const batched = (options.maxBatch ?? 1) > 1;
+  const rewrites = options.roiPlacement === 'graph' ? roiGraphRewrites(manifest) : new Map<RoiGraphPipeline, RoiGraphRewrite>();
+  const rewritten = new Set([...rewrites.values()].map((r) => r.file));
   const wanted = graphsOf(manifest);
   for (const [file, { field }] of wanted) {
     try {
@@ -163,6 +165,8 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
     }
   }
   const graphs = new Map<string, GraphSession>();
+  /** The bytes (int8 where built) of the graphs the RoI placement rewrites, before any other change. */
+  const sources = new Map<string, Uint8Array>();
   const roiGraphs = new Map<RoiGraphPipeline, GraphSession>();
   const close = async () => {
     await Promise.all([...graphs.values(), ...roiGraphs.values()].map((g) => g.release()));
@@ -175,8 +179,9 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
     for (const [file, { inputs, outputs }] of wanted) {
       const path = join(dir, file);
       const hooks = options.hooks;
-      let bytes: Uint8Array | undefined = built || batched || hooks?.rewrite ? new Uint8Array(await readFile(path)) : undefined;
+      let bytes: Uint8Array | undefined = built || batched || hooks?.rewrite || rewritten.has(file) ? new Uint8Array(await readFile(path)) : undefined;
       if (bytes && built) bytes = int8Graph(manifest, file, bytes, dir);
+      if (bytes && rewritten.has(file)) sources.set(file, bytes);
       if (bytes && batched) bytes = writeModel(freeBatchAxis(readModel(bytes)));
       if (bytes && hooks?.rewrite) bytes = hooks.rewrite(file, bytes);
       const session = await openGraph(bytes ? { path, bytes } : path, { ...options, device });
@@ -194,12 +199,9 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
         );
       }
     }
-    if (options.roiPlacement === 'graph') {
-      for (const [pipeline, { file, rewrite }] of roiGraphRewrites(manifest)) {
-        const stored: Uint8Array = new Uint8Array(await readFile(join(dir, file)));
-        const bytes = writeModel(rewrite(readModel(built ? int8Graph(manifest, file, stored, dir) : stored)));
-        roiGraphs.set(pipeline, await openGraph({ path: join(dir, file), bytes }, { ...options, device: graphs.get(file)!.device }));
-      }
+    for (const [pipeline, { file, rewrite }] of rewrites) {
+      const bytes = writeModel(rewrite(readModel(sources.get(file)!)));
+      roiGraphs.set(pipeline, await openGraph({ path: join(dir, file), bytes }, { ...options, device: graphs.get(file)!.device }));
     }
   } catch (err) {
     await close();
@@ -210,9 +212,14 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
 
 export type RoiGraphPipeline = 'rcnn' | 'fast-rcnn' | 'faster-rcnn';
 
+interface RoiGraphRewrite {
+  file: string;
+  rewrite: (graph: EditableModel) => EditableModel;
+}
+
 /** With roiPlacement 'graph': which graph each pipeline rewrites with its RoI op inside, and how. */
-function roiGraphRewrites(m: ModelManifest): Map<RoiGraphPipeline, { file: string; rewrite: (graph: EditableModel) => EditableModel }> {
-  const rewrites = new Map<RoiGraphPipeline, { file: string; rewrite: (graph: EditableModel) => EditableModel }>();
+function roiGraphRewrites(m: ModelManifest): Map<RoiGraphPipeline, RoiGraphRewrite> {
+  const rewrites = new Map<RoiGraphPipeline, RoiGraphRewrite>();
   const faster = m.pipelines['faster-rcnn'];
   if (faster) {
     const roi = faster.roiOp;
