@@ -55,19 +55,19 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return v;
 }
 
-function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[]): T {
+/** A variable that names one of `allowed`; unset or empty: `fallback`. */
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T = allowed[0]!): T {
   const raw = env[name];
-  if (raw === undefined || raw === '') return allowed[0]!;
+  if (raw === undefined || raw === '') return fallback;
   if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid; allowed: ${allowed.join(', ')}`);
   return raw as T;
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const workers = integer(env, 'WORKERS', defaultWorkers(), 1, 64);
-  const logLevel = env.LOG_LEVEL ?? 'info';
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL=${JSON.stringify(logLevel)} is invalid; allowed: ${LOG_LEVELS.join(', ')}`);
+  const logLevel = oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info');
   let device: Device;
   try {
     device = parseDevice(env.DEVICE ?? 'cpu');
