@@ -14,7 +14,11 @@ import { FasterRcnn } from './pipelines/faster-rcnn/faster-rcnn.js';
 import { FastRcnn } from './pipelines/fast-rcnn.js';
 import { Rcnn } from './pipelines/rcnn.js';
 import type { Cancellation } from './core/cancellation.js';
-import { PIPELINES, type PipelineName, type PipelineRunner } from './pipelines/pipeline-runner.js';
+import type { Provenance } from './core/provenance.js';
+import { PIPELINES, type PipelineName, type PipelineRunner, type RunOptions } from './pipelines/pipeline-runner.js';
+import type { RgbImage } from './core/image.js';
+import { gridFor, occlusionMaps, parseBox, type ExplainTarget, type OcclusionResult } from './explain.js';
+import { didYouMean } from './suggest.js';
 import { checkOption, checkOptions, OPTIONS, type OptionSpec, type OptionsOf } from './options.js';
 import { Stopwatch } from './pipelines/stopwatch.js';
 import { DEFAULT_PROPOSAL_MAX_PIXELS } from './proposals.js';
@@ -32,6 +36,8 @@ export interface Detection {
   classId: number;
   /** Class probability in (0, 1]. */
   score: number;
+  /** Where it came from (core/provenance.ts), with the provenance option. */
+  provenance?: Provenance;
 }
 
 export interface DetectionResult {
@@ -47,6 +53,20 @@ export interface DetectionResult {
   /** Milliseconds per stage, and `total` from input bytes to detections. */
   timings: Record<string, number>;
 }
+
+/** Occlusion maps of chosen detections (src/explain.ts). */
+export interface ExplainResult extends OcclusionResult {
+  model: string;
+  pipeline: PipelineName;
+  precision: Precision;
+  image: { width: number; height: number };
+  /** The detections the request's detect options found, where it chose among them (detection, top). */
+  detections?: Detection[];
+  timings: Record<string, number>;
+}
+
+/** An explanation's options: the detect run's, which detections, the grid and its budget, and a cancellation. */
+export type ExplainOptions = Omit<OptionsOf<'explain'>, 'model'> & { signal?: Cancellation };
 
 /** The RPN's proposals of a Faster R-CNN model. */
 export interface RpnProposalResult {
@@ -98,6 +118,13 @@ export interface DetectorOptions {
 }
 
 type Runners = Partial<Record<PipelineName, PipelineRunner>>;
+
+/** A run's pipeline and precision, and the runner that serves them. */
+interface PipelineRun {
+  pipeline: PipelineName;
+  precision: Precision;
+  runner: PipelineRunner;
+}
 
 function runnersOf(model: LoadedModel, roiThreads: RoiThreads): Runners {
   const p = model.manifest.pipelines;
@@ -222,28 +249,41 @@ export class Detector {
    */
   async detect(input: Uint8Array | string, options: DetectOptions = {}): Promise<DetectionResult> {
     const clock = new Stopwatch();
+    const run = await this.runFor('detect', options);
+    const proposals = options.proposals === undefined ? undefined : callerProposals(options.proposals, run.pipeline);
+    const image = await this.decode(input);
+    clock.lap('decode');
+    return this.detectOn(image, run, { ...options, proposals }, clock);
+  }
+
+  /**
+   * The pipeline and precision a run asks for, their runner, and its options checked.
+   * @throws DetectError UNSUPPORTED_PIPELINE, UNSUPPORTED_PRECISION, INVALID_OPTION
+   */
+  private async runFor(op: 'detect' | 'explain', options: Readonly<Record<string, unknown>> & Pick<DetectOptions, 'pipeline' | 'precision' | 'scales'>): Promise<PipelineRun> {
     const pipeline = options.pipeline ?? this.pipelines[this.pipelines.length - 1]!;
     checkOption('pipeline', OPTIONS.pipeline, pipeline);
     if (options.precision !== undefined) checkOption('precision', OPTIONS.precision, options.precision);
     const precision = options.precision ?? this.precisions[0]!;
     const runner = (await this.runnersFor(precision))[pipeline];
     if (!runner) throw new DetectError('UNSUPPORTED_PIPELINE', `model ${this.name} has no ${pipeline} heads; it serves: ${this.pipelines.join(', ')}`);
-    checkOptions('detect', options, { pipeline });
+    checkOptions(op, options, { pipeline });
     if (options.scales === 'multi' && !this.model.manifest.pipelines['faster-rcnn']?.testScales) {
       throw new DetectError('INVALID_OPTION', `model ${this.name} has no test scales (pipelines.faster-rcnn.testScales); allowed: single`);
     }
-    const proposals = options.proposals === undefined ? undefined : callerProposals(options.proposals, pipeline);
+    return { pipeline, precision, runner };
+  }
 
-    const image = await this.decode(input);
-    if (pipeline !== 'faster-rcnn' && proposals === undefined && image.width * image.height > this.proposalMaxPixels) {
+  /** Detections on a decoded image. */
+  private async detectOn(image: RgbImage, { pipeline, precision, runner }: PipelineRun, options: RunOptions, clock: Stopwatch): Promise<DetectionResult> {
+    if (pipeline !== 'faster-rcnn' && options.proposals === undefined && image.width * image.height > this.proposalMaxPixels) {
       throw new DetectError(
         'IMAGE_TOO_LARGE',
         `the image is ${image.width}x${image.height} = ${image.width * image.height} pixels; ${pipeline} runs selective search on at most ${this.proposalMaxPixels}: ` +
           'send a smaller image, your own proposals, or use faster-rcnn',
       );
     }
-    clock.lap('decode');
-    const raw = await runner.run(image, { ...options, proposals }, clock);
+    const raw = await runner.run(image, options, clock);
     const classes = this.classes;
     const detections: Detection[] = [];
     for (let i = 0; i < raw.scores.length; i++) {
@@ -253,9 +293,47 @@ export class Detector {
         label: classes[id] ?? String(id),
         classId: id,
         score: raw.scores[i]!,
+        ...(raw.provenance && { provenance: raw.provenance[i]! }),
       });
     }
     return { model: this.name, pipeline, precision, image: { width: image.width, height: image.height }, detections, regions: raw.regions, timings: clock.timings() };
+  }
+
+  /**
+   * Occlusion sensitivity (src/explain.ts): for the chosen detections (the
+   * top k of a detect run with these options, the one at index `detection`,
+   * or the caller's `box` for class `label`), each box is held fixed and
+   * re-scored for its class with a grey patch over each grid position.
+   * @throws DetectError INVALID_OPTION for a selection that does not fit (an index past the detections,
+   * an unknown label, a patch larger than the image, a grid over the budget), and as detect().
+   */
+  async explain(input: Uint8Array | string, options: ExplainOptions = {}): Promise<ExplainResult> {
+    const clock = new Stopwatch();
+    const run = await this.runFor('explain', options);
+    const chosen = ['detection', 'top', 'box'].filter((k) => options[k as keyof ExplainOptions] !== undefined);
+    if (chosen.length > 1) throw new DetectError('INVALID_OPTION', `${chosen.join(' and ')} each choose what to explain; give one of detection, top, or box with label`);
+    if ((options.box === undefined) !== (options.label === undefined)) throw new DetectError('INVALID_OPTION', 'box and label go together: the box is scored for the class label names');
+    const { detection, top, box, label, patch, stride, maxPasses, signal, ...detect } = options;
+    const image = await this.decode(input);
+    clock.lap('decode');
+    let targets: ExplainTarget[];
+    let detections: Detection[] | undefined;
+    if (box !== undefined) {
+      const classId = this.classes.indexOf(label!);
+      if (classId < 1) throw new DetectError('INVALID_OPTION', `label ${JSON.stringify(label)} is not a class of model ${this.name}${didYouMean(label!, this.classes.slice(1))}; its classes: ${this.classes.slice(1).join(', ')}`);
+      targets = [{ box: parseBox(box, image), label: label!, classId, from: 'caller' }];
+    } else {
+      gridFor(image, { patch, stride });
+      detections = (await this.detectOn(image, run, { ...detect, provenance: true, signal }, clock)).detections;
+      if (detection !== undefined && detection >= detections.length) {
+        throw new DetectError('INVALID_OPTION', `detection ${detection} is out of range: the detect run found ${detections.length} detection(s)${detections.length ? `; allowed: 0 to ${detections.length - 1}` : ''}`);
+      }
+      const indices = detection !== undefined ? [detection] : detections.slice(0, top ?? 1).map((_, i) => i);
+      targets = indices.map((i) => ({ box: detections![i]!.box, label: detections![i]!.label, classId: detections![i]!.classId, from: i, score: detections![i]!.score, provenance: detections![i]!.provenance }));
+    }
+    const occlusion = await occlusionMaps(run.runner, image, targets, { patch, stride, maxPasses, signal });
+    clock.lap('occlusion');
+    return { model: this.name, pipeline: run.pipeline, precision: run.precision, image: { width: image.width, height: image.height }, ...(detections && { detections }), ...occlusion, timings: clock.timings() };
   }
 
   /**

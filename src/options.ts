@@ -26,6 +26,18 @@ export type ProposalMethod = (typeof PROPOSAL_METHODS)[number];
 export const RENDER_FORMATS = Object.freeze(['png', 'jpeg'] as const);
 
 /**
+ * Explain's budget of backbone passes per request: the default covers a
+ * 512 x 512 image (the default model's input size) at patch 32 and stride 16
+ * (31 x 31 = 961 positions), about 25 s of backbone on this project's 2-core
+ * machine, within the server's default 30 s deadline; the maximum bounds what
+ * any one request may ask for.
+ */
+export const EXPLAIN_DEFAULT_PASSES = 1024;
+export const EXPLAIN_MAX_PASSES = 16384;
+/** Detections explained by one request at most (their maps share the backbone passes). */
+export const EXPLAIN_MAX_TARGETS = 20;
+
+/**
  * The score threshold where a person looks at the detections: the CLI's detect, POST /v1/detect
  * and /v1/render, the demo page, the batch client. A model's own postprocess.scoreThreshold
  * (torchvision's box_score_thresh, 0.05) is the evaluation threshold: AP counts low-scoring
@@ -97,6 +109,26 @@ export const OPTIONS = {
     doc: 'run the fp32 graphs, or the fp16 or int8 ones where the model has them (int8: faster on CPUs, README "int8"; fp16: for GPUs, README "GPU")',
     defaultFrom: "the model's first: fp32 where it has fp32 graphs",
   },
+  provenance: {
+    type: 'boolean',
+    default: false,
+    doc: 'each detection says where it came from: its region before box regression, the rank of that region, and the selective-search strategy and hierarchy level, the caller\'s index, or the RPN anchor, objectness and test scale',
+  },
+  detection: { type: 'integer', minimum: 0, maximum: 9999, arg: 'I', doc: 'explain the detection at index I of the detect result (by decreasing score)' },
+  top: { type: 'integer', minimum: 1, maximum: EXPLAIN_MAX_TARGETS, arg: 'K', doc: 'explain the K best detections', defaultFrom: '1, where neither detection nor box is given' },
+  box: { type: 'string', maxLength: 200, arg: 'X1,Y1,X2,Y2', doc: 'explain this box (original-image pixels) for the class named by label, instead of a detection' },
+  label: { type: 'string', minLength: 1, maxLength: 200, arg: 'NAME', doc: 'the class a box is scored for' },
+  patch: { type: 'integer', minimum: 2, maximum: 4096, default: 32, arg: 'PX', doc: 'side of the grey square, in original-image pixels' },
+  stride: { type: 'integer', minimum: 1, maximum: 4096, default: 32, arg: 'PX', doc: 'step between patch positions, in original-image pixels (16 with a 32 patch: the paper-like half overlap, four times the passes)' },
+  maxPasses: {
+    type: 'integer',
+    minimum: 1,
+    maximum: EXPLAIN_MAX_PASSES,
+    default: EXPLAIN_DEFAULT_PASSES,
+    arg: 'N',
+    doc: 'budget of backbone passes (occluded images; R-CNN: occluded crops); a grid that needs more is refused before any runs',
+  },
+  heatmap: { type: 'boolean', default: false, doc: 'answer with the heat map of the first explained detection over the image (PNG) instead of JSON' },
   classes: { type: 'string', maxLength: 10000, arg: 'LIST', doc: 'comma-separated labels to keep' },
   boxFormat: { type: 'string', enum: BOX_FORMATS, default: 'xyxy', doc: 'box coordinates: corners, corner and size, or centre and size' },
   normalized: { type: 'boolean', default: false, doc: 'boxes divided by the image width and height' },
@@ -111,7 +143,13 @@ export type OptionName = keyof typeof OPTIONS;
 /** What an operation's spec may change of an option's: the default and doc where they differ there. */
 type OptionOverride = Partial<Pick<OptionSpec, 'default' | 'defaultFrom' | 'doc'>>;
 
-const DETECT = { model: {}, pipeline: {}, scoreThreshold: {}, iouThreshold: {}, maxDetections: {}, mode: {}, maxProposals: {}, scales: {}, precision: {} } as const;
+/** The options of a detection run, whatever its output. */
+const RUN = { model: {}, pipeline: {}, scoreThreshold: {}, iouThreshold: {}, maxDetections: {}, mode: {}, maxProposals: {}, scales: {}, precision: {} } as const;
+
+const DETECT = { ...RUN, provenance: {} } as const;
+
+/** Which detections an explanation explains, and its occlusion grid. */
+const EXPLAIN = { detection: {}, top: {}, box: {}, label: {}, patch: {}, stride: {}, maxPasses: {} } as const;
 
 /** Where detections are shown, the display threshold is the default. */
 const SHOWN = { scoreThreshold: { default: DISPLAY_SCORE_THRESHOLD, defaultFrom: undefined } } as const;
@@ -129,7 +167,10 @@ export const OPERATIONS = {
     scoreThreshold: { defaultFrom: `${DISPLAY_SCORE_THRESHOLD}; with --coco-results (detect) or --coco (batch), the model's postprocess.scoreThreshold, for AP` },
   },
   httpDetect: { ...DETECT, ...SHOWN, classes: {}, boxFormat: {}, normalized: {} },
-  render: { ...DETECT, ...SHOWN, classes: {}, format: {} },
+  render: { ...RUN, ...SHOWN, classes: {}, format: {} },
+  explain: { ...RUN, ...EXPLAIN },
+  cliExplain: { ...RUN, ...SHOWN, ...EXPLAIN },
+  httpExplain: { ...RUN, ...SHOWN, ...EXPLAIN, heatmap: {} },
   proposals: {
     method: {},
     model: { doc: "the model whose RPN proposes" },

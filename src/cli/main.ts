@@ -7,6 +7,7 @@
 import { BATCH_USAGE, batchCommand } from './batch.js';
 import { DATASET_USAGE, datasetCommand } from './dataset.js';
 import { DETECT_USAGE, detectCommand } from './detect.js';
+import { EXPLAIN_USAGE, explainCommand } from './explain.js';
 import { EVAL_USAGE, evalCommand } from './eval.js';
 import { UsageError, type CliIo } from './flags.js';
 import { describeError } from './images.js';
@@ -20,12 +21,13 @@ export type { CliIo } from './flags.js';
 
 const VERSION = '0.1.0';
 
-const COMMANDS = ['detect', 'proposals', 'serve', 'batch', 'dataset', 'eval', 'models'];
+const COMMANDS = ['detect', 'explain', 'proposals', 'serve', 'batch', 'dataset', 'eval', 'models'];
 
 const USAGE = `rcnn-serve ${VERSION}: R-CNN family object detection (region ops in TypeScript, convolutions in ONNX Runtime)
 
 Usage:
   rcnn-serve detect IMAGE... [options]      detect objects; one result per image, in input order
+  rcnn-serve explain IMAGE [options]        occlusion maps: which parts of the image a detection's score rests on
   rcnn-serve proposals IMAGE... [options]   region proposals (selective search); one result per image
   rcnn-serve serve                          the HTTP service; configured by environment variables (see README)
   rcnn-serve batch INPUT... --out FILE      many images through servers (--url) or in-process (--local), resumable
@@ -39,6 +41,8 @@ The default model, ${DEFAULT_MODEL}, detects only the synthetic shapes it was tr
 photos, export a COCO model (README: "A COCO model from torchvision") and pass --model.
 
 ${DETECT_USAGE}
+
+${EXPLAIN_USAGE}
 
 ${PROPOSALS_USAGE}
 
@@ -74,6 +78,8 @@ export async function main(argv: string[], io: CliIo = stdio): Promise<number> {
         return 0;
       case 'detect':
         return await detectCommand(rest, io, USAGE);
+      case 'explain':
+        return await explainCommand(rest, io);
       case 'proposals':
         return await proposalsCommand(rest, io, USAGE);
       case 'serve':

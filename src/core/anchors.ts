@@ -128,3 +128,13 @@ export function cellAnchorsFor(spec: AnchorSpec): Float32Array[] {
   }
   return spec.sizes.map((sizes, l) => torchvisionCellAnchors(sizes, spec.aspectRatios[l]!));
 }
+
+/**
+ * The size and aspect ratio of anchor `a` of a level (the order of
+ * cellAnchorsFor: ratio-major, then sizes).
+ * @returns size in input pixels (the square root of the area; py-faster-rcnn's: baseSize x scale), and the ratio height / width.
+ */
+export function anchorShape(spec: AnchorSpec, level: number, a: number): { size: number; aspectRatio: number } {
+  const [sizes, ratios] = spec.generator === 'py-faster-rcnn' ? [spec.scales.map((s) => s * spec.baseSize), spec.ratios] : [spec.sizes[level]!, spec.aspectRatios[level]!];
+  return { size: sizes[a % sizes.length]!, aspectRatio: ratios[Math.floor(a / sizes.length)]! };
+}

@@ -16,6 +16,7 @@ import type { BoxCoder } from './box-coder.js';
 import { clipBoxes, gatherBoxes } from './boxes.js';
 import { batchedNms } from './nms.js';
 import { voteBoxes } from './box-voting.js';
+import type { Provenance } from './provenance.js';
 
 const f32 = Math.fround;
 
@@ -41,6 +42,10 @@ export interface RawDetections {
   classIds: Int32Array;
   /** Regions the head scored. */
   regions: number;
+  /** The region each detection's box was regressed from: its index among the `regions` (across a multi-scale run's passes, in pass order). */
+  sources: Int32Array;
+  /** Each detection's provenance, where the run was asked for it. */
+  provenance?: Provenance[];
 }
 
 /** Row-wise softmax of R x C logits, float32 as the reference. */
@@ -73,6 +78,7 @@ export function postprocessDetections(probs: Float32Array, deltas: Float32Array,
   const candBoxes: number[] = [];
   const candScores: number[] = [];
   const candClasses: number[] = [];
+  const candRows: number[] = [];
   for (let r = 0; r < rows; r++) {
     for (let c = 1; c < cols; c++) {
       const score = probs[r * cols + c]!;
@@ -83,6 +89,7 @@ export function postprocessDetections(probs: Float32Array, deltas: Float32Array,
       candBoxes.push(x1, y1, x2, y2);
       candScores.push(score);
       candClasses.push(c);
+      candRows.push(r);
     }
   }
   const boxes = Float32Array.from(candBoxes);
@@ -94,5 +101,6 @@ export function postprocessDetections(probs: Float32Array, deltas: Float32Array,
     scores: Float32Array.from(keep, (i) => candScores[i]!),
     classIds: Int32Array.from(keep, (i) => candClasses[i]!),
     regions: rows,
+    sources: Int32Array.from(keep, (i) => candRows[i]!),
   };
 }

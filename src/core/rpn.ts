@@ -49,6 +49,20 @@ export interface Proposals {
   scores: Float32Array;
 }
 
+/** Where each proposal came from: its anchor, and the deltas that moved it (the RPN's box coder decodes the one with the other). */
+export interface ProposalOrigins {
+  /** K anchor levels. */
+  level: Int32Array;
+  /** K: the anchor's row in its level's grid, (y * W + x) * A + a (anchors.ts gridAnchors). */
+  anchor: Int32Array;
+  /** K*4 the anchors, xyxy in network-input pixels. */
+  anchorBoxes: Float32Array;
+  /** K*4 the RPN's deltas (dx, dy, dw, dh) for them. */
+  deltas: Float32Array;
+  /** Each level's grid. */
+  grids: { height: number; width: number }[];
+}
+
 /**
  * Turns RPN head outputs into proposals. Holds the cell anchors and a cache of
  * tiled anchors per grid, so repeated image sizes tile once.
@@ -84,13 +98,16 @@ export class ProposalGenerator {
    * @param padded padded input size: anchor strides come from it.
    * @param postNmsTopN proposals kept after NMS, instead of the settings' (a request's maxProposals).
    */
-  propose(levels: readonly RpnLevelOutput[], image: { height: number; width: number }, padded: { height: number; width: number }, postNmsTopN = this.settings.postNmsTopN): Proposals {
+  propose(levels: readonly RpnLevelOutput[], image: { height: number; width: number }, padded: { height: number; width: number }, postNmsTopN = this.settings.postNmsTopN): Proposals & { origins: ProposalOrigins } {
     const s = this.settings;
     if (levels.length !== this.cellAnchors.length) {
       throw new RangeError(`RPN has ${this.cellAnchors.length} anchor levels but the head returned ${levels.length}`);
     }
     const boxesPerLevel: Float32Array[] = [];
     const logitsPerLevel: Float32Array[] = [];
+    const anchorsPerLevel: Int32Array[] = [];
+    const anchorBoxesPerLevel: Float32Array[] = [];
+    const deltasPerLevel: Float32Array[] = [];
     for (let l = 0; l < levels.length; l++) {
       const { objectness, deltas, height: h, width: w } = levels[l]!;
       const a = this.cellAnchors[l]!.length / 4;
@@ -111,8 +128,12 @@ export class ProposalGenerator {
         for (let c = 0; c < 4; c++) selDeltas[4 * j + c] = deltas[(4 * k + c) * hw + p]!;
         selLogits[j] = logits[idx]!;
       }
-      boxesPerLevel.push(s.coder.decode(selDeltas, gatherBoxes(anchors, top)));
+      const selAnchors = gatherBoxes(anchors, top);
+      boxesPerLevel.push(s.coder.decode(selDeltas, selAnchors));
       logitsPerLevel.push(selLogits);
+      anchorsPerLevel.push(Int32Array.from(top));
+      anchorBoxesPerLevel.push(selAnchors);
+      deltasPerLevel.push(selDeltas);
     }
 
     // Concatenate the levels, then filter as the reference does.
@@ -120,14 +141,28 @@ export class ProposalGenerator {
     const boxes = new Float32Array(4 * total);
     const logits = new Float32Array(total);
     const levelOf = new Int32Array(total);
+    const anchorOf = new Int32Array(total);
+    const anchorBoxes = new Float32Array(4 * total);
+    const deltas = new Float32Array(4 * total);
     let o = 0;
     for (let l = 0; l < levels.length; l++) {
       boxes.set(boxesPerLevel[l]!, 4 * o);
       logits.set(logitsPerLevel[l]!, o);
       levelOf.fill(l, o, o + logitsPerLevel[l]!.length);
+      anchorOf.set(anchorsPerLevel[l]!, o);
+      anchorBoxes.set(anchorBoxesPerLevel[l]!, 4 * o);
+      deltas.set(deltasPerLevel[l]!, 4 * o);
       o += logitsPerLevel[l]!.length;
     }
-    return filterProposals(boxes, logits, levelOf, image, { ...s, postNmsTopN });
+    const { kept, ...proposals } = filterProposals(boxes, logits, levelOf, image, { ...s, postNmsTopN });
+    const origins: ProposalOrigins = {
+      level: Int32Array.from(kept, (i) => levelOf[i]!),
+      anchor: Int32Array.from(kept, (i) => anchorOf[i]!),
+      anchorBoxes: gatherBoxes(anchorBoxes, kept),
+      deltas: gatherBoxes(deltas, kept),
+      grids: levels.map(({ height, width }) => ({ height, width })),
+    };
+    return { ...proposals, origins };
   }
 }
 
@@ -140,8 +175,9 @@ export class ProposalGenerator {
  * @param logits N objectness logits.
  * @param levelOf N anchor levels: NMS runs within each.
  * @param image resized (unpadded) input size: proposals are clipped to it.
+ * @returns the proposals, and `kept`: the index in `boxes` of each.
  */
-export function filterProposals(boxes: Float32Array, logits: Float32Array, levelOf: Int32Array, image: { height: number; width: number }, s: ProposalFilter): Proposals {
+export function filterProposals(boxes: Float32Array, logits: Float32Array, levelOf: Int32Array, image: { height: number; width: number }, s: ProposalFilter): Proposals & { kept: Int32Array } {
   const clipped = clipBoxes(boxes, image.width, image.height);
   const kept: number[] = [];
   const scores = Float32Array.from(logits, (x) => f32(1 / (1 + Math.exp(-x))));
@@ -150,5 +186,5 @@ export function filterProposals(boxes: Float32Array, logits: Float32Array, level
   const keptScores = Float32Array.from(kept, (i) => scores[i]!);
   const keptLevels = Int32Array.from(kept, (i) => levelOf[i]!);
   const survivors = batchedNms(keptBoxes, keptScores, keptLevels, s.nmsThreshold).subarray(0, s.postNmsTopN);
-  return { boxes: gatherBoxes(keptBoxes, survivors), scores: Float32Array.from(survivors, (i) => keptScores[i]!) };
+  return { boxes: gatherBoxes(keptBoxes, survivors), scores: Float32Array.from(survivors, (i) => keptScores[i]!), kept: Int32Array.from(survivors, (i) => kept[i]!) };
 }

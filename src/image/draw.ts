@@ -20,18 +20,15 @@ function escapeXml(s: string): string {
   return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
 }
 
-/**
- * @param bytes the encoded image (EXIF orientation is applied, as for detection).
- * @param format output encoding.
- * @returns the encoded image with the boxes drawn.
- */
-export async function drawDetections(bytes: Uint8Array, boxes: readonly DrawnBox[], format: 'png' | 'jpeg'): Promise<Buffer> {
-  const upright = sharp(bytes).rotate();
-  // The upright size from the header: EXIF orientations 5-8 swap width and height.
+/** The size of an encoded image once upright (EXIF orientations 5-8 swap width and height). */
+export async function uprightSize(bytes: Uint8Array): Promise<{ width: number; height: number }> {
   const meta = await sharp(bytes).metadata();
   const swap = (meta.orientation ?? 1) >= 5;
-  const width = (swap ? meta.height : meta.width) ?? 1;
-  const height = (swap ? meta.width : meta.height) ?? 1;
+  return { width: (swap ? meta.height : meta.width) ?? 1, height: (swap ? meta.width : meta.height) ?? 1 };
+}
+
+/** The boxes, labels and scores as an SVG the size of the image. */
+export function boxesSvg(boxes: readonly DrawnBox[], width: number, height: number): Buffer {
   const stroke = Math.max(2, Math.round(Math.min(width, height) / 200));
   const font = Math.max(11, Math.round(Math.min(width, height) / 40));
   const shapes = boxes.map((d) => {
@@ -44,7 +41,16 @@ export async function drawDetections(bytes: Uint8Array, boxes: readonly DrawnBox
       `<text x="${(x1 + 2).toFixed(1)}" y="${ty.toFixed(1)}" font-family="sans-serif" font-size="${font}" fill="${colour}" stroke="white" stroke-width="0.6" paint-order="stroke">${text}</text>`
     );
   });
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${shapes.join('')}</svg>`;
-  const out = upright.composite([{ input: Buffer.from(svg), top: 0, left: 0 }]);
+  return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${shapes.join('')}</svg>`);
+}
+
+/**
+ * @param bytes the encoded image (EXIF orientation is applied, as for detection).
+ * @param format output encoding.
+ * @returns the encoded image with the boxes drawn.
+ */
+export async function drawDetections(bytes: Uint8Array, boxes: readonly DrawnBox[], format: 'png' | 'jpeg'): Promise<Buffer> {
+  const { width, height } = await uprightSize(bytes);
+  const out = sharp(bytes).rotate().composite([{ input: boxesSvg(boxes, width, height), top: 0, left: 0 }]);
   return format === 'png' ? out.png().toBuffer() : out.jpeg({ quality: 90 }).toBuffer();
 }

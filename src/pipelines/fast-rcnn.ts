@@ -17,8 +17,9 @@ import type { FastRcnnSpec, ModelManifest } from '../model/manifest-schema.js';
 import type { LoadedModel } from '../model/package.js';
 import type { PipelineRunner, RunOptions } from './pipeline-runner.js';
 import { postprocessDetections, softmax, type RawDetections } from '../core/postprocess.js';
-import { featureMap, inOriginalPixels, regionHeadGraphs, regionsOf, runHead, runPooledHead, type RegionHeadGraphs } from './stages.js';
+import { featureMap, inOriginalPixels, regionHeadGraphs, regionsOf, runHead, runPooledHead, withProvenance, type RegionHeadGraphs } from './stages.js';
 import type { Stopwatch } from './stopwatch.js';
+import { WholeImageScorer, type OcclusionScorer, type WholeImageHead } from './occlusion.js';
 
 export class FastRcnn implements PipelineRunner {
   private readonly spec: FastRcnnSpec;
@@ -43,7 +44,7 @@ export class FastRcnn implements PipelineRunner {
     options.signal?.throwIfAborted();
 
     const input = rcnnTransform(image, this.manifest.input);
-    const boxes = resizeBoxes(regions, { width: input.originalWidth, height: input.originalHeight }, input);
+    const boxes = resizeBoxes(regions.boxes, { width: input.originalWidth, height: input.originalHeight }, input);
     clock.lap('preprocess');
 
     const bb = this.manifest.backbone;
@@ -68,8 +69,23 @@ export class FastRcnn implements PipelineRunner {
     clock.lap('head');
 
     const detections = postprocessDetections(softmax(logits, boxes.length / 4, classes), deltas, boxes, input, this.graphs.postprocess.for(options));
-    const result = inOriginalPixels(detections, input);
+    const result = withProvenance(inOriginalPixels(detections, input), options, regions.boxes, regions.sourceOf);
     clock.lap('postprocess');
     return result;
+  }
+
+  occlusion(image: RgbImage, boxes: Float32Array, classIds: Int32Array): OcclusionScorer {
+    const outputSize = this.spec.roiPool.outputSize;
+    const net: WholeImageHead = {
+      backbone: this.graphs.backbone,
+      input: this.manifest.backbone.input,
+      features: [this.graphs.featureOutput],
+      roiOp: (scales) => ({ type: 'roi-pool', outputSize, spatialScale: scales[0]! }),
+      pooler: this.pooler,
+      head: this.graphs.head,
+      headSpec: this.spec.head,
+      classes: this.manifest.classes.length,
+    };
+    return new WholeImageScorer(net, rcnnTransform(image, this.manifest.input), boxes, classIds);
   }
 }

@@ -3,6 +3,7 @@ import type { Mode } from '../core/selective-search/selective-search.js';
 import type { RgbImage } from '../core/image.js';
 import type { RawDetections } from '../core/postprocess.js';
 import type { Stopwatch } from './stopwatch.js';
+import type { OcclusionScorer } from './occlusion.js';
 
 /** The R-CNN generations, oldest first. */
 export const PIPELINES = Object.freeze(['rcnn', 'fast-rcnn', 'faster-rcnn'] as const);
@@ -28,6 +29,8 @@ export interface RunOptions {
   maxProposals?: number;
   /** faster-rcnn: 'single' runs at the model's input size only, not at its test scales. */
   scales?: ScaleMode;
+  /** Attach each detection's provenance (core/provenance.ts); off, nothing is built. */
+  provenance?: boolean;
   /** Stops a run between stages (R-CNN: between batches; selective search: every few thousand merges) by throwing; an AbortSignal is one. */
   signal?: Cancellation;
 }
@@ -36,4 +39,11 @@ export interface RunOptions {
 export interface PipelineRunner {
   /** Stage times (ms) are added to `clock`. */
   run(image: RgbImage, options: RunOptions, clock: Stopwatch): Promise<RawDetections>;
+  /**
+   * Fixed boxes scored for their classes on the image and on occluded copies
+   * of it, through this pipeline's backbone, RoI op and head, at the model's
+   * input size (pipelines/occlusion.ts).
+   * @param boxes K*4 xyxy in original pixels.
+   */
+  occlusion(image: RgbImage, boxes: Float32Array, classIds: Int32Array): OcclusionScorer;
 }

@@ -21,13 +21,15 @@ import { withMirroredCrops } from '../core/flip.js';
 import { normalizedPixels } from '../core/rcnn-transform.js';
 import type { FeatureMap } from '../core/roi/feature-map.js';
 import { contextBoxes, warpRegions } from '../core/warp-regions.js';
+import { boxesOverlap, greyOut, restoreRect, type PixelTensor } from '../core/occlusion.js';
+import { betweenBatches, type OcclusionScorer } from './occlusion.js';
 import { WARP_BOXES, WARP_IMAGE } from '../onnx/in-graph-roi.js';
 import type { Tensor } from '../runtime/session.js';
 import type { ModelManifest, RcnnSpec } from '../model/manifest-schema.js';
 import type { LoadedModel } from '../model/package.js';
 import type { PipelineRunner, RunOptions } from './pipeline-runner.js';
 import { postprocessDetections, softmax, type RawDetections } from '../core/postprocess.js';
-import { graphOutput, regionHeadGraphs, regionsOf, runHead, type RegionHeadGraphs } from './stages.js';
+import { graphOutput, regionHeadGraphs, regionsOf, runHead, withProvenance, type RegionHeadGraphs } from './stages.js';
 import type { Stopwatch } from './stopwatch.js';
 
 export class Rcnn implements PipelineRunner {
@@ -44,39 +46,36 @@ export class Rcnn implements PipelineRunner {
   }
 
   async run(image: RgbImage, options: RunOptions, clock: Stopwatch): Promise<RawDetections> {
-    const regions = regionsOf(image, this.spec.proposals, options);
+    const proposed = regionsOf(image, this.spec.proposals, options);
+    const regions = proposed.boxes;
     clock.lap('proposals');
 
     const pixels = normalizedPixels(image, this.manifest.input);
     const n = regions.length / 4;
-    const mirror = this.spec.mirror === true;
-    const regionsPerBatch = mirror ? Math.max(1, Math.floor(this.spec.batchSize / 2)) : this.spec.batchSize;
-    let probs = new Float32Array(0), deltas = new Float32Array(0);
+    const classes = this.manifest.classes.length;
+    const regionsPerBatch = this.regionsPerBatch();
+    const probs = new Float32Array(n * classes), deltas = new Float32Array(n * 4 * classes);
     for (let start = 0; start < n; start += regionsPerBatch) {
       options.signal?.throwIfAborted();
       const count = Math.min(regionsPerBatch, n - start);
       const batch = regions.subarray(4 * start, 4 * (start + count));
-      const runs = mirror ? 2 * count : count;
-      const outputs = await this.backboneOnCrops(pixels, batch, mirror, clock);
-      const features = graphOutput(this.graphs.backbone, outputs, this.graphs.featureOutput, [runs, null, null, null]);
+      const outputs = await this.backboneOnCrops(pixels, batch, clock);
       clock.lap('backbone');
-      const out = await runHead(this.graphs.head, this.spec.head, features.data, [...features.dims], this.manifest.classes.length);
-      const classes = out.logits.length / runs;
-      const p = softmax(out.logits, runs, classes);
-      if (mirror) averageMirrored(p, out.deltas, count, classes);
-      if (start === 0) {
-        probs = new Float32Array(n * classes);
-        deltas = new Float32Array(n * 4 * classes);
-      }
-      probs.set(p.subarray(0, count * classes), start * classes);
-      deltas.set(out.deltas.subarray(0, count * 4 * classes), start * 4 * classes);
+      const p = await this.cropPredictions(outputs, count);
+      probs.set(p.probs, start * classes);
+      deltas.set(p.deltas, start * 4 * classes);
       clock.lap('head');
     }
 
     // R-CNN works in original pixels throughout: its regions are warped from the image itself.
-    const result = postprocessDetections(probs, deltas, regions, image, this.graphs.postprocess.for(options));
+    const result = withProvenance(postprocessDetections(probs, deltas, regions, image, this.graphs.postprocess.for(options)), options, regions, proposed.sourceOf);
     clock.lap('postprocess');
     return result;
+  }
+
+  /** Regions per backbone run: the package's batchSize counts mirror images too. */
+  private regionsPerBatch(): number {
+    return this.spec.mirror === true ? Math.max(1, Math.floor(this.spec.batchSize / 2)) : this.spec.batchSize;
   }
 
   /**
@@ -85,7 +84,7 @@ export class Rcnn implements PipelineRunner {
    * roiPlacement 'graph', warped inside the backbone's graph from the image
    * (onnx/in-graph-roi.ts withWarp; the warp's time is then the backbone's).
    */
-  private async backboneOnCrops(pixels: FeatureMap, regions: Float32Array, mirror: boolean, clock: Stopwatch): Promise<Record<string, Tensor>> {
+  private async backboneOnCrops(pixels: FeatureMap, regions: Float32Array, clock: Stopwatch): Promise<Record<string, Tensor>> {
     const count = regions.length / 4;
     if (this.graphs.roiGraph) {
       return this.graphs.roiGraph.run({
@@ -93,11 +92,82 @@ export class Rcnn implements PipelineRunner {
         [WARP_BOXES]: { data: contextBoxes(regions, this.spec.warp), dims: [count, 4] },
       });
     }
-    const [wh, ww] = this.spec.warp.size;
     const warped = warpRegions(pixels, regions, this.spec.warp);
-    const crops = mirror ? withMirroredCrops(warped, ww) : warped;
     clock.lap('warp');
+    return this.backboneOnWarped(warped, count);
+  }
+
+  /** The backbone's outputs on `count` warped crops (N x 3 x h x w), and their mirror images after them where the package mirrors. */
+  private backboneOnWarped(warped: Float32Array, count: number): Promise<Record<string, Tensor>> {
+    const [wh, ww] = this.spec.warp.size;
+    const mirror = this.spec.mirror === true;
+    const crops = mirror ? withMirroredCrops(warped, ww) : warped;
     return this.graphs.backbone.run({ [this.manifest.backbone.input]: { data: crops, dims: [mirror ? 2 * count : count, 3, wh, ww] } });
+  }
+
+  /** The head's class probabilities (count x C) and box deltas (count x 4C) for `count` crops' backbone outputs, mirror images averaged in. */
+  private async cropPredictions(outputs: Record<string, Tensor>, count: number): Promise<{ probs: Float32Array; deltas: Float32Array }> {
+    const mirror = this.spec.mirror === true;
+    const runs = mirror ? 2 * count : count;
+    const classes = this.manifest.classes.length;
+    const features = graphOutput(this.graphs.backbone, outputs, this.graphs.featureOutput, [runs, null, null, null]);
+    const out = await runHead(this.graphs.head, this.spec.head, features.data, [...features.dims], classes);
+    const p = softmax(out.logits, runs, classes);
+    if (mirror) averageMirrored(p, out.deltas, count, classes);
+    return { probs: p.subarray(0, count * classes), deltas: out.deltas.subarray(0, count * 4 * classes) };
+  }
+
+  /**
+   * R-CNN reads the image only through each box's warped crop, so a patch
+   * changes a box's score only where it touches the box's crop (its context
+   * box, one pixel wider for the bilinear samples): only those crops run,
+   * each greyed by its patch, batchSize at a time; every other patch leaves
+   * the score as it is.
+   */
+  occlusion(image: RgbImage, boxes: Float32Array, classIds: Int32Array): OcclusionScorer {
+    const pixels = normalizedPixels(image, this.manifest.input);
+    const reach = contextBoxes(boxes, this.spec.warp).map((v, i) => (i % 4 < 2 ? v - 1 : v + 1));
+    const k = classIds.length;
+    const touching = (patches: Float32Array) => {
+      const pairs: [number, number][] = [];
+      for (let p = 0; p < patches.length / 4; p++) for (let b = 0; b < k; b++) if (boxesOverlap(patches, p, reach, b)) pairs.push([p, b]);
+      return pairs;
+    };
+    const mirror = this.spec.mirror === true;
+    const classes = this.manifest.classes.length;
+    const scoreCrops = async (warped: Float32Array, count: number, ids: Int32Array) => {
+      const { probs } = await this.cropPredictions(await this.backboneOnWarped(warped, count), count);
+      return Float32Array.from({ length: count }, (_, i) => probs[i * classes + ids[i]!]!);
+    };
+    return {
+      passes: (patches) => touching(patches).length * (mirror ? 2 : 1),
+      score: async (patches, signal) => {
+        const baseline = await scoreCrops(warpRegions(pixels, boxes, this.spec.warp), k, classIds);
+        const occluded = new Float32Array((patches.length / 4) * k);
+        for (let p = 0; p < patches.length / 4; p++) occluded.set(baseline, p * k);
+        const pairs = touching(patches);
+        const scratch: PixelTensor = { data: Float32Array.from(pixels.data), layout: 'hwc', channels: 3, height: pixels.height, width: pixels.width };
+        const per = this.regionsPerBatch();
+        const [wh, ww] = this.spec.warp.size;
+        const cropSize = 3 * wh * ww;
+        let batches = 0;
+        for (let start = 0; start < pairs.length; start += per) {
+          await betweenBatches(signal);
+          const batch = pairs.slice(start, start + per);
+          const warped = new Float32Array(batch.length * cropSize);
+          batch.forEach(([p, b], i) => {
+            const patch = patches.subarray(4 * p, 4 * p + 4);
+            greyOut(scratch, patch);
+            warped.set(warpRegions({ ...scratch }, boxes.subarray(4 * b, 4 * b + 4), this.spec.warp), i * cropSize);
+            restoreRect(scratch, pixels.data, patch);
+          });
+          const scores = await scoreCrops(warped, batch.length, Int32Array.from(batch, ([, b]) => classIds[b]!));
+          batch.forEach(([p, b], i) => (occluded[p * k + b] = scores[i]!));
+          batches++;
+        }
+        return { baseline, occluded, batches };
+      },
+    };
   }
 }
 

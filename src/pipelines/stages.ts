@@ -9,7 +9,8 @@ import { clipBoxes, gatherBoxes, resizeBoxes } from '../core/boxes.js';
 import type { FeatureMap } from '../core/roi/feature-map.js';
 import { roisByLevel } from '../core/roi/level-mapper.js';
 import { roiBoxesInput, roiFeatureInput } from '../onnx/in-graph-roi.js';
-import { selectiveSearch } from '../core/selective-search/selective-search.js';
+import { selectiveSearchRegions, strategiesFor } from '../core/selective-search/selective-search.js';
+import { boxAt, similarityName, type RegionSource } from '../core/provenance.js';
 import { DetectError } from '../errors.js';
 import type { RgbImage } from '../core/image.js';
 import type { BoxCoderSpec, HeadSpec, PostprocessSpec, ProposalSpec } from '../model/manifest-schema.js';
@@ -41,13 +42,36 @@ export function featureMap(graph: GraphSession, outputs: Record<string, Tensor>,
   return { data: t.data, height: t.dims[1]!, width: t.dims[2]!, channels: t.dims[3]! };
 }
 
+/** The regions a region-head pipeline scores, and what proposed each. */
+export interface Regions {
+  /** K*4 xyxy in original pixels, best first. */
+  boxes: Float32Array;
+  sourceOf(i: number): RegionSource;
+}
+
+/** The regions of an image: the caller's (clipped to the image) or selective search's, best first. */
+export function regionsOf(image: RgbImage, spec: ProposalSpec, options: RunOptions): Regions {
+  if (options.proposals) return { boxes: clipBoxes(options.proposals, image.width, image.height), sourceOf: (index) => ({ method: 'caller', index }) };
+  const mode = options.mode ?? spec.mode;
+  const ranked = selectiveSearchRegions(image, { mode, seed: spec.seed, maxProposals: options.maxProposals ?? spec.maxProposals, minSize: spec.minSize, signal: options.signal });
+  const strategies = strategiesFor(mode);
+  return {
+    boxes: ranked.boxes,
+    sourceOf(i) {
+      const s = strategies[ranked.strategy[i]!]!;
+      return { method: 'selective-search', colourSpace: s.colourSpace, k: s.k, similarities: similarityName(s.similarities), level: ranked.level[i]!, merges: ranked.merges[i]! };
+    },
+  };
+}
+
 /**
- * The regions of an image, xyxy in original pixels: the caller's (clipped to
- * the image) or selective search's, best first.
+ * The detections with their provenance where the run asks for it (and
+ * untouched, at no cost, where it does not).
+ * @param regions the regions the head scored, xyxy in original pixels.
  */
-export function regionsOf(image: RgbImage, spec: ProposalSpec, options: RunOptions): Float32Array {
-  if (options.proposals) return clipBoxes(options.proposals, image.width, image.height);
-  return selectiveSearch(image, { mode: options.mode ?? spec.mode, seed: spec.seed, maxProposals: options.maxProposals ?? spec.maxProposals, minSize: spec.minSize, signal: options.signal });
+export function withProvenance(d: RawDetections, options: RunOptions, regions: Float32Array, sourceOf: (i: number) => RegionSource): RawDetections {
+  if (!options.provenance) return d;
+  return { ...d, provenance: Array.from(d.sources, (r) => ({ region: boxAt(regions, r), rank: r, source: sourceOf(r) })) };
 }
 
 /**

@@ -118,6 +118,7 @@ export function batching(graph: GraphSession, maxBatch: number): BatchingGraph {
   return {
     name: graph.name,
     inputNames: graph.inputNames,
+    inputShapes: graph.inputShapes,
     outputNames: graph.outputNames,
     device: graph.device,
     stats,

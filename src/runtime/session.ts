@@ -38,6 +38,8 @@ export interface GraphSession {
   readonly name: string;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  /** Each input's shape as the graph declares it: a number where fixed, a name (or -1) where free. */
+  readonly inputShapes: Readonly<Record<string, readonly (number | string)[]>>;
   /** Actual device the graph runs on. */
   readonly device: Device;
   run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
@@ -95,6 +97,7 @@ export async function openGraph(source: GraphSource, options: SessionOptions): P
     name,
     inputNames: session.inputNames,
     outputNames: session.outputNames,
+    inputShapes: Object.fromEntries(session.inputMetadata.map((m) => [m.name, m.isTensor ? m.shape : []])),
     device,
     async run(feeds) {
       const ortFeeds: Record<string, ort.Tensor> = {};

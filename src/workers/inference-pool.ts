@@ -6,7 +6,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { DetectionResult, RpnProposalResult } from '../detector.js';
+import type { DetectionResult, ExplainResult, RpnProposalResult } from '../detector.js';
 import { DetectError, type ErrorCode } from '../errors.js';
 import type { ProposalResult } from '../proposals.js';
 import type { InferenceReply, InferenceTask } from './inference-worker.js';
@@ -140,6 +140,10 @@ export class InferencePool {
 
   async detect(task: Omit<Extract<InferenceTask, { kind: 'detect' }>, 'kind'>): Promise<DetectionResult> {
     return this.run<DetectionResult>({ kind: 'detect', ...task });
+  }
+
+  async explain(task: Omit<Extract<InferenceTask, { kind: 'explain' }>, 'kind'>): Promise<ExplainResult> {
+    return this.run<ExplainResult>({ kind: 'explain', ...task });
   }
 
   async proposals(task: Omit<Extract<InferenceTask, { kind: 'proposals' }>, 'kind'>): Promise<ProposalResult> {

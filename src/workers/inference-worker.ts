@@ -6,7 +6,7 @@
  * boundary; anything else is thrown and becomes a 500.
  */
 
-import { Detector, type DetectionResult, type DetectOptions, type RpnProposalResult } from '../detector.js';
+import { Detector, type DetectionResult, type DetectOptions, type ExplainOptions, type ExplainResult, type RpnProposalResult } from '../detector.js';
 import { DetectError } from '../errors.js';
 import type { DecodeLimits } from '../image/decode.js';
 import type { Cancellation } from '../core/cancellation.js';
@@ -43,6 +43,16 @@ export type InferenceTask =
       /** Epoch ms after which the caller has given up: the run stops at its next stage (R-CNN: batch). */
       deadlineAt?: number;
       /** Shared with the pool: 1 once it is shutting down, and the run stops at its next stage too. */
+      stop?: Int32Array;
+    }
+  | {
+      kind: 'explain';
+      modelDir: string;
+      bytes: Uint8Array;
+      options: ExplainOptions;
+      settings: WorkerSettings;
+      /** As a detect task's: the occlusion stops between its batches. */
+      deadlineAt?: number;
       stop?: Int32Array;
     }
   | {
@@ -86,7 +96,7 @@ function proposalMaxPixels(settings: WorkerSettings): number {
  * the pool's shutdown flag, read directly (this thread's timers may not run
  * while it works, so no timer-driven AbortSignal).
  */
-function cancellation(task: Extract<InferenceTask, { kind: 'detect' | 'proposals' }>): Cancellation | undefined {
+function cancellation(task: Extract<InferenceTask, { kind: 'detect' | 'explain' | 'proposals' }>): Cancellation | undefined {
   const { deadlineAt, stop } = task;
   if (deadlineAt === undefined && stop === undefined) return undefined;
   return {
@@ -97,17 +107,21 @@ function cancellation(task: Extract<InferenceTask, { kind: 'detect' | 'proposals
   };
 }
 
-export default async function run(task: InferenceTask): Promise<InferenceReply<DetectionResult | ProposalResult | RpnProposalResult>> {
+export default async function run(task: InferenceTask): Promise<InferenceReply<DetectionResult | ExplainResult | ProposalResult | RpnProposalResult>> {
   const reply = await answer(task);
   return warnings.length ? { ...reply, warnings: warnings.splice(0) } : reply;
 }
 
-async function answer(task: InferenceTask): Promise<InferenceReply<DetectionResult | ProposalResult | RpnProposalResult>> {
+async function answer(task: InferenceTask): Promise<InferenceReply<DetectionResult | ExplainResult | ProposalResult | RpnProposalResult>> {
   try {
     if (task.kind === 'rpn') return { result: await (await detectorFor(task.modelDir, task.settings)).rpnProposals(task.bytes, task.options) };
     if (task.kind === 'detect') {
       const detector = await detectorFor(task.modelDir, task.settings);
       return { result: await detector.detect(task.bytes, { ...task.options, signal: cancellation(task) }) };
+    }
+    if (task.kind === 'explain') {
+      const detector = await detectorFor(task.modelDir, task.settings);
+      return { result: await detector.explain(task.bytes, { ...task.options, signal: cancellation(task) }) };
     }
     // Strategies run on this worker's thread: the pool is the parallelism.
     proposer ??= new RegionProposer({ workers: 0, limits: { ...task.settings.limits, maxPixels: proposalMaxPixels(task.settings) } });

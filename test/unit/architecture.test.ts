@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['model'],
   ['pipelines', 'inspect'],
   ['options'],
-  ['detector', 'proposals', 'workers'],
+  ['detector', 'explain', 'proposals', 'workers'],
   ['dataset', 'eval', 'batch', 'config', 'http', 'quantize'],
   ['cli', 'index'],
 ];

@@ -9,6 +9,7 @@ function fakeGraph(options: { fail?: string; rowsOut?: (rows: number) => number 
   return {
     name: 'fake.onnx',
     inputNames: ['x'],
+    inputShapes: { x: ['batch', 2] },
     outputNames: ['y'],
     device: 'cpu',
     runs,

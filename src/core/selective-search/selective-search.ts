@@ -120,12 +120,24 @@ export interface RankOptions {
   minSize?: number;
 }
 
+/** Ranked proposals, and where each came from. */
+export interface RankedRegions {
+  /** K*4 xyxy in pixels, best first. */
+  boxes: Float32Array;
+  /** K: the index (in the strategy set) of the strategy whose hierarchy formed the region first in the ranking. */
+  strategy: Int32Array;
+  /** K: 0 for a region of that strategy's initial segmentation, m for the region its m-th merge formed. */
+  level: Int32Array;
+  /** K: the merges of that hierarchy (its initial regions less one): `level` runs to this. */
+  merges: Int32Array;
+}
+
 /**
- * Rank the regions of all hierarchies as the paper, drop duplicates.
+ * Rank the regions of all hierarchies as the paper, drop duplicates (a box
+ * two hierarchies formed keeps the origin ranked first).
  * @param hierarchies one per strategy, in strategy order.
- * @returns Float32Array of K*4 xyxy in pixels, best first.
  */
-export function rankProposals(hierarchies: readonly Pick<Hierarchy, 'boxes'>[], options: RankOptions): Float32Array {
+export function rankRegions(hierarchies: readonly Pick<Hierarchy, 'boxes'>[], options: RankOptions): RankedRegions {
   let total = 0;
   for (const h of hierarchies) total += h.boxes.length / 4;
   const value = new Float64Array(total);
@@ -144,10 +156,11 @@ export function rankProposals(hierarchies: readonly Pick<Hierarchy, 'boxes'>[], 
   const order = Int32Array.from({ length: total }, (_, i) => i).sort((x, y) => value[x]! - value[y]! || strategyOf[x]! - strategyOf[y]! || positionOf[x]! - positionOf[y]!);
   const seen = new Set<string>();
   const out: number[] = [];
+  const kept: number[] = [];
   const maxProposals = options.maxProposals ?? Infinity;
   const minSide = options.minSize ?? 0;
   for (const i of order) {
-    if (out.length / 4 >= maxProposals) break;
+    if (kept.length >= maxProposals) break;
     const b = hierarchies[strategyOf[i]!]!.boxes;
     const q = 4 * positionOf[i]!;
     const x1 = b[q]!, y1 = b[q + 1]!, x2 = b[q + 2]!, y2 = b[q + 3]!;
@@ -156,8 +169,21 @@ export function rankProposals(hierarchies: readonly Pick<Hierarchy, 'boxes'>[], 
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(x1, y1, x2, y2);
+    kept.push(i);
   }
-  return Float32Array.from(out);
+  // A hierarchy of n boxes holds R = (n + 1) / 2 initial regions, then the R - 1 merges' regions.
+  const mergesOf = (i: number) => (hierarchies[strategyOf[i]!]!.boxes.length / 4 - 1) / 2;
+  return {
+    boxes: Float32Array.from(out),
+    strategy: Int32Array.from(kept, (i) => strategyOf[i]!),
+    level: Int32Array.from(kept, (i) => Math.max(0, positionOf[i]! - mergesOf(i))),
+    merges: Int32Array.from(kept, mergesOf),
+  };
+}
+
+/** rankRegions' boxes alone: K*4 xyxy in pixels, best first. */
+export function rankProposals(hierarchies: readonly Pick<Hierarchy, 'boxes'>[], options: RankOptions): Float32Array {
+  return rankRegions(hierarchies, options).boxes;
 }
 
 export interface SelectiveSearchOptions extends RankOptions {
@@ -166,8 +192,13 @@ export interface SelectiveSearchOptions extends RankOptions {
   signal?: Cancellation;
 }
 
-/** Selective search on one image, serially. */
-export function selectiveSearch(image: RgbImage, options: SelectiveSearchOptions): Float32Array {
+/** Selective search on one image, serially: the ranked regions and their origins. */
+export function selectiveSearchRegions(image: RgbImage, options: SelectiveSearchOptions): RankedRegions {
   const strategies = strategiesFor(options.mode);
-  return rankProposals(runStrategies(image, strategies, options.mode, undefined, options.signal), options);
+  return rankRegions(runStrategies(image, strategies, options.mode, undefined, options.signal), options);
+}
+
+/** Selective search on one image, serially: K*4 xyxy in pixels, best first. */
+export function selectiveSearch(image: RgbImage, options: SelectiveSearchOptions): Float32Array {
+  return selectiveSearchRegions(image, options).boxes;
 }

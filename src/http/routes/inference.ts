@@ -1,13 +1,14 @@
 /**
- * POST /v1/detect and POST /v1/proposals. The work runs in the inference
+ * POST /v1/detect, /v1/render, /v1/explain and /v1/proposals. The work runs in the inference
  * pool; the event loop only parses, validates and shapes the response.
  */
 
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { convertBoxes } from '../../core/boxes.js';
-import type { DetectionResult, DetectOptions } from '../../detector.js';
+import type { DetectionResult, DetectOptions, ExplainOptions } from '../../detector.js';
 import { DetectError } from '../../errors.js';
 import { drawDetections } from '../../image/draw.js';
+import { drawOcclusionMap } from '../../image/heatmap.js';
 import { checkOptions, DISPLAY_SCORE_THRESHOLD, pickOptions, querystringSchema, type OptionsOf } from '../../options.js';
 import type { AppContext } from '../context.js';
 import { mapWithConcurrency } from '../concurrency.js';
@@ -18,6 +19,7 @@ import { didYouMean } from '../../suggest.js';
 type DetectQuery = OptionsOf<'httpDetect'>;
 type RenderQuery = OptionsOf<'render'>;
 type ProposalsQuery = OptionsOf<'proposals'>;
+type ExplainQuery = OptionsOf<'httpExplain'>;
 
 /** Apply the response options: class filter, box format, normalisation. */
 function shape(result: DetectionResult, q: Pick<DetectQuery, 'classes' | 'boxFormat' | 'normalized'>): DetectionResult {
@@ -36,6 +38,12 @@ function shape(result: DetectionResult, q: Pick<DetectQuery, 'classes' | 'boxFor
 /** The detector's options a query sets: the detect operation's, less the model; detections are shown here, at the display threshold by default. */
 function detectOptions(q: DetectQuery | RenderQuery): DetectOptions {
   const { model: _model, ...options } = pickOptions('detect', q);
+  return { ...options, scoreThreshold: q.scoreThreshold ?? DISPLAY_SCORE_THRESHOLD };
+}
+
+/** An explain query's detector options: those of the library's explain, less the model, at the display threshold by default. */
+function explainOptions(q: ExplainQuery): ExplainOptions {
+  const { model: _model, ...options } = pickOptions('explain', q);
   return { ...options, scoreThreshold: q.scoreThreshold ?? DISPLAY_SCORE_THRESHOLD };
 }
 
@@ -109,6 +117,21 @@ export const inferenceRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (a
       return reply.type(`image/${format}`).send(await drawDetections(images[0]!, result.detections, format));
     },
   );
+
+  // Occlusion maps of chosen detections (one image, raw body or the first multipart field "image"): JSON, or with heatmap=true the first map drawn.
+  app.post<{ Querystring: ExplainQuery }>('/v1/explain', { schema: { querystring: querystringSchema('httpExplain') } }, async (request, reply) => {
+    const q = request.query;
+    const dir = modelDir(request, q.model);
+    const { images } = await requestImages(request, ctx.maxBodyBytes);
+    const result = await ctx.pool.explain({ modelDir: dir, bytes: images[0]!, options: explainOptions(q), settings: ctx.settings });
+    ctx.metrics.observeTimings(`explain/${result.pipeline}`, result.timings);
+    request.summary = { ...request.summary, pipeline: result.pipeline, image: `${result.image.width}x${result.image.height}`, explained: result.maps.length, passes: result.cost.passes };
+    if (!q.heatmap) return result;
+    const map = result.maps[0];
+    if (!map) throw new DetectError('INVALID_OPTION', `heatmap draws the first explained detection, and the detect run found none above scoreThreshold ${q.scoreThreshold ?? DISPLAY_SCORE_THRESHOLD}; lower scoreThreshold, or give a box and label`);
+    const png = await drawOcclusionMap(images[0]!, { ...result.grid }, map.drops, { ...map.target, score: map.baseline });
+    return reply.type('image/png').send(png);
+  });
 
   app.post<{ Querystring: ProposalsQuery }>('/v1/proposals', { schema: { querystring: querystringSchema('proposals') } }, async (request) => {
     const q = request.query;

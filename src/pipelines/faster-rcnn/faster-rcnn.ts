@@ -11,22 +11,25 @@
  */
 
 import { BoxCoder } from '../../core/box-coder.js';
-import { flipBoxes, resizeBoxes } from '../../core/boxes.js';
+import { flipBoxes, gatherBoxes, resizeBoxes } from '../../core/boxes.js';
+import { anchorShape } from '../../core/anchors.js';
+import { boxAt, type Provenance } from '../../core/provenance.js';
 import { inferFeatureScale } from '../../core/roi/level-mapper.js';
 import { SERIAL_POOLER, type RegionPooler, type RoiOp } from '../../core/roi/pool-regions.js';
 import type { FeatureMap } from '../../core/roi/feature-map.js';
 import type { RgbImage } from '../../core/image.js';
 import { flipHorizontal } from '../../core/flip.js';
-import { rcnnTransform, type InputConvention } from '../../core/rcnn-transform.js';
-import type { FasterRcnnSpec, ModelManifest } from '../../model/manifest-schema.js';
+import { rcnnTransform, type InputConvention, type RcnnInput } from '../../core/rcnn-transform.js';
+import type { FasterRcnnSpec, ModelManifest, TestScale } from '../../model/manifest-schema.js';
 import type { LoadedModel } from '../../model/package.js';
 import type { GraphSession, Tensor } from '../../runtime/session.js';
 import { postprocessDetections, softmax, type PostprocessSettings, type RawDetections } from '../../core/postprocess.js';
 import { featureMap, graphOutput, inOriginalPixels, PostprocessDefaults, runHead, runPooledHead } from '../stages.js';
 import type { PipelineRunner, RunOptions } from '../pipeline-runner.js';
 import type { Stopwatch } from '../stopwatch.js';
-import { ProposalGenerator } from '../../core/rpn.js';
+import { ProposalGenerator, type ProposalOrigins, type Proposals } from '../../core/rpn.js';
 import { mergeScales, withinObjectSizes } from './test-scales.js';
+import { WholeImageScorer, type OcclusionScorer, type WholeImageHead } from '../occlusion.js';
 
 export class FasterRcnn implements PipelineRunner {
   private readonly spec: FasterRcnnSpec;
@@ -106,8 +109,7 @@ export class FasterRcnn implements PipelineRunner {
     const settings = this.postprocess.for(options);
     const scales = this.spec.testScales;
     if (!scales || options.scales === 'single') {
-      const { detections, input } = await this.detectAt(image, this.manifest.input, options, settings, clock);
-      return inOriginalPixels(detections, input);
+      return this.detectAt(image, this.manifest.input, { flip: false }, options, settings, clock);
     }
     const parts: RawDetections[] = [];
     let mirrored: RgbImage | undefined;
@@ -116,10 +118,7 @@ export class FasterRcnn implements PipelineRunner {
       for (const flip of scale.flip ? [false, true] : [false]) {
         options.signal?.throwIfAborted();
         const view = flip ? (mirrored ??= flipHorizontal(image)) : image;
-        const { detections, input } = await this.detectAt(view, convention, options, settings, clock);
-        const part = inOriginalPixels(withinObjectSizes(detections, scale), input);
-        if (flip) part.boxes = flipBoxes(part.boxes, image.width);
-        parts.push(part);
+        parts.push(await this.detectAt(view, convention, { flip, scale }, options, settings, clock));
       }
     }
     const merged = mergeScales(parts, settings.nmsThreshold, settings.detectionsPerImage);
@@ -127,8 +126,13 @@ export class FasterRcnn implements PipelineRunner {
     return merged;
   }
 
-  /** Detect at one input size: detections in that input's pixels, and the input. */
-  private async detectAt(image: RgbImage, convention: InputConvention, options: RunOptions, settings: PostprocessSettings, clock: Stopwatch) {
+  /**
+   * Detect at one input size, on the image or (flip) its mirror image:
+   * detections in original-image pixels, upright; at a test scale, those
+   * within its object sizes (measured in its input pixels).
+   */
+  private async detectAt(image: RgbImage, convention: InputConvention, pass: { flip: boolean; scale?: TestScale }, options: RunOptions, settings: PostprocessSettings, clock: Stopwatch): Promise<RawDetections> {
+    const flip = pass.flip;
     const { input, features, proposals } = await this.propose(image, clock, convention, options.maxProposals);
 
     const roi = this.spec.roiOp;
@@ -138,9 +142,69 @@ export class FasterRcnn implements PipelineRunner {
     const { logits, deltas } = await this.boxHeadOn(maps, scales, proposals.boxes, clock);
     clock.lap('head');
 
-    const detections = postprocessDetections(softmax(logits, proposals.boxes.length / 4, this.manifest.classes.length), deltas, proposals.boxes, input, settings);
+    const all = postprocessDetections(softmax(logits, proposals.boxes.length / 4, this.manifest.classes.length), deltas, proposals.boxes, input, settings);
+    const found = pass.scale ? withinObjectSizes(all, pass.scale) : all;
+    const detections = inOriginalPixels(found, input);
+    if (flip) detections.boxes = flipBoxes(detections.boxes, image.width);
     clock.lap('postprocess');
-    return { detections, input };
+    return options.provenance ? { ...detections, provenance: this.provenance(found.sources, proposals, input, convention, flip) } : detections;
+  }
+
+  /**
+   * Each detection's proposal, anchor and objectness, in original-image
+   * pixels (mirrored back from a flipped pass, its dx negated to match).
+   * @param sources the proposal each detection came from.
+   */
+  private provenance(sources: Int32Array, proposals: Proposals & { origins: ProposalOrigins }, input: RcnnInput, convention: InputConvention, flip: boolean): Provenance[] {
+    const original = { width: input.originalWidth, height: input.originalHeight };
+    const upright = (boxes: Float32Array) => {
+      const b = resizeBoxes(boxes, input, original);
+      return flip ? flipBoxes(b, original.width) : b;
+    };
+    const o = proposals.origins;
+    const regions = upright(gatherBoxes(proposals.boxes, sources));
+    const anchors = upright(gatherBoxes(o.anchorBoxes, sources));
+    return Array.from(sources, (r, i) => {
+      const level = o.level[r]!;
+      const perCell = this.proposals.anchorsPerLocation(level);
+      const cell = Math.floor(o.anchor[r]! / perCell);
+      const width = o.grids[level]!.width;
+      const [dx, dy, dw, dh] = boxAt(o.deltas, r);
+      return {
+        region: boxAt(regions, i),
+        rank: r,
+        source: {
+          method: 'rpn',
+          objectness: proposals.scores[r]!,
+          anchor: { level, ...anchorShape(this.spec.rpn.anchors, level, o.anchor[r]! % perCell), cell: [cell % width, Math.floor(cell / width)], box: boxAt(anchors, i) },
+          deltas: [flip ? -dx : dx, dy, dw, dh],
+        },
+        scale: { minSize: convention.minSize, maxSize: convention.maxSize, flip },
+      };
+    });
+  }
+
+  /** The host's RoI op over maps of these scales: RoIAlign over the levels, or RoI max pooling of the first. */
+  private roiOpFor(scales: number[]): RoiOp & { outputSize: [number, number] } {
+    const roi = this.spec.roiOp;
+    const outputSize: [number, number] = [roi.outputSize[0], roi.outputSize[1]];
+    return roi.type === 'roi-align'
+      ? { type: 'roi-align', scales, outputSize, samplingRatio: roi.samplingRatio ?? 2, aligned: roi.aligned ?? false, canonicalScale: roi.canonicalScale, canonicalLevel: roi.canonicalLevel }
+      : { type: 'roi-pool', outputSize, spatialScale: scales[0]! };
+  }
+
+  occlusion(image: RgbImage, boxes: Float32Array, classIds: Int32Array): OcclusionScorer {
+    const net: WholeImageHead = {
+      backbone: this.backbone,
+      input: this.manifest.backbone.input,
+      features: this.spec.roiOp.features.map((name) => this.featureOutput.get(name)!),
+      roiOp: (scales) => this.roiOpFor(scales),
+      pooler: this.pooler,
+      head: this.boxHead,
+      headSpec: this.spec.boxHead,
+      classes: this.manifest.classes.length,
+    };
+    return new WholeImageScorer(net, rcnnTransform(image, this.manifest.input), boxes, classIds);
   }
 
   /**
@@ -158,11 +222,7 @@ export class FasterRcnn implements PipelineRunner {
       return runPooledHead(this.pooledHead, this.spec.boxHead, maps.slice(0, levels), scales.slice(0, levels), rois, classes, mapping);
     }
     const [oh, ow] = roi.outputSize;
-    const op: RoiOp =
-      roi.type === 'roi-align'
-        ? { type: 'roi-align', scales, outputSize: [oh, ow], samplingRatio: roi.samplingRatio ?? 2, aligned: roi.aligned ?? false, canonicalScale: roi.canonicalScale, canonicalLevel: roi.canonicalLevel }
-        : { type: 'roi-pool', outputSize: [oh, ow], spatialScale: scales[0]! };
-    const pooled = await this.pooler.pool(maps, rois, op);
+    const pooled = await this.pooler.pool(maps, rois, this.roiOpFor(scales));
     clock.lap('roi');
     return runHead(this.boxHead, this.spec.boxHead, pooled, [rois.length / 4, maps[0]!.channels, oh, ow], classes);
   }

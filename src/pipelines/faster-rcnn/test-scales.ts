@@ -36,16 +36,18 @@ export function withinObjectSizes(d: RawDetections, scale: TestScale): RawDetect
 /**
  * The union of several scales' detections, NMSed per class, best first.
  * @param limit at most this many detections.
- * @returns `regions` is the sum of the scales' regions.
+ * @returns `regions` is the sum of the scales' regions, and `sources` index them in pass order.
  */
 export function mergeScales(parts: readonly RawDetections[], nmsThreshold: number, limit: number): RawDetections {
   const n = parts.reduce((sum, p) => sum + p.scores.length, 0);
-  const union: RawDetections = { boxes: new Float32Array(4 * n), scores: new Float32Array(n), classIds: new Int32Array(n), regions: 0 };
+  const union: RawDetections = { boxes: new Float32Array(4 * n), scores: new Float32Array(n), classIds: new Int32Array(n), regions: 0, sources: new Int32Array(n), provenance: parts.some((p) => p.provenance) ? [] : undefined };
   let o = 0;
   for (const p of parts) {
     union.boxes.set(p.boxes, 4 * o);
     union.scores.set(p.scores, o);
     union.classIds.set(p.classIds, o);
+    for (let i = 0; i < p.sources.length; i++) union.sources[o + i] = p.sources[i]! + union.regions;
+    if (p.provenance) union.provenance!.push(...p.provenance);
     union.regions += p.regions;
     o += p.scores.length;
   }
@@ -59,5 +61,7 @@ function select(d: RawDetections, keep: ArrayLike<number>): RawDetections {
     scores: Float32Array.from(keep, (i) => d.scores[i]!),
     classIds: Int32Array.from(keep, (i) => d.classIds[i]!),
     regions: d.regions,
+    sources: Int32Array.from(keep, (i) => d.sources[i]!),
+    ...(d.provenance && { provenance: Array.from(keep, (i) => d.provenance![i]!) }),
   };
 }

@@ -8,6 +8,7 @@ function detections(rows: [number, number, number, number, number, number][], re
     scores: Float32Array.from(rows.map((r) => r[4])),
     classIds: Int32Array.from(rows.map((r) => r[5])),
     regions,
+    sources: Int32Array.from(rows, (_, i) => i),
   };
 }
 
@@ -50,6 +51,8 @@ describe('mergeScales', () => {
     expect(Array.from(merged.classIds)).toEqual([1, 2, 2, 1]);
     expect(Array.from(merged.boxes.subarray(0, 4))).toEqual([1, 0, 11, 10]);
     expect(merged.regions).toBe(300);
+    // Sources index the passes' regions in pass order: b's start after a's 100.
+    expect(Array.from(merged.sources)).toEqual([100, 1, 101, 102]);
     expect(mergeScales([a, b], 0.5, 2).scores).toHaveLength(2);
   });
 
