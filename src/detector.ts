@@ -7,7 +7,8 @@
 import { availableParallelism } from 'node:os';
 import { DetectError } from './errors.js';
 import { DEFAULT_DECODE_LIMITS, decodeImage, readImageFile, type DecodeLimits } from './image/decode.js';
-import { loadModel, modelName, resolveModelDir, ROI_PLACEMENTS, type GraphHooks, type LoadedModel, type RoiPlacement } from './model/package.js';
+import { loadModel, modelName, resolveModelDir, ROI_PLACEMENTS, type BackboneViews, type GraphHooks, type LoadedModel, type RoiPlacement } from './model/package.js';
+import { rcnnTransform } from './core/rcnn-transform.js';
 import { checkPrecision, precisionsOf } from './model/manifest.js';
 import type { Precision } from './model/manifest-schema.js';
 import { FasterRcnn } from './pipelines/faster-rcnn/faster-rcnn.js';
@@ -68,6 +69,18 @@ export interface ExplainResult extends OcclusionResult {
 /** An explanation's options: the detect run's, which detections, the grid and its budget, and a cancellation. */
 export type ExplainOptions = Omit<OptionsOf<'explain'>, 'model'> & { signal?: Cancellation };
 
+/** A backbone layer's strongest activation maps for an image. */
+export interface FeatureViewResult {
+  model: string;
+  layer: { name: string; op: string };
+  image: { width: number; height: number };
+  /** [channels, height, width] of the layer for this image (its padding cropped off). */
+  shape: [number, number, number];
+  /** The strongest channels, strongest first: index, maximum and mean activation, and the map, row by row. */
+  channels: { index: number; max: number; mean: number; map: number[] }[];
+  timings: Record<string, number>;
+}
+
 /** The RPN's proposals of a Faster R-CNN model. */
 export interface RpnProposalResult {
   model: string;
@@ -113,6 +126,8 @@ export interface DetectorOptions {
   /** Folder of packages that bare model names resolve in (default: the shipped models/). */
   modelsDir?: string;
   onWarning?: (message: string) => void;
+  /** Expose the backbone's layers for features() and filters() (model/package.ts featureLayers; about 4% of its time). */
+  featureLayers?: boolean;
   /** Calibration's look inside the graphs (`rcnn-serve models quantize`); not for serving. */
   graphHooks?: GraphHooks;
 }
@@ -214,7 +229,8 @@ export class Detector {
     const values = { intraOpThreads: options.intraOpThreads, maxBatch: options.maxBatch, roiPlacement: options.roiPlacement, deviceFallback: options.deviceFallback, 'limits.maxPixels': options.limits?.maxPixels, 'limits.maxBytes': options.limits?.maxBytes, proposalMaxPixels: options.proposalMaxPixels };
     for (const [name, v] of Object.entries(values)) if (v !== undefined) checkOption(name, LOAD_RANGES[name as keyof typeof LOAD_RANGES], v);
     const dir = await resolveModelDir(model, options.modelsDir);
-    const open = (precision?: Precision) => loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, maxBatch: options.maxBatch, roiPlacement: options.roiPlacement, deviceFallback: options.deviceFallback, onFallback: options.onWarning, hooks: options.graphHooks, precision });
+    const open = (precision?: Precision) =>
+      loadModel(dir, { device, intraOpThreads: options.intraOpThreads ?? 0, maxBatch: options.maxBatch, roiPlacement: options.roiPlacement, deviceFallback: options.deviceFallback, onFallback: options.onWarning, hooks: options.graphHooks, precision, featureLayers: options.featureLayers });
     const loaded = await open();
     // The RoI ops use as many threads as ONNX Runtime does (its default, 0, is one per core).
     const roiThreads = new RoiThreads(options.intraOpThreads || availableParallelism());
@@ -334,6 +350,55 @@ export class Detector {
     const occlusion = await occlusionMaps(run.runner, image, targets, { patch, stride, maxPasses, signal });
     clock.lap('occlusion');
     return { model: this.name, pipeline: run.pipeline, precision: run.precision, image: { width: image.width, height: image.height }, ...(detections && { detections }), ...occlusion, timings: clock.timings() };
+  }
+
+  /**
+   * A backbone layer's activation maps for an image (Zeiler & Fergus 2014):
+   * the `channels` whose maximum activation is largest, at the layer's own
+   * resolution, the input's padding cropped off.
+   * @throws DetectError FEATURE_VIEWS_OFF; INVALID_OPTION for a layer the backbone does not have (naming those it has); and as detect().
+   */
+  async features(input: Uint8Array | string, options: Omit<OptionsOf<'features'>, 'model'>): Promise<FeatureViewResult> {
+    const clock = new Stopwatch();
+    checkOptions('features', options);
+    const views = this.views();
+    const names = views.layers.map((l) => l.name);
+    const layer = views.layers.find((l) => l.name === options.layer);
+    if (!layer) throw new DetectError('INVALID_OPTION', `layer ${JSON.stringify(options.layer ?? '')} is not a viewable layer of ${this.name}'s backbone${didYouMean(options.layer ?? '', names)}; allowed: ${names.join(', ')}`);
+    const image = await this.decode(input);
+    clock.lap('decode');
+    const x = rcnnTransform(image, this.model.manifest.input);
+    const out = await views.graph.run({ [this.model.manifest.backbone.input]: { data: x.tensor, dims: [1, 3, x.paddedHeight, x.paddedWidth] } }, [layer.output]);
+    clock.lap('backbone');
+    const t = out[layer.output];
+    if (!t || t.dims.length !== 4) throw new DetectError('INVALID_MODEL', `layer ${layer.name} of ${this.name} gives ${t ? `dims [${t.dims.join(', ')}]` : 'nothing'}; feature views read [1, C, H, W]`);
+    const [, c, h, w] = t.dims as [number, number, number, number];
+    // The part of the map over the image, not its padding.
+    const rows = Math.max(1, Math.min(h, Math.round((h * x.height) / x.paddedHeight))), cols = Math.max(1, Math.min(w, Math.round((w * x.width) / x.paddedWidth)));
+    const stats = Array.from({ length: c }, (_, index) => {
+      let max = -Infinity, sum = 0;
+      for (let y = 0; y < rows; y++) for (let i = (index * h + y) * w, end = i + cols; i < end; i++) (max = Math.max(max, t.data[i]!)), (sum += t.data[i]!);
+      return { index, max, mean: sum / (rows * cols) };
+    });
+    const strongest = stats.sort((a, b) => b.max - a.max || a.index - b.index).slice(0, options.channels ?? (OPTIONS.channels.default as number));
+    const channels = strongest.map((s) => ({ ...s, map: Array.from({ length: rows * cols }, (_, i) => t.data[(s.index * h + Math.floor(i / cols)) * w + (i % cols)]!) }));
+    clock.lap('views');
+    return { model: this.name, layer: { name: layer.name, op: layer.op }, image: { width: image.width, height: image.height }, shape: [c, rows, cols], channels, timings: clock.timings() };
+  }
+
+  /**
+   * The backbone's first convolution's filters, [out, in, kh, kw], and the model's channel order.
+   * @throws DetectError FEATURE_VIEWS_OFF; INVALID_MODEL where its weights are not float32 in the graph.
+   */
+  filters(): { dims: [number, number, number, number]; data: Float32Array; channelOrder: 'RGB' | 'BGR' } {
+    const filters = this.views().filters;
+    if (!filters) throw new DetectError('INVALID_MODEL', `${this.name}'s backbone keeps its first convolution's weights in no float32 initializer (a stored int8 package); its fp32 package has them`);
+    return { ...filters, channelOrder: this.model.manifest.input.channelOrder };
+  }
+
+  private views(): BackboneViews {
+    if (!this.model.features) throw new DetectError('FEATURE_VIEWS_OFF', `model ${this.name} was loaded without feature views; load it with featureLayers (the server: FEATURE_VIEWS=on)`);
+    return this.model.features;
   }
 
   /**

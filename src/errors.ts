@@ -18,6 +18,7 @@ export const ERROR_CODES = Object.freeze({
   INVALID_DEVICE: 'the execution device is not one of the supported ones',
   DEVICE_UNAVAILABLE: 'the requested device cannot be used on this host, and falling back to the CPU is refused',
   INFERENCE_FAILED: 'ONNX Runtime failed while running a graph',
+  FEATURE_VIEWS_OFF: 'feature views are off: the model was loaded without its layers exposed (FEATURE_VIEWS=off)',
 } as const);
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -129,6 +129,9 @@ export const OPTIONS = {
     doc: 'budget of backbone passes (occluded images; R-CNN: occluded crops); a grid that needs more is refused before any runs',
   },
   heatmap: { type: 'boolean', default: false, doc: 'answer with the heat map of the first explained detection over the image (PNG) instead of JSON' },
+  layer: { type: 'string', minLength: 1, maxLength: 300, arg: 'NAME', doc: "a backbone layer's name, as GET /v1/models/{name} lists its featureLayers (and models inspect its layers)" },
+  channels: { type: 'integer', minimum: 1, maximum: 64, default: 8, arg: 'K', doc: 'the K channels whose activations are strongest (by their maximum over the image)' },
+  arrays: { type: 'boolean', default: false, doc: 'answer with the maps as JSON arrays (at the layer\'s own resolution) instead of PNG tiles' },
   classes: { type: 'string', maxLength: 10000, arg: 'LIST', doc: 'comma-separated labels to keep' },
   boxFormat: { type: 'string', enum: BOX_FORMATS, default: 'xyxy', doc: 'box coordinates: corners, corner and size, or centre and size' },
   normalized: { type: 'boolean', default: false, doc: 'boxes divided by the image width and height' },
@@ -171,6 +174,8 @@ export const OPERATIONS = {
   explain: { ...RUN, ...EXPLAIN },
   cliExplain: { ...RUN, ...SHOWN, ...EXPLAIN },
   httpExplain: { ...RUN, ...SHOWN, ...EXPLAIN, heatmap: {} },
+  features: { model: {}, layer: {}, channels: {} },
+  httpFeatures: { model: {}, layer: {}, channels: {}, arrays: {} },
   proposals: {
     method: {},
     model: { doc: "the model whose RPN proposes" },

@@ -25,6 +25,8 @@ export interface ServerConfig {
   roiPlacement: RoiPlacement;
   /** DEVICE=cuda where CUDA cannot be used (DEVICE_FALLBACK): 'cpu', run there with one warning; 'error', refuse to start. */
   deviceFallback: DeviceFallback;
+  /** Feature views (FEATURE_VIEWS: on or off): the backbones' layers exposed for POST /v1/features and the filters route. */
+  featureViews: boolean;
   maxQueue: number;
   maxBodyBytes: number;
   maxPixels: number;
@@ -87,6 +89,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     maxBatch: integer(env, 'MAX_BATCH', 1, 1, 64),
     roiPlacement: oneOf(env, 'ROI_PLACEMENT', ROI_PLACEMENTS),
     deviceFallback: oneOf(env, 'DEVICE_FALLBACK', DEVICE_FALLBACKS),
+    featureViews: oneOf(env, 'FEATURE_VIEWS', ['on', 'off']) === 'on',
     maxQueue: integer(env, 'MAX_QUEUE', 4 * workers, 0, 100000),
     maxBodyBytes: integer(env, 'MAX_BODY_BYTES', 20 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxPixels: integer(env, 'MAX_PIXELS', 40_000_000, 1, 1_000_000_000),

@@ -18,6 +18,7 @@ import { Metrics } from './metrics.js';
 import { queryProblem, type QueryError } from './query-problem.js';
 import { answerFailedExpectation, clientErrorHandler, frameworkErrors } from './protocol-errors.js';
 import { docsRoutes } from './routes/docs.js';
+import { featureRoutes } from './routes/features.js';
 import { healthRoutes } from './routes/health.js';
 import { inferenceRoutes } from './routes/inference.js';
 import { modelRoutes } from './routes/models.js';
@@ -175,6 +176,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     await api.register(modelRoutes, { ctx });
     await api.register(inferenceRoutes, { ctx });
+    await api.register(featureRoutes, { ctx });
   });
   return app;
 }

@@ -21,6 +21,7 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = Object.freeze({
   INVALID_DEVICE: 500,
   DEVICE_UNAVAILABLE: 503,
   INFERENCE_FAILED: 500,
+  FEATURE_VIEWS_OFF: 501,
 });
 
 /** Codes of errors raised by the HTTP layer itself: status and default message. */

@@ -77,6 +77,7 @@ export async function serve(config: ServerConfig): Promise<{ close: () => Promis
     maxBatch: config.maxBatch,
     roiPlacement: config.roiPlacement,
     deviceFallback: config.deviceFallback,
+    featureLayers: config.featureViews,
     limits: { maxBytes: config.maxBodyBytes, maxPixels: config.maxPixels },
     proposalMaxPixels: config.proposalMaxPixels,
   };

@@ -12,6 +12,7 @@ import { batching } from '../runtime/batching.js';
 import { freeBatchAxis, readModel, writeModel, type EditableModel } from '../onnx/model.js';
 import { planQuantization, quantizeGraph } from '../onnx/qdq.js';
 import { withRoiOp, withWarp, type InGraphRoiOp } from '../onnx/in-graph-roi.js';
+import { featureLayers, firstConvFilters, withLayerOutputs, type ConvFilters, type FeatureLayer } from '../onnx/layer-outputs.js';
 import { checkPrecision, graphsOf, parseManifest, precisionsOf } from './manifest.js';
 import type { ModelManifest, Precision } from './manifest-schema.js';
 
@@ -43,7 +44,18 @@ export interface LoadedModel {
    * pooling their RoIs, R-CNN's backbone warping its crops.
    */
   readonly roiGraphs: ReadonlyMap<RoiGraphPipeline, GraphSession>;
+  /** With featureLayers: the backbone's viewable layers (exposed as outputs of its graph), and its first convolution's filters. */
+  readonly features?: BackboneViews;
   close(): Promise<void>;
+}
+
+/** What feature views read: the backbone (whose run takes the fetches of a layer), its layers, its first filters. */
+export interface BackboneViews {
+  /** The backbone's graph, unbatched: run it with `fetches` naming a layer's output. */
+  graph: GraphSession;
+  layers: readonly FeatureLayer[];
+  /** Undefined where the first convolution's weights are not float32 in the graph (a stored int8 package). */
+  filters: ConvFilters | undefined;
 }
 
 async function isDir(p: string): Promise<boolean> {
@@ -114,6 +126,13 @@ export interface LoadOptions extends SessionOptions {
    * the graphs' device (docs/gpu.md, "Placements").
    */
   roiPlacement?: RoiPlacement;
+  /**
+   * Expose the backbone's activations, poolings and normalisations as outputs
+   * of its graph (onnx/layer-outputs.ts) for feature views; the pipelines
+   * still fetch only their own outputs. Costs about 4% of the default
+   * backbone's time (docs/explain.md).
+   */
+  featureLayers?: boolean;
 }
 
 export const ROI_PLACEMENTS = ['host', 'graph'] as const;
@@ -156,6 +175,8 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
   const batched = (options.maxBatch ?? 1) > 1;
   const rewrites = options.roiPlacement === 'graph' ? roiGraphRewrites(manifest) : new Map<RoiGraphPipeline, RoiGraphRewrite>();
   const rewritten = new Set([...rewrites.values()].map((r) => r.file));
+  const viewed = options.featureLayers ? manifest.backbone.file : undefined;
+  let features: BackboneViews | undefined;
   const wanted = graphsOf(manifest);
   for (const [file, { field }] of wanted) {
     try {
@@ -179,12 +200,22 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
     for (const [file, { inputs, outputs }] of wanted) {
       const path = join(dir, file);
       const hooks = options.hooks;
-      let bytes: Uint8Array | undefined = built || batched || hooks?.rewrite || rewritten.has(file) ? new Uint8Array(await readFile(path)) : undefined;
+      let bytes: Uint8Array | undefined = built || batched || hooks?.rewrite || rewritten.has(file) || file === viewed ? new Uint8Array(await readFile(path)) : undefined;
+      const views = bytes && file === viewed ? viewsOf(readModel(bytes)) : undefined;
       if (bytes && built) bytes = int8Graph(manifest, file, bytes, dir);
       if (bytes && rewritten.has(file)) sources.set(file, bytes);
       if (bytes && batched) bytes = writeModel(freeBatchAxis(readModel(bytes)));
       if (bytes && hooks?.rewrite) bytes = hooks.rewrite(file, bytes);
-      const session = await openGraph(bytes ? { path, bytes } : path, { ...options, device });
+      let own: string[] = [];
+      if (bytes && views) {
+        const graph = readModel(bytes);
+        own = graph.outputs.map((o) => o.name);
+        bytes = writeModel(withLayerOutputs(graph, views.layers));
+      }
+      const raw = await openGraph(bytes ? { path, bytes } : path, { ...options, device });
+      // With the layers exposed, a run returns the graph's own outputs unless it names others.
+      const session = views ? fetching(raw, own) : raw;
+      if (views) features = { graph: session, ...views };
       const opened = batched ? batching(session, options.maxBatch!) : session;
       const g = hooks?.observe ? observed(opened, file, hooks.observe) : opened;
       device = g.device;
@@ -207,7 +238,17 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
     await close();
     throw err;
   }
-  return { dir, manifest, precision, graphs, roiGraphs, close };
+  return { dir, manifest, precision, graphs, roiGraphs, ...(features && { features }), close };
+}
+
+/** A backbone's viewable layers and first filters, read from its fp32 (or stored) graph. */
+function viewsOf(graph: EditableModel): Omit<BackboneViews, 'graph'> {
+  return { layers: featureLayers(graph.nodes), filters: firstConvFilters(graph) };
+}
+
+/** A graph whose runs return `defaults` where the caller names no outputs. */
+function fetching(g: GraphSession, defaults: readonly string[]): GraphSession {
+  return { ...g, run: (feeds, fetches) => g.run(feeds, fetches ?? defaults), release: () => g.release() };
 }
 
 export type RoiGraphPipeline = 'rcnn' | 'fast-rcnn' | 'faster-rcnn';

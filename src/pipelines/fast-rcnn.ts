@@ -15,11 +15,11 @@ import type { RgbImage } from '../core/image.js';
 import { rcnnTransform } from '../core/rcnn-transform.js';
 import type { FastRcnnSpec, ModelManifest } from '../model/manifest-schema.js';
 import type { LoadedModel } from '../model/package.js';
-import type { PipelineRunner, RunOptions } from './pipeline-runner.js';
+import type { OcclusionScorer, PipelineRunner, RunOptions } from './pipeline-runner.js';
 import { postprocessDetections, softmax, type RawDetections } from '../core/postprocess.js';
 import { featureMap, inOriginalPixels, regionHeadGraphs, regionsOf, runHead, runPooledHead, withProvenance, type RegionHeadGraphs } from './stages.js';
 import type { Stopwatch } from './stopwatch.js';
-import { WholeImageScorer, type OcclusionScorer, type WholeImageHead } from './occlusion.js';
+import { WholeImageScorer, type WholeImageHead } from './occlusion.js';
 
 export class FastRcnn implements PipelineRunner {
   private readonly spec: FastRcnnSpec;

@@ -23,19 +23,7 @@ import type { RegionPooler, RoiOp } from '../core/roi/pool-regions.js';
 import type { HeadSpec } from '../model/manifest-schema.js';
 import type { GraphSession } from '../runtime/session.js';
 import { graphOutput, runHead } from './stages.js';
-
-/** Fixed boxes, scored for their classes on an image and on its occluded copies. */
-export interface OcclusionScorer {
-  /** Backbone passes that scoring under these patches costs: one per occluded image, or (R-CNN) per occluded crop, mirror images included. */
-  passes(patches: Float32Array): number;
-  /**
-   * Each box's probability for its class.
-   * @param patches P*4 xyxy in original pixels.
-   * @param signal checked between batches: its throw stops the work.
-   * @returns K scores on the image as it is, P x K with each patch greyed in turn, and the backbone batches run.
-   */
-  score(patches: Float32Array, signal?: Cancellation): Promise<{ baseline: Float32Array; occluded: Float32Array; batches: number }>;
-}
+import type { OcclusionScorer } from './pipeline-runner.js';
 
 /**
  * Between two batches: a turn of the event loop (so that a signal handler or

@@ -3,7 +3,6 @@ import type { Mode } from '../core/selective-search/selective-search.js';
 import type { RgbImage } from '../core/image.js';
 import type { RawDetections } from '../core/postprocess.js';
 import type { Stopwatch } from './stopwatch.js';
-import type { OcclusionScorer } from './occlusion.js';
 
 /** The R-CNN generations, oldest first. */
 export const PIPELINES = Object.freeze(['rcnn', 'fast-rcnn', 'faster-rcnn'] as const);
@@ -33,6 +32,19 @@ export interface RunOptions {
   provenance?: boolean;
   /** Stops a run between stages (R-CNN: between batches; selective search: every few thousand merges) by throwing; an AbortSignal is one. */
   signal?: Cancellation;
+}
+
+/** Fixed boxes, scored for their classes on an image and on its occluded copies. */
+export interface OcclusionScorer {
+  /** Backbone passes that scoring under these patches costs: one per occluded image, or (R-CNN) per occluded crop, mirror images included. */
+  passes(patches: Float32Array): number;
+  /**
+   * Each box's probability for its class.
+   * @param patches P*4 xyxy in original pixels.
+   * @param signal checked between batches: its throw stops the work.
+   * @returns K scores on the image as it is, P x K with each patch greyed in turn, and the backbone batches run.
+   */
+  score(patches: Float32Array, signal?: Cancellation): Promise<{ baseline: Float32Array; occluded: Float32Array; batches: number }>;
 }
 
 /** One R-CNN generation bound to a loaded model: upright RGB pixels in, detections in original pixels out. */

@@ -42,7 +42,8 @@ export interface GraphSession {
   readonly inputShapes: Readonly<Record<string, readonly (number | string)[]>>;
   /** Actual device the graph runs on. */
   readonly device: Device;
-  run(feeds: Record<string, Tensor>): Promise<Record<string, Tensor>>;
+  /** @param fetches the outputs to return (default: every output of the graph). */
+  run(feeds: Record<string, Tensor>, fetches?: readonly string[]): Promise<Record<string, Tensor>>;
   release(): Promise<void>;
 }
 
@@ -99,12 +100,12 @@ export async function openGraph(source: GraphSource, options: SessionOptions): P
     outputNames: session.outputNames,
     inputShapes: Object.fromEntries(session.inputMetadata.map((m) => [m.name, m.isTensor ? m.shape : []])),
     device,
-    async run(feeds) {
+    async run(feeds, fetches) {
       const ortFeeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
       let results: ort.InferenceSession.OnnxValueMapType;
       try {
-        results = await session.run(ortFeeds);
+        results = await (fetches ? session.run(ortFeeds, [...fetches]) : session.run(ortFeeds));
       } catch (err) {
         throw new DetectError('INFERENCE_FAILED', `ONNX Runtime failed on ${path}: ${(err as Error).message}`, { cause: err });
       }

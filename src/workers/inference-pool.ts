@@ -6,10 +6,10 @@
 
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { DetectionResult, ExplainResult, RpnProposalResult } from '../detector.js';
+import type { DetectionResult, ExplainResult, FeatureViewResult, RpnProposalResult } from '../detector.js';
 import { DetectError, type ErrorCode } from '../errors.js';
 import type { ProposalResult } from '../proposals.js';
-import type { InferenceReply, InferenceTask } from './inference-worker.js';
+import type { FiltersResult, InferenceReply, InferenceTask } from './inference-worker.js';
 import { workerEntry } from './worker-entry.js';
 
 export class PoolBusyError extends Error {
@@ -146,6 +146,14 @@ export class InferencePool {
     return this.run<ExplainResult>({ kind: 'explain', ...task });
   }
 
+  async features(task: Omit<Extract<InferenceTask, { kind: 'features' }>, 'kind'>): Promise<FeatureViewResult> {
+    return this.run<FeatureViewResult>({ kind: 'features', ...task });
+  }
+
+  async filters(task: Omit<Extract<InferenceTask, { kind: 'filters' }>, 'kind'>): Promise<FiltersResult> {
+    return this.run<FiltersResult>({ kind: 'filters', ...task });
+  }
+
   async proposals(task: Omit<Extract<InferenceTask, { kind: 'proposals' }>, 'kind'>): Promise<ProposalResult> {
     return this.run<ProposalResult>({ kind: 'proposals', ...task });
   }
@@ -161,7 +169,8 @@ export class InferencePool {
     let timer: NodeJS.Timeout | undefined;
     try {
       const deadline = this.options.deadlineMs ?? 0;
-      if (task.kind !== 'rpn') task = { ...task, stop: this.stopFlag, ...(deadline > 0 ? { deadlineAt: Date.now() + deadline } : {}) };
+      // The tasks that check a cancellation as they go (detect, explain, proposals) get the shutdown flag and the deadline.
+      if (task.kind === 'detect' || task.kind === 'explain' || task.kind === 'proposals') task = { ...task, stop: this.stopFlag, ...(deadline > 0 ? { deadlineAt: Date.now() + deadline } : {}) };
       const work = this.piscina.run(task) as Promise<InferenceReply<T>>;
       const tracked = work.catch(() => undefined).finally(() => this.running.delete(tracked));
       this.running.add(tracked);

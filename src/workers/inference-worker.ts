@@ -6,7 +6,8 @@
  * boundary; anything else is thrown and becomes a 500.
  */
 
-import { Detector, type DetectionResult, type DetectOptions, type ExplainOptions, type ExplainResult, type RpnProposalResult } from '../detector.js';
+import { Detector, type DetectionResult, type DetectOptions, type ExplainOptions, type ExplainResult, type FeatureViewResult, type RpnProposalResult } from '../detector.js';
+import type { OptionsOf } from '../options.js';
 import { DetectError } from '../errors.js';
 import type { DecodeLimits } from '../image/decode.js';
 import type { Cancellation } from '../core/cancellation.js';
@@ -31,7 +32,12 @@ export interface WorkerSettings {
   roiPlacement?: RoiPlacement;
   /** A device that cannot be used: run on the CPU (a warning in the reply) or refuse (Detector's deviceFallback). */
   deviceFallback?: DeviceFallback;
+  /** Expose the backbones' layers for feature views (Detector's featureLayers). */
+  featureLayers?: boolean;
 }
+
+/** A model's first-layer filters, as Detector.filters gives them. */
+export type FiltersResult = ReturnType<Detector['filters']>;
 
 export type InferenceTask =
   | {
@@ -64,7 +70,9 @@ export type InferenceTask =
       deadlineAt?: number;
       stop?: Int32Array;
     }
-  | { kind: 'rpn'; modelDir: string; bytes: Uint8Array; options: { maxProposals?: number }; settings: WorkerSettings };
+  | { kind: 'rpn'; modelDir: string; bytes: Uint8Array; options: { maxProposals?: number }; settings: WorkerSettings }
+  | { kind: 'features'; modelDir: string; bytes: Uint8Array; options: Omit<OptionsOf<'features'>, 'model'>; settings: WorkerSettings }
+  | { kind: 'filters'; modelDir: string; settings: WorkerSettings };
 
 /** A task's answer, and the warnings this worker gave since its last answer (a device fallback as a model loads). */
 export type InferenceReply<T> = ({ result: T } | { error: { code: string; message: string } }) & { warnings?: string[] };
@@ -78,7 +86,17 @@ let proposer: RegionProposer | undefined;
 function detectorFor(modelDir: string, settings: WorkerSettings): Promise<Detector> {
   let d = detectors.get(modelDir);
   if (!d) {
-    d = Detector.load(modelDir, { device: settings.device, intraOpThreads: settings.intraOpThreads, maxBatch: settings.maxBatch, roiPlacement: settings.roiPlacement, deviceFallback: settings.deviceFallback, onWarning: (m) => warnings.push(m), limits: settings.limits, proposalMaxPixels: proposalMaxPixels(settings) });
+    d = Detector.load(modelDir, {
+      device: settings.device,
+      intraOpThreads: settings.intraOpThreads,
+      maxBatch: settings.maxBatch,
+      roiPlacement: settings.roiPlacement,
+      deviceFallback: settings.deviceFallback,
+      featureLayers: settings.featureLayers,
+      onWarning: (m) => warnings.push(m),
+      limits: settings.limits,
+      proposalMaxPixels: proposalMaxPixels(settings),
+    });
     d.catch(() => detectors.delete(modelDir));
     detectors.set(modelDir, d);
   }
@@ -107,13 +125,15 @@ function cancellation(task: Extract<InferenceTask, { kind: 'detect' | 'explain' 
   };
 }
 
-export default async function run(task: InferenceTask): Promise<InferenceReply<DetectionResult | ExplainResult | ProposalResult | RpnProposalResult>> {
+export default async function run(task: InferenceTask): Promise<InferenceReply<DetectionResult | ExplainResult | FeatureViewResult | FiltersResult | ProposalResult | RpnProposalResult>> {
   const reply = await answer(task);
   return warnings.length ? { ...reply, warnings: warnings.splice(0) } : reply;
 }
 
-async function answer(task: InferenceTask): Promise<InferenceReply<DetectionResult | ExplainResult | ProposalResult | RpnProposalResult>> {
+async function answer(task: InferenceTask): Promise<InferenceReply<DetectionResult | ExplainResult | FeatureViewResult | FiltersResult | ProposalResult | RpnProposalResult>> {
   try {
+    if (task.kind === 'features') return { result: await (await detectorFor(task.modelDir, task.settings)).features(task.bytes, task.options) };
+    if (task.kind === 'filters') return { result: (await detectorFor(task.modelDir, task.settings)).filters() };
     if (task.kind === 'rpn') return { result: await (await detectorFor(task.modelDir, task.settings)).rpnProposals(task.bytes, task.options) };
     if (task.kind === 'detect') {
       const detector = await detectorFor(task.modelDir, task.settings);

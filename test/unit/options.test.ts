@@ -20,7 +20,7 @@ import { fixturePath } from '../helpers/fixtures.js';
 const spec = parse(readFileSync(fixturePath('..', '..', 'openapi.yaml'), 'utf8'));
 
 /** Each operation's route in openapi.yaml. */
-const ROUTES: Partial<Record<Operation, string>> = { httpDetect: '/v1/detect', render: '/v1/render', proposals: '/v1/proposals' };
+const ROUTES: Partial<Record<Operation, string>> = { httpDetect: '/v1/detect', render: '/v1/render', httpExplain: '/v1/explain', httpFeatures: '/v1/features', proposals: '/v1/proposals' };
 
 const refusal = (f: () => void) => {
   try {

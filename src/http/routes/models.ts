@@ -4,6 +4,7 @@ import { packageLayers, type PackageLayers } from '../../inspect/package-layers.
 import { precisionsOf } from '../../model/manifest.js';
 import { modelNamed, type RegisteredModel } from '../../model/registry.js';
 import type { AppContext } from '../context.js';
+import { VIEWABLE_OPS } from '../../onnx/layer-outputs.js';
 
 function summary(m: RegisteredModel) {
   const pipelines = PIPELINES.filter((p) => Object.hasOwn(m.manifest.pipelines, p));
@@ -39,6 +40,9 @@ export const modelRoutes: FastifyPluginAsync<{ ctx: AppContext }> = async (app, 
   app.get('/v1/models', async () => ({ models: ctx.registry.models.map(summary) }));
   app.get<{ Params: { name: string } }>('/v1/models/:name', async (request) => {
     const m = modelNamed(ctx.registry, request.params.name);
-    return { ...summary(m), layers: await layersOf(m) };
+    const layers = await layersOf(m);
+    // The layers POST /v1/features shows: the backbone's activations, poolings and normalisations.
+    const featureLayers = layers.graphs[m.manifest.backbone.file]!.layers.filter((l) => VIEWABLE_OPS.has(l.type)).map(({ name, type, outputShape }) => ({ name, type, outputShape }));
+    return { ...summary(m), layers, featureLayers };
   });
 };

@@ -25,11 +25,11 @@ import type { LoadedModel } from '../../model/package.js';
 import type { GraphSession, Tensor } from '../../runtime/session.js';
 import { postprocessDetections, softmax, type PostprocessSettings, type RawDetections } from '../../core/postprocess.js';
 import { featureMap, graphOutput, inOriginalPixels, PostprocessDefaults, runHead, runPooledHead } from '../stages.js';
-import type { PipelineRunner, RunOptions } from '../pipeline-runner.js';
+import type { OcclusionScorer, PipelineRunner, RunOptions } from '../pipeline-runner.js';
 import type { Stopwatch } from '../stopwatch.js';
 import { ProposalGenerator, type ProposalOrigins, type Proposals } from '../../core/rpn.js';
 import { mergeScales, withinObjectSizes } from './test-scales.js';
-import { WholeImageScorer, type OcclusionScorer, type WholeImageHead } from '../occlusion.js';
+import { WholeImageScorer, type WholeImageHead } from '../occlusion.js';
 
 export class FasterRcnn implements PipelineRunner {
   private readonly spec: FasterRcnnSpec;
