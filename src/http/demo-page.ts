@@ -4,7 +4,9 @@
  * regions, stage timings), one POST /v1/detect per generation per click. Each
  * request asks for the model's own evaluation threshold, so the page's
  * threshold slider and class filter act on what it already has: no new
- * request. No build step, no external assets; the page's text comes from the
+ * request. Click a detection for why (POST /v1/explain: its occlusion map
+ * over the image, its source region and provenance); pick a backbone layer
+ * for its feature maps (POST /v1/features) beside the first filters. No build step, no external assets; the page's text comes from the
  * server (model names, labels) and is set as text, never as markup.
  */
 
@@ -62,7 +64,23 @@ const STYLE = `
   .timings { display: grid; grid-template-columns: auto 1fr auto; gap: .15rem .5rem; align-items: center; font-size: .78rem; color: var(--muted); }
   .timings .bar { height: .6rem; border-radius: 3px; background: var(--accent); min-width: 1px; }
   .timings .ms { font-variant-numeric: tabular-nums; text-align: right; }
+  ol.detections li { cursor: pointer; }
+  ol.detections li.chosen { outline: 2px solid var(--accent); outline-offset: -2px; }
+  #explain h2, #features h2 { margin: 0 0 .6rem; font-size: 1.1rem; }
+  .explain-view { display: grid; grid-template-columns: minmax(0, 2fr) minmax(14rem, 1fr); gap: 1rem; align-items: start; }
+  #provenance { display: grid; grid-template-columns: auto 1fr; gap: .2rem .8rem; margin: .6rem 0; font-size: .88rem; }
+  #provenance dt { color: var(--muted); }
+  #provenance dd { margin: 0; font-variant-numeric: tabular-nums; }
+  .legend { font-size: .8rem; color: var(--muted); }
+  .legend i { display: inline-block; width: .8rem; height: .8rem; border-radius: 2px; vertical-align: middle; margin: 0 .2rem; }
+  #features .row { display: flex; flex-wrap: wrap; gap: .6rem 1rem; align-items: end; margin-bottom: .8rem; }
+  #features button { font: inherit; padding: .4rem 1rem; border-radius: 6px; border: 1px solid var(--accent); background: #fff; color: var(--accent); cursor: pointer; }
+  .feature-images { display: grid; grid-template-columns: minmax(0, 3fr) minmax(10rem, 1fr); gap: 1rem; align-items: start; }
+  .feature-images figure { margin: 0; }
+  .feature-images img { max-width: 100%; display: block; image-rendering: pixelated; }
+  .feature-images figcaption { font-size: .8rem; color: var(--muted); margin-top: .3rem; }
   @media (max-width: 760px) {
+    .explain-view, .feature-images { grid-template-columns: 1fr; }
     #controls { grid-template-columns: 1fr 1fr; }
     #drop { grid-column: 1 / -1; }
     #panels.single .view { grid-template-columns: 1fr; }
@@ -123,6 +141,8 @@ function chooseModel() {
   const floor = Math.min(...m.pipelines.map((p) => m.postprocess[p].scoreThreshold));
   $('threshold').min = String(floor);
   showThreshold();
+  $('explain').hidden = true;
+  loadFeatureViews(m).catch(() => setStatus('could not read the model (GET /v1/models/' + m.name + ')', true));
 }
 
 function showThreshold() { $('thresholdValue').value = threshold().toFixed(2); }
@@ -185,6 +205,11 @@ function fill(panel) {
     const item = el('li', { title: '[' + d.box.map((v) => v.toFixed(1)).join(', ') + ']' }, [swatch, el('span', { className: 'label', textContent: d.label }), el('span', { className: 'score', textContent: d.score.toFixed(3) })]);
     item.addEventListener('mouseenter', () => { panel.hot = i; draw(panel); });
     item.addEventListener('mouseleave', () => { panel.hot = -1; draw(panel); });
+    item.addEventListener('click', () => {
+      document.querySelectorAll('ol.detections li.chosen').forEach((li) => li.classList.remove('chosen'));
+      item.classList.add('chosen');
+      explain(panel, d);
+    });
     return item;
   }));
   panel.summary.replaceChildren(
@@ -208,13 +233,119 @@ function chartTimings() {
   }
 }
 
+/** The occlusion grid for the image: a patch a tenth of its shorter side, non-overlapping (about a hundred backbone passes). */
+function occlusionGrid() {
+  const patch = Math.max(8, Math.min(128, Math.round(Math.min(state.bitmap.width, state.bitmap.height) / 10)));
+  return { patch, stride: patch };
+}
+
+let explaining = 0;
+async function explain(panel, d) {
+  const token = ++explaining;
+  $('explain').hidden = false;
+  $('explain-title').textContent = d.label + ' ' + d.score.toFixed(3) + ' · ' + GENERATIONS[panel.pipeline].title;
+  $('explain-summary').textContent = 'greying the image square by square and re-scoring the box…';
+  showProvenance(d.provenance);
+  const canvas = $('explain-canvas');
+  canvas.width = state.bitmap.width;
+  canvas.height = state.bitmap.height;
+  drawExplanation(canvas, d, null);
+  const { patch, stride } = occlusionGrid();
+  const query = new URLSearchParams({ model: state.model.name, pipeline: panel.pipeline, box: d.box.map((v) => v.toFixed(2)).join(','), label: d.label, patch: String(patch), stride: String(stride) });
+  const response = await fetch('/v1/explain?' + query, { method: 'POST', headers: { 'content-type': state.file.type || 'application/octet-stream' }, body: state.file });
+  const body = await response.json();
+  if (token !== explaining) return;
+  if (!response.ok) {
+    $('explain-summary').textContent = body.code + ': ' + body.message;
+    return;
+  }
+  const map = body.maps[0];
+  drawExplanation(canvas, d, { map, grid: body.grid });
+  $('explain-summary').replaceChildren(
+    'Score ', el('b', { textContent: map.baseline.toFixed(3) }), ' for the box as it is; the largest drop, ',
+    el('b', { className: 'peak', textContent: map.peak.drop.toFixed(3) }), ', with the square at [' + map.peak.box.join(', ') + '] greyed. ',
+    el('b', { className: 'passes', textContent: String(body.cost.passes) }), ' backbone passes, ' + Math.round(body.cost.ms) + ' ms.',
+  );
+}
+
+/** The image, the occlusion map over it (red: greying the square lowered the score; blue: raised it), the box and its source region (dashed). */
+function drawExplanation(canvas, d, shown) {
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(state.bitmap, 0, 0);
+  if (shown) {
+    const { map, grid } = shown;
+    const most = Math.max(1e-6, ...map.drops.map(Math.abs));
+    // Overlapping squares add their colour: divide by how many cover a pixel.
+    const overlap = Math.pow(Math.ceil(grid.patch / grid.stride), 2);
+    map.drops.forEach((drop, i) => {
+      const x = grid.xs[i % grid.columns], y = grid.ys[Math.floor(i / grid.columns)];
+      ctx.fillStyle = (drop > 0 ? 'rgba(230,40,40,' : 'rgba(40,40,230,') + (0.7 * Math.abs(drop) / most / overlap).toFixed(3) + ')';
+      ctx.fillRect(x, y, grid.patch, grid.patch);
+    });
+  }
+  const line = Math.max(2, Math.round(Math.max(canvas.width, canvas.height) / 300));
+  ctx.lineWidth = line;
+  const region = d.provenance && d.provenance.region;
+  if (region) {
+    ctx.setLineDash([3 * line, 2 * line]);
+    ctx.strokeStyle = '#fff';
+    ctx.strokeRect(region[0], region[1], region[2] - region[0], region[3] - region[1]);
+    ctx.setLineDash([]);
+  }
+  ctx.strokeStyle = colour(d.classId);
+  ctx.strokeRect(d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]);
+}
+
+const fmt = (b) => '[' + b.map((v) => v.toFixed(1)).join(', ') + ']';
+function showProvenance(p) {
+  const rows = [];
+  if (p) {
+    rows.push(['source region', fmt(p.region)], ['rank', String(p.rank)]);
+    const s = p.source;
+    if (s.method === 'selective-search') rows.push(['proposed by', 'selective search'], ['strategy', s.colourSpace + ', k ' + s.k + ', ' + s.similarities], ['hierarchy', s.level === 0 ? 'a region of the initial segmentation' : 'merge ' + s.level + ' of ' + s.merges]);
+    else if (s.method === 'caller') rows.push(['proposed by', 'the caller (box ' + s.index + ')']);
+    else {
+      rows.push(['proposed by', 'the RPN, objectness ' + s.objectness.toFixed(3)], ['anchor', 'level ' + s.anchor.level + ', size ' + s.anchor.size + ', ratio ' + s.anchor.aspectRatio + ', cell (' + s.anchor.cell.join(', ') + ')'], ['anchor box', fmt(s.anchor.box)]);
+    }
+    if (p.scale) rows.push(['test scale', p.scale.minSize + ' to ' + p.scale.maxSize + (p.scale.flip ? ', mirrored' : '')]);
+  }
+  $('provenance').replaceChildren(...rows.flatMap(([k, v]) => [el('dt', { textContent: k }), el('dd', { textContent: v })]));
+}
+
+/** The model's backbone layers and its first filters, for the feature views. */
+async function loadFeatureViews(m) {
+  $('layer-maps').removeAttribute('src');
+  $('layer-caption').textContent = '';
+  const response = await fetch('/v1/models/' + encodeURIComponent(m.name));
+  const body = await response.json();
+  const layers = response.ok ? body.featureLayers : [];
+  $('layer').replaceChildren(...layers.map((l, i) => new Option((i + 1) + '. ' + l.type + ' ' + l.outputShape.join('x') + ' (' + l.name + ')', l.name)));
+  $('show-layer').disabled = layers.length === 0;
+  $('first-filters').src = '/v1/models/' + encodeURIComponent(m.name) + '/filters';
+}
+
+async function showLayer() {
+  if (!state.file) return setStatus('choose an image first: the feature maps are its activations', true);
+  const layer = $('layer').value;
+  $('layer-caption').textContent = 'running the backbone…';
+  const query = new URLSearchParams({ model: state.model.name, layer, channels: '8' });
+  const response = await fetch('/v1/features?' + query, { method: 'POST', headers: { 'content-type': state.file.type || 'application/octet-stream' }, body: state.file });
+  if (!response.ok) {
+    const body = await response.json();
+    $('layer-caption').textContent = body.code + ': ' + body.message;
+    return;
+  }
+  $('layer-maps').src = URL.createObjectURL(await response.blob());
+  $('layer-caption').textContent = 'The 8 strongest channels of ' + layer + ' (channels ' + response.headers.get('x-channels') + '), each scaled to its own maximum.';
+}
+
 function redraw() {
   for (const p of state.panels.values()) if (p.result) fill(p);
 }
 
 async function detect(panel) {
   const m = state.model;
-  const query = new URLSearchParams({ model: m.name, pipeline: panel.pipeline, scoreThreshold: String(m.postprocess[panel.pipeline].scoreThreshold) });
+  const query = new URLSearchParams({ model: m.name, pipeline: panel.pipeline, scoreThreshold: String(m.postprocess[panel.pipeline].scoreThreshold), provenance: 'true' });
   const response = await fetch('/v1/detect?' + query, { method: 'POST', headers: { 'content-type': state.file.type || 'application/octet-stream' }, body: state.file });
   const body = await response.json();
   if (!response.ok) throw new Error(body.code + ': ' + body.message);
@@ -248,6 +379,7 @@ async function run(event) {
 $('threshold').value = String(DISPLAY_THRESHOLD);
 $('threshold').addEventListener('input', () => { showThreshold(); redraw(); });
 $('model').addEventListener('change', chooseModel);
+$('show-layer').addEventListener('click', showLayer);
 $('form').addEventListener('submit', run);
 $('image').addEventListener('change', () => $('image').files[0] && loadImage($('image').files[0]));
 const drop = $('drop');
@@ -306,8 +438,31 @@ export const DEMO_PAGE = `<!doctype html>
   <label>Score threshold <input id="threshold" type="range" min="0" max="1" step="0.01"> <output id="thresholdValue"></output></label>
   <div class="chips" id="classes" aria-label="classes: click to show or hide"></div>
 </section>
-<p id="status" role="status">Choose an image.</p>
+<p id="status" role="status">Choose an image. Then click a detection to see why.</p>
 <main id="panels"></main>
+<section id="explain" class="card" hidden>
+  <h2>Why: <span id="explain-title"></span></h2>
+  <div class="explain-view">
+    <canvas id="explain-canvas"></canvas>
+    <div>
+      <p id="explain-summary"></p>
+      <dl id="provenance"></dl>
+      <p class="legend">Each square was greyed in turn and the box re-scored: <i style="background:rgba(230,40,40,.7)"></i>the score fell,
+        <i style="background:rgba(40,40,230,.7)"></i>it rose. Solid: the detection; dashed: the region it was regressed from.</p>
+    </div>
+  </div>
+</section>
+<section id="features" class="card">
+  <h2>What the backbone sees</h2>
+  <div class="row">
+    <label class="field">Layer <select id="layer"></select></label>
+    <button id="show-layer" type="button">Show its feature maps</button>
+  </div>
+  <div class="feature-images">
+    <figure><img id="layer-maps" alt="the layer's strongest activation maps"><figcaption id="layer-caption">Pick a layer to see its strongest activation maps for the image.</figcaption></figure>
+    <figure><img id="first-filters" alt="the first layer's filters"><figcaption>The first layer's filters, each scaled to its own range.</figcaption></figure>
+  </div>
+</section>
 </div>
 <script>${SCRIPT}</script>
 </body>

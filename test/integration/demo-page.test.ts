@@ -1,7 +1,8 @@
 /**
  * The demo page in Debian's headless Chromium, driven as a person would:
  * an image in, the three generations side by side, the threshold and class
- * filter applied in the page. Screenshots go to test/artifacts/ (git-ignored)
+ * filter applied in the page, a detection explained, a layer's feature maps
+ * shown. Screenshots go to test/artifacts/ (git-ignored)
  * on every run, to look at.
  */
 
@@ -26,7 +27,7 @@ let base: string;
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   pool = new InferencePool({ workers: 1, maxQueue: 8 });
-  const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 << 20, maxPixels: 4_000_000 } };
+  const settings = { device: 'cpu' as const, intraOpThreads: 1, limits: { maxBytes: 5 << 20, maxPixels: 4_000_000 }, featureLayers: true };
   app = await buildApp({ registry: await scanModels(SHIPPED_MODELS_DIR), pool, settings, maxBodyBytes: 5 << 20, ready: () => true });
   base = await app.listen({ port: 0, host: '127.0.0.1' });
   // Debian's chromium (installed by .ci/run); no browser download.
@@ -77,7 +78,7 @@ describe('the demo page in headless Chromium', () => {
     await page.waitForFunction(() => document.querySelectorAll('.panel .summary .total').length === 3, undefined, { timeout: 60_000 });
     // One POST /v1/detect per generation, at the model's evaluation threshold; nothing else (no render).
     expect(requests.filter((r) => r.startsWith('POST')).sort()).toEqual(
-      ['fast-rcnn', 'faster-rcnn', 'rcnn'].map((p) => `POST /v1/detect?model=shapes-vgg&pipeline=${p}&scoreThreshold=0.05`),
+      ['fast-rcnn', 'faster-rcnn', 'rcnn'].map((p) => `POST /v1/detect?model=shapes-vgg&pipeline=${p}&scoreThreshold=0.05&provenance=true`),
     );
     expect(await page.locator('.panel h2').evaluateAll((hs) => hs.map((h) => h.firstChild!.textContent))).toEqual(['R-CNN', 'Fast R-CNN', 'Faster R-CNN']);
     for (const pipeline of ['rcnn', 'fast-rcnn', 'faster-rcnn']) {
@@ -144,7 +145,7 @@ describe('the demo page in headless Chromium', () => {
     await page.setInputFiles('#image', fixturePath('images', 'shapes.png'));
     await page.click('#run');
     await page.waitForSelector('.panel .summary .total', { timeout: 30_000 });
-    expect(requests.filter((r) => r.startsWith('POST'))).toEqual(['POST /v1/detect?model=shapes-vgg&pipeline=faster-rcnn&scoreThreshold=0.05']);
+    expect(requests.filter((r) => r.startsWith('POST'))).toEqual(['POST /v1/detect?model=shapes-vgg&pipeline=faster-rcnn&scoreThreshold=0.05&provenance=true']);
     const beside = async () => {
       const picture = await page.locator('.panel canvas').boundingBox();
       const list = await page.locator('.panel ol.detections').boundingBox();
@@ -154,6 +155,45 @@ describe('the demo page in headless Chromium', () => {
     await page.setViewportSize({ width: 420, height: 900 });
     expect(await beside()).toBe(false);
     await page.screenshot({ path: `${ARTIFACTS}/demo-phone.png`, fullPage: true });
+    await page.close();
+  });
+
+  it('a click on a detection shows its occlusion map, source region and provenance; a layer, its feature maps beside the first filters', async () => {
+    const { page, requests } = await openPage();
+    await page.setInputFiles('#image', fixturePath('images', 'shapes-val-000003.png'));
+    await page.uncheck('#gen-rcnn');
+    await page.uncheck('#gen-faster-rcnn');
+    await page.click('#run');
+    await page.waitForFunction(() => document.querySelectorAll('.panel .summary .total').length === 1, undefined, { timeout: 60_000 });
+    await page.click('.panel[data-pipeline="fast-rcnn"] ol.detections li >> nth=0');
+    await page.waitForSelector('#explain-summary .passes', { timeout: 60_000 });
+    const explainRequest = requests.find((r) => r.startsWith('POST /v1/explain'))!;
+    const query = new URL(`http://x${explainRequest.slice(5)}`).searchParams;
+    expect(Object.fromEntries(query)).toMatchObject({ model: 'shapes-vgg', pipeline: 'fast-rcnn', label: expect.any(String), patch: '36', stride: '36' });
+    expect(Number(await page.locator('#explain-summary .passes').textContent())).toBe(10 * 11); // 355 x 370 in 36-pixel squares, the last at each edge
+    expect(Number(await page.locator('#explain-summary .peak').textContent())).toBeGreaterThan(0.2);
+    const provenance = await page.locator('#provenance dt').allTextContents();
+    expect(provenance).toEqual(['source region', 'rank', 'proposed by', 'strategy', 'hierarchy']);
+    expect(await page.locator('#provenance dd >> nth=2').textContent()).toBe('selective search');
+    // The map is drawn: the canvas holds red where the object is.
+    const reddest = await page.locator('#explain-canvas').evaluate((c: HTMLCanvasElement) => {
+      const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let most = 0;
+      for (let i = 0; i < data.length; i += 4) most = Math.max(most, data[i]! - Math.max(data[i + 1]!, data[i + 2]!));
+      return most;
+    });
+    expect(reddest).toBeGreaterThan(100);
+    await page.locator('#explain').screenshot({ path: `${ARTIFACTS}/demo-explain.png` });
+
+    // Feature views: the layers listed, a layer's maps fetched and shown, the filters beside them.
+    expect(await page.locator('#layer option').count()).toBe(9);
+    await page.selectOption('#layer', { index: 2 });
+    await page.click('#show-layer');
+    await page.waitForFunction(() => (document.getElementById('layer-maps') as HTMLImageElement).naturalWidth > 0, undefined, { timeout: 30_000 });
+    await expect.poll(() => page.locator('#first-filters').evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0);
+    expect(await page.locator('#layer-caption').textContent()).toMatch(/^The 8 strongest channels of \/backbone\/trunk\/body\/body\.6\/Relu \(channels [\d,]+\)/);
+    expect(requests.filter((r) => r.startsWith('POST /v1/features'))).toHaveLength(1);
+    await page.locator('#features').screenshot({ path: `${ARTIFACTS}/demo-features.png` });
     await page.close();
   });
 
