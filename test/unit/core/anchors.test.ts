@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cellAnchorsFor, gridAnchors, pyFasterRcnnCellAnchors, torchvisionCellAnchors } from '../../../src/core/anchors.js';
+import { anchorShape, cellAnchorsFor, gridAnchors, pyFasterRcnnCellAnchors, torchvisionCellAnchors } from '../../../src/core/anchors.js';
 import { loadFixture } from '../../helpers/fixtures.js';
 
 const fx = loadFixture('core', 'anchors.json');
@@ -39,4 +39,22 @@ describe('py-faster-rcnn generate_anchors', () => {
       expect(Array.from(pyFasterRcnnCellAnchors(c.baseSize, c.ratios, c.scales))).toEqual(c.anchors);
     });
   }
+});
+
+describe('anchorShape', () => {
+  it("names an anchor's size and ratio in cellAnchorsFor's order: ratio-major, then sizes", () => {
+    const spec = { generator: 'torchvision' as const, sizes: [[32, 64], [128]], aspectRatios: [[0.5, 1, 2], [1, 2]] };
+    expect([0, 1, 2, 5].map((a) => anchorShape(spec, 0, a))).toEqual([
+      { size: 32, aspectRatio: 0.5 },
+      { size: 64, aspectRatio: 0.5 },
+      { size: 32, aspectRatio: 1 },
+      { size: 64, aspectRatio: 2 },
+    ]);
+    expect(anchorShape(spec, 1, 1)).toEqual({ size: 128, aspectRatio: 2 });
+    // py-faster-rcnn: sizes are the base size times the scales; the cell anchors' widths agree.
+    const py = { generator: 'py-faster-rcnn' as const, baseSize: 16, ratios: [0.5, 1, 2], scales: [8, 16, 32] };
+    expect(anchorShape(py, 0, 4)).toEqual({ size: 256, aspectRatio: 1 });
+    const cells = cellAnchorsFor(py)[0]!;
+    expect(cells[4 * 4 + 2]! - cells[4 * 4]! + 1).toBe(256);
+  });
 });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { convertColour } from '../../../../src/core/selective-search/colour-spaces.js';
 import { felzenszwalb } from '../../../../src/core/selective-search/felzenszwalb.js';
 import { colourBins, GROUPING_CHECK_EVERY, regionFeatures } from '../../../../src/core/selective-search/grouping.js';
-import { MODES, rankProposals, runStrategies, selectiveSearch, strategiesFor } from '../../../../src/core/selective-search/selective-search.js';
+import { MODES, rankProposals, rankRegions, runStrategies, selectiveSearch, selectiveSearchRegions, strategiesFor } from '../../../../src/core/selective-search/selective-search.js';
 import { textureBins } from '../../../../src/core/selective-search/texture.js';
 import { decodeImage } from '../../../../src/image/decode.js';
 import { fixturePath } from '../../../helpers/fixtures.js';
@@ -84,6 +84,29 @@ describe('selectiveSearch', () => {
     const first = [...Array(10).keys()].map((i) => Array.from(boxes.subarray(4 * i, 4 * i + 4)).join());
     expect(first).toContain(`0,0,${shapes.width},${shapes.height}`);
     expect(rankProposals([], { seed: 0 }).length).toBe(0);
+  });
+
+  it("names each ranked region's origin: its strategy, and the merge that formed it (0: an initial segment)", () => {
+    // Two hierarchies of 3 initial regions and 2 merges each: boxes 0-2 initial, 3-4 merged, 4 the whole 10 x 10 image.
+    const hierarchy = (shift: number) => ({ boxes: Int32Array.from([0, 0, 2, 2, 3, 3, 5, 5, 6, 6, 8 + shift, 8, 0, 0, 5, 5, 0, 0, 10, 10]) });
+    const ranked = rankRegions([hierarchy(0), hierarchy(1)], { seed: 3 });
+    // The hierarchies differ in their third box only: 6 distinct boxes of 10.
+    expect(ranked.boxes.length / 4).toBe(6);
+    for (let i = 0; i < 6; i++) {
+      const box = Array.from(ranked.boxes.subarray(4 * i, 4 * i + 4));
+      const own = hierarchy(ranked.strategy[i]!).boxes;
+      const position = ranked.level[i]! === 0 ? [0, 1, 2].find((p) => own.subarray(4 * p, 4 * p + 4).join() === box.join())! : ranked.level[i]! + 2;
+      expect(Array.from(own.subarray(4 * position, 4 * position + 4))).toEqual(box);
+      expect(ranked.merges[i]).toBe(2);
+    }
+    expect(Array.from(ranked.boxes)).toEqual(Array.from(rankProposals([hierarchy(0), hierarchy(1)], { seed: 3 })));
+    // On an image: every level within its hierarchy's merges; the whole image's box formed by a late merge (a box can span the image before the last).
+    const real = selectiveSearchRegions(shapes, { mode: 'fast', seed: 0 });
+    expect(Array.from(real.boxes)).toEqual(Array.from(selectiveSearch(shapes, { mode: 'fast', seed: 0 })));
+    const whole = [...real.level.keys()].find((i) => real.boxes.subarray(4 * i, 4 * i + 4).join() === `0,0,${shapes.width},${shapes.height}`)!;
+    expect(real.level[whole]).toBeGreaterThan(real.merges[whole]! / 2);
+    expect(real.level.every((l, i) => l >= 0 && l <= real.merges[i]!)).toBe(true);
+    expect(new Set(real.strategy).size).toBe(strategiesFor('fast').length);
   });
 
   it('odd inputs give sensible proposals, no crash, no hang: 1x1, all black, a 10000 x 8 strip, greyscale, alpha, 16-bit', async () => {
