@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { CocoResult } from '../dataset/coco.js';
 import { Detector, type DetectionResult } from '../detector.js';
+import type { Provenance } from '../core/provenance.js';
 import { DetectError } from '../errors.js';
 import { CocoIds } from '../eval/coco-results.js';
 import { DEFAULT_MODEL, defaultModelDomain } from '../model/package.js';
@@ -26,7 +27,7 @@ ${optionsHelp('cliDetect')}
   --max-bytes N            refuse inputs over N bytes (default: 20971520)
   --json                   one JSON object per line:
                            {"path","model","pipeline","image":{"width","height"},
-                            "detections":[{"box":[x1,y1,x2,y2],"label","classId","score"}],"timings":{...,"total"}}
+                            "detections":[{"box":[x1,y1,x2,y2],"label","classId","score"[,"provenance"]}],"timings":{...,"total"}}
                            or {"path","error":{"code","message"}} for an image that failed
   --verbose                stack traces on errors`;
 
@@ -46,8 +47,22 @@ function formatResult(path: string, r: DetectionResult): string[] {
   const width = Math.max(5, ...r.detections.map((d) => d.label.length));
   for (const d of r.detections) {
     lines.push(`  ${d.label.padEnd(width)}  ${d.score.toFixed(3)}  [${d.box.map((v) => v.toFixed(1)).join(', ')}]`);
+    if (d.provenance) lines.push(`  ${' '.repeat(width)}  from ${provenanceText(d.provenance)}`);
   }
   return lines;
+}
+
+/** A detection's provenance in one line of words. */
+function provenanceText(p: Provenance): string {
+  const s = p.source;
+  const by =
+    s.method === 'selective-search'
+      ? `selective search (${s.colourSpace}, k ${s.k}, ${s.similarities}, ${s.level === 0 ? 'an initial segment' : `merge ${s.level} of ${s.merges}`})`
+      : s.method === 'caller'
+        ? `your proposal ${s.index}`
+        : `the RPN (objectness ${s.objectness.toFixed(3)}; anchor level ${s.anchor.level}, size ${s.anchor.size}, ratio ${s.anchor.aspectRatio}, cell ${s.anchor.cell.join(',')})`;
+  const scale = p.scale ? `, at ${p.scale.minSize}-${p.scale.maxSize}${p.scale.flip ? ' mirrored' : ''}` : '';
+  return `region [${p.region.map((v) => v.toFixed(1)).join(', ')}], rank ${p.rank}, proposed by ${by}${scale}`;
 }
 
 export async function detectCommand(argv: string[], io: CliIo, usage: string): Promise<number> {

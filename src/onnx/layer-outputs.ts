@@ -37,13 +37,28 @@ export interface ConvFilters {
 }
 
 /**
- * The weights of the graph's first convolution (in node order) where they
- * are a float32 initializer; undefined where they are not (int8 behind a
- * DequantizeLinear, or computed).
+ * The weights of the graph's first convolution (in node order): a float32
+ * initializer, or int8 ones behind a DequantizeLinear (a stored int8
+ * package), dequantized; undefined where they are computed otherwise.
  */
 export function firstConvFilters(m: EditableModel): ConvFilters | undefined {
   const conv = m.nodes.find((n) => n.opType === 'Conv');
-  const weights = conv && m.initializers.find((t) => t.name === conv.inputs[1]);
-  if (!weights || weights.dataType !== DataType.FLOAT || weights.dims.length !== 4) return undefined;
-  return { dims: weights.dims as [number, number, number, number], data: floatData(weights) };
+  if (!conv) return undefined;
+  const initializer = (name: string | undefined) => m.initializers.find((t) => t.name === name);
+  const weights = initializer(conv.inputs[1]);
+  if (weights) return weights.dataType === DataType.FLOAT && weights.dims.length === 4 ? { dims: weights.dims as ConvFilters['dims'], data: floatData(weights) } : undefined;
+  const dq = m.nodes.find((n) => n.opType === 'DequantizeLinear' && n.outputs[0] === conv.inputs[1]);
+  const [q, scale, zero] = (dq?.inputs ?? []).map(initializer);
+  if (!dq || !q || !scale || q.dims.length !== 4 || (q.dataType !== DataType.INT8 && q.dataType !== DataType.UINT8) || scale.dataType !== DataType.FLOAT) return undefined;
+  const values = q.dataType === DataType.INT8 ? new Int8Array(q.data.buffer, q.data.byteOffset, q.data.length) : q.data;
+  const zeros = zero ? (zero.dataType === DataType.INT8 ? new Int8Array(zero.data.buffer, zero.data.byteOffset, zero.data.length) : zero.data) : undefined;
+  const scales = floatData(scale);
+  // Per output channel (axis 0, the quantizer's) or one scale for all.
+  const perChannel = scales.length === q.dims[0];
+  const size = values.length / q.dims[0]!;
+  const data = Float32Array.from(values, (v, i) => {
+    const c = perChannel ? Math.floor(i / size) : 0;
+    return (v - (zeros?.[c] ?? 0)) * scales[c]!;
+  });
+  return { dims: q.dims as ConvFilters['dims'], data };
 }
