@@ -9,6 +9,7 @@ import { DetectError } from './errors.js';
 import { DEFAULT_DECODE_LIMITS, decodeImage, readImageFile, type DecodeLimits } from './image/decode.js';
 import { loadModel, modelName, resolveModelDir, ROI_PLACEMENTS, type BackboneViews, type GraphHooks, type LoadedModel, type RoiPlacement } from './model/package.js';
 import { rcnnTransform } from './core/rcnn-transform.js';
+import { strongestChannels, type ChannelView } from './core/activations.js';
 import { checkPrecision, precisionsOf } from './model/manifest.js';
 import type { Precision } from './model/manifest-schema.js';
 import { FasterRcnn } from './pipelines/faster-rcnn/faster-rcnn.js';
@@ -77,7 +78,7 @@ export interface FeatureViewResult {
   /** [channels, height, width] of the layer for this image (its padding cropped off). */
   shape: [number, number, number];
   /** The strongest channels, strongest first: index, maximum and mean activation, and the map, row by row. */
-  channels: { index: number; max: number; mean: number; map: number[] }[];
+  channels: ChannelView[];
   timings: Record<string, number>;
 }
 
@@ -375,24 +376,18 @@ export class Detector {
     const [, c, h, w] = t.dims as [number, number, number, number];
     // The part of the map over the image, not its padding.
     const rows = Math.max(1, Math.min(h, Math.round((h * x.height) / x.paddedHeight))), cols = Math.max(1, Math.min(w, Math.round((w * x.width) / x.paddedWidth)));
-    const stats = Array.from({ length: c }, (_, index) => {
-      let max = -Infinity, sum = 0;
-      for (let y = 0; y < rows; y++) for (let i = (index * h + y) * w, end = i + cols; i < end; i++) (max = Math.max(max, t.data[i]!)), (sum += t.data[i]!);
-      return { index, max, mean: sum / (rows * cols) };
-    });
-    const strongest = stats.sort((a, b) => b.max - a.max || a.index - b.index).slice(0, options.channels ?? (OPTIONS.channels.default as number));
-    const channels = strongest.map((s) => ({ ...s, map: Array.from({ length: rows * cols }, (_, i) => t.data[(s.index * h + Math.floor(i / cols)) * w + (i % cols)]!) }));
+    const channels = strongestChannels(t.data, c, h, w, rows, cols, options.channels ?? (OPTIONS.channels.default as number));
     clock.lap('views');
     return { model: this.name, layer: { name: layer.name, op: layer.op }, image: { width: image.width, height: image.height }, shape: [c, rows, cols], channels, timings: clock.timings() };
   }
 
   /**
-   * The backbone's first convolution's filters, [out, in, kh, kw], and the model's channel order.
-   * @throws DetectError FEATURE_VIEWS_OFF; INVALID_MODEL where its weights are not float32 in the graph.
+   * The backbone's first convolution's filters, [out, in, kh, kw] (int8 ones dequantized), and the model's channel order.
+   * @throws DetectError FEATURE_VIEWS_OFF; INVALID_MODEL where its weights are computed in the graph.
    */
   filters(): { dims: [number, number, number, number]; data: Float32Array; channelOrder: 'RGB' | 'BGR' } {
     const filters = this.views().filters;
-    if (!filters) throw new DetectError('INVALID_MODEL', `${this.name}'s backbone keeps its first convolution's weights in no float32 initializer (a stored int8 package); its fp32 package has them`);
+    if (!filters) throw new DetectError('INVALID_MODEL', `${this.name}'s backbone computes its first convolution's weights (no float32 or int8 initializer holds them): no filters to show`);
     return { ...filters, channelOrder: this.model.manifest.input.channelOrder };
   }
 

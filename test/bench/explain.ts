@@ -17,7 +17,14 @@
  *   (featureLayers, the server's FEATURE_VIEWS=on) against without, same
  *   image, alternating runs.
  *
- *   npm run bench:explain -- [--seed 9173] [--count 12] [--threads 2] [--views-only]
+ * The peak is the centre of the square whose greying lowered the score most;
+ * "overlaps" counts the squares that overlap the object at all. A square
+ * of 32 every 32 pixels cannot put its centre inside an object much smaller
+ * than itself: `--stride 16 --parts maps` measures the finer grid. The rank
+ * correlation is taken over the squares where either map changed the score
+ * (R-CNN's untouched crops leave both at exactly 0, which says nothing).
+ *
+ *   npm run bench:explain -- [--seed 9173] [--count 12] [--threads 2] [--stride 32] [--parts maps,sanity,cost,views]
  */
 
 import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -34,9 +41,16 @@ import { DEFAULT_MODEL, SHIPPED_MODELS_DIR } from '../../src/model/package.js';
 import { floatData, readModel, writeModel, DataType, bytesOf } from '../../src/onnx/model.js';
 
 const { values } = parseArgs({
-  options: { seed: { type: 'string', default: '9173' }, count: { type: 'string', default: '12' }, threads: { type: 'string', default: String(Math.min(2, availableParallelism())) }, 'views-only': { type: 'boolean', default: false } },
+  options: {
+    seed: { type: 'string', default: '9173' },
+    count: { type: 'string', default: '12' },
+    threads: { type: 'string', default: String(Math.min(2, availableParallelism())) },
+    stride: { type: 'string', default: '32' },
+    parts: { type: 'string', default: 'maps,sanity,cost,views' },
+  },
 });
-const seed = Number(values.seed), count = Number(values.count), threads = Number(values.threads);
+const seed = Number(values.seed), count = Number(values.count), threads = Number(values.threads), stride = Number(values.stride);
+const parts = new Set(values.parts.split(','));
 const PIPELINES = ['rcnn', 'fast-rcnn', 'faster-rcnn'] as const;
 const HEADS = { rcnn: 'rcnn_head.onnx', 'fast-rcnn': 'fast_rcnn_head.onnx', 'faster-rcnn': 'box_head.onnx' } as const;
 
@@ -46,6 +60,7 @@ const inside = (p: Xyxy, box: readonly number[]) => {
   const cx = (p[0] + p[2]) / 2, cy = (p[1] + p[3]) / 2;
   return cx >= box[0]! && cx <= box[2]! && cy >= box[1]! && cy <= box[3]!;
 };
+const overlaps = (p: Xyxy, box: readonly number[]) => Math.min(p[2], box[2]!) > Math.max(p[0], box[0]!) && Math.min(p[3], box[3]!) > Math.max(p[1], box[1]!);
 
 /** Spearman's rank correlation of two equally long lists. */
 function spearman(a: readonly number[], b: readonly number[]): number {
@@ -97,6 +112,7 @@ interface Row {
   pipeline: string;
   correct: number;
   peakInside: number;
+  peakOverlaps: number;
   shuffledPeakInside: number;
   correlation: number[];
   provenanceOk: number;
@@ -112,8 +128,8 @@ async function main() {
   const shuffled = await Detector.load(shuffledDir, { intraOpThreads: threads });
   const rows: Row[] = [];
   try {
-    for (const pipeline of PIPELINES) {
-      const row: Row = { pipeline, correct: 0, peakInside: 0, shuffledPeakInside: 0, correlation: [], provenanceOk: 0, detections: 0 };
+    for (const pipeline of parts.has('maps') ? PIPELINES : []) {
+      const row: Row = { pipeline, correct: 0, peakInside: 0, peakOverlaps: 0, shuffledPeakInside: 0, correlation: [], provenanceOk: 0, detections: 0 };
       for (const image of dataset.images) {
         const path = join(data, image.file_name);
         const truth = dataset.annotations.filter((a) => a.image_id === image.id).map((a) => ({ label: dataset.categories.find((c) => c.id === a.category_id)!.name, box: [a.bbox[0], a.bbox[1], a.bbox[0] + a.bbox[2], a.bbox[1] + a.bbox[3]] }));
@@ -127,15 +143,18 @@ async function main() {
         if (correct.length === 0) continue;
         // Every correct detection of the image in one request: their maps share the backbone passes.
         const top = Math.min(20, Math.max(...correct.map((c) => c.index)) + 1);
-        const maps = (await detector.explain(path, { pipeline, scoreThreshold: 0.5, top })).maps;
+        const maps = (await detector.explain(path, { pipeline, scoreThreshold: 0.5, top, stride, maxPasses: 4096 })).maps;
         for (const c of correct) {
           if (c.index >= top) continue;
           const map = maps[c.index]!;
-          const random = (await shuffled.explain(path, { pipeline, box: c.d.box.join(','), label: c.d.label })).maps[0]!;
           row.correct++;
           if (inside(map.peak.box, c.truth)) row.peakInside++;
+          if (overlaps(map.peak.box, c.truth)) row.peakOverlaps++;
+          if (!parts.has('sanity')) continue;
+          const random = (await shuffled.explain(path, { pipeline, box: c.d.box.join(','), label: c.d.label, stride, maxPasses: 4096 })).maps[0]!;
           if (inside(random.peak.box, c.truth)) row.shuffledPeakInside++;
-          row.correlation.push(spearman(map.drops, random.drops));
+          const changed = map.drops.flatMap((d, i) => (d !== 0 || random.drops[i] !== 0 ? [i] : []));
+          row.correlation.push(spearman(changed.map((i) => map.drops[i]!), changed.map((i) => random.drops[i]!)));
         }
         process.stderr.write('.');
       }
@@ -143,8 +162,20 @@ async function main() {
       rows.push(row);
     }
 
+    const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(1)}%` : 'n/a');
+    const median = (v: number[]) => (v.length ? [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]! : NaN);
+    console.log(`machine: ${cpus()[0]?.model} x ${availableParallelism()}, ${threads} ONNX Runtime threads; ${count} images of seed ${seed}; patch 32, stride ${stride}`);
+    if (rows.length) console.log('\npipeline      correct  peak in GT box  peak square overlaps it  shuffled head: peak in GT  median rank corr.  provenance IoU>=0.3');
+    for (const r of rows) {
+      console.log(
+        `${r.pipeline.padEnd(12)}  ${String(r.correct).padStart(7)}  ${pct(r.peakInside, r.correct).padStart(14)}  ${pct(r.peakOverlaps, r.correct).padStart(23)}  ${(parts.has('sanity') ? pct(r.shuffledPeakInside, r.correct) : '-').padStart(25)}  ${(parts.has('sanity') ? median(r.correlation).toFixed(3) : '-').padStart(17)}  ${pct(r.provenanceOk, r.detections).padStart(10)} of ${r.detections}`,
+      );
+    }
+
     // Cost: one detection on a 512 x 512 image.
     const square = await sharp(join(data, dataset.images[0]!.file_name)).resize(512, 512, { fit: 'fill' }).png().toBuffer();
+    if (parts.has('views')) await viewsCost(square);
+    if (!parts.has('cost')) return;
     const cost: Record<string, Record<string, number | string>> = {};
     for (const pipeline of PIPELINES) {
       const at = async (stride: number, maxPasses?: number) => {
@@ -158,15 +189,6 @@ async function main() {
       cost[pipeline] = { 'patch 32, stride 32 (default)': await at(32), 'patch 32, stride 16': await at(16), 'stride 8, default budget': refused, 'stride 8, maxPasses 4096': await at(8, 4096) };
     }
 
-    const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(1)}%` : 'n/a');
-    const median = (v: number[]) => (v.length ? [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]! : NaN);
-    console.log(`machine: ${cpus()[0]?.model} x ${availableParallelism()}, ${threads} ONNX Runtime threads; ${count} images of seed ${seed}`);
-    console.log('\npipeline      correct  peak in GT box  shuffled head: peak in GT  median rank corr.  provenance IoU>=0.3');
-    for (const r of rows) {
-      console.log(
-        `${r.pipeline.padEnd(12)}  ${String(r.correct).padStart(7)}  ${pct(r.peakInside, r.correct).padStart(14)}  ${pct(r.shuffledPeakInside, r.correct).padStart(25)}  ${median(r.correlation).toFixed(3).padStart(17)}  ${pct(r.provenanceOk, r.detections).padStart(10)} of ${r.detections}`,
-      );
-    }
     console.log('\nexplain, one detection, 512 x 512 image:');
     for (const [pipeline, c] of Object.entries(cost)) console.log(`  ${pipeline.padEnd(12)} ${Object.entries(c).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
   } finally {
@@ -202,7 +224,4 @@ async function viewsCost(image: Buffer, rounds = 15) {
   }
 }
 
-if (values['views-only']) {
-  const image = await sharp({ create: { width: 512, height: 512, channels: 3, background: { r: 90, g: 140, b: 200 } } }).png().toBuffer();
-  await viewsCost(image);
-} else await main();
+await main();

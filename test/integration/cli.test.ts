@@ -140,7 +140,7 @@ describe('rcnn-serve detect', () => {
   it('a mistyped command or flag names the nearest one', async () => {
     let r = await run('detcet', shapes);
     expect(r.status).toBe(2);
-    expect(r.err[0]).toContain('usage error: unknown command "detcet"; did you mean detect?; commands: detect, proposals, serve, batch, dataset, eval, models');
+    expect(r.err[0]).toContain('usage error: unknown command "detcet"; did you mean detect?; commands: detect, explain, proposals, serve, batch, dataset, eval, models');
     r = await run('detect', shapes, '--scor-threshold', '0.5');
     expect(r.status).toBe(2);
     expect(r.err[0]).toContain('usage error: unknown option --scor-threshold; did you mean --score-threshold?');

@@ -159,7 +159,7 @@ describe('POST /v1/detect', () => {
     expect(await message('?mode=turbo')).toBe('mode "turbo" is unknown; allowed: single, fast, quality, opencv-fast, opencv-quality');
     expect(await message('?boxFormat=xxyy')).toBe('boxFormat "xxyy" is unknown; allowed: xyxy, xywh, cxcywh');
     expect(await message('?scorethreshold=0.5')).toBe(
-      'scorethreshold is not an option of /v1/detect; did you mean scoreThreshold?; allowed: model, pipeline, scoreThreshold, iouThreshold, maxDetections, mode, maxProposals, scales, precision, classes, boxFormat, normalized',
+      'scorethreshold is not an option of /v1/detect; did you mean scoreThreshold?; allowed: model, pipeline, scoreThreshold, iouThreshold, maxDetections, mode, maxProposals, scales, precision, provenance, classes, boxFormat, normalized',
     );
     expect(await message('?classes=person,cat')).toBe(
       'classes names "person", "cat", which model shapes-vgg does not detect; its classes: circle, square, triangle, star, cross, hexagon, ring, crescent',
