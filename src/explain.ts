@@ -113,16 +113,17 @@ export async function occlusionMaps(runner: PipelineRunner, image: RgbImage, tar
 }
 
 /**
- * A box given as "x1,y1,x2,y2" in original-image pixels.
- * @throws DetectError INVALID_OPTION
+ * A box given as "x1,y1,x2,y2" in original-image pixels, clipped to the
+ * image (as the caller's proposals are).
+ * @throws DetectError INVALID_OPTION for what is not a box, or a box with nothing inside the image.
  */
 export function parseBox(text: string, image: { width: number; height: number }): Xyxy {
   const v = text.split(',').map((x) => Number(x.trim()));
   if (v.length !== 4 || !v.every(Number.isFinite) || !(v[2]! > v[0]! && v[3]! > v[1]!)) {
     throw new DetectError('INVALID_OPTION', `box ${JSON.stringify(text)} is not a box; allowed: "x1,y1,x2,y2", four numbers in original-image pixels with x2 > x1 and y2 > y1`);
   }
-  if (v[2]! <= 0 || v[3]! <= 0 || v[0]! >= image.width || v[1]! >= image.height) {
-    throw new DetectError('INVALID_OPTION', `box ${JSON.stringify(text)} lies outside the ${image.width}x${image.height} image`);
-  }
-  return v as Xyxy;
+  const clip = (x: number, max: number) => Math.min(max, Math.max(0, x));
+  const box: Xyxy = [clip(v[0]!, image.width), clip(v[1]!, image.height), clip(v[2]!, image.width), clip(v[3]!, image.height)];
+  if (!(box[2] > box[0] && box[3] > box[1])) throw new DetectError('INVALID_OPTION', `box ${JSON.stringify(text)} lies outside the ${image.width}x${image.height} image`);
+  return box;
 }

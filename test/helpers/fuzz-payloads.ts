@@ -65,7 +65,7 @@ const queryArb = (keys: string[]) =>
     .array(fc.tuple(fc.constantFrom(...keys), fc.oneof(fc.constantFrom(...ODD_VALUES), fc.string({ maxLength: 20 }), fc.double().map(String), fc.integer().map(String))), { maxLength: 5 })
     .map((pairs) => new URLSearchParams(pairs).toString());
 
-/** Every payload of a run (10,303 requests in nine categories), from `seed`. */
+/** Every payload of a run (10,603 requests in ten categories), from `seed`. */
 export async function fuzzRequests(seed: number): Promise<FuzzRequest[]> {
   const seeds = await seedImages();
   const tiny = seeds[0]!;
@@ -177,7 +177,25 @@ export async function fuzzRequests(seed: number): Promise<FuzzRequest[]> {
     ),
   );
 
-  // 9. Raw HTTP framing.
+  // 9. Explanations and feature views: odd selections, grids, budgets, boxes and layer names over a small image
+  // (most refused before any pass; the rest explain a 64 x 48 image in a few squares), and odd model names for filters.
+  const explainKeys = ['detection', 'top', 'box', 'label', 'patch', 'stride', 'maxPasses', 'heatmap', 'pipeline', 'scales', 'scoreThreshold', 'provenance', 'x'];
+  const oddBox = fc.constantFrom('1,2,30,40', '0,0,64,48', '-5,-5,1e9,1e9', '1,2,3', '30,40,1,2', 'NaN,1,2,3', '1e309,0,1,1', ',,,', '0,0,0,0', '64,48,99,99');
+  add(
+    'explain and features',
+    sample(
+      fc.oneof(
+        fc.tuple(queryArb(explainKeys), oddBox, fc.constantFrom('ring', 'circle', '', 'nope')).map(([q, box, label]) => request('POST', `/v1/explain?scales=single&maxPasses=64&${q}${q.includes('box') ? '' : `&box=${box}&label=${label}`}`, { 'Content-Type': 'image/png' }, tiny)),
+        queryArb(explainKeys).map((q) => request('POST', `/v1/explain?scales=single&maxPasses=16&${q}`, { 'Content-Type': 'image/png' }, tiny)),
+        fc.tuple(queryArb(['layer', 'channels', 'arrays', 'model', 'x']), fc.constantFrom('/backbone/trunk/body/body.2/Relu', '%2Fbackbone%2Ftrunk%2Fbody%2Fbody.3%2FMaxPool', '', 'Relu', 'a'.repeat(400), '%00')).map(([q, layer]) => request('POST', `/v1/features?layer=${layer}&${q}`, { 'Content-Type': 'image/png' }, tiny)),
+        name.map((n) => request('GET', `/v1/models/${n}/filters`, {})),
+      ),
+      300,
+      12,
+    ),
+  );
+
+  // 10. Raw HTTP framing.
   const framing = fc.oneof(
     fc.uint8Array({ minLength: 1, maxLength: 300 }).map((b) => ({ bytes: Buffer.concat([Buffer.from(b), Buffer.from('\r\n\r\n')]) })),
     fc.constantFrom(

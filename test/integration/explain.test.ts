@@ -164,6 +164,10 @@ describe('occlusion sensitivity', () => {
     expect(await refusal({ box: '1,2,3,4' })).toContain('box and label go together');
     expect(await refusal({ box: '1,2,3', label: 'ring' })).toContain('is not a box');
     expect(await refusal({ box: '1,2,30,40', label: 'rinng' })).toContain('did you mean ring?');
+    expect(await refusal({ box: '400,400,500,500', label: 'ring' })).toBe('box "400,400,500,500" lies outside the 355x370 image');
+    // A box past the edges is clipped to the image, as the caller's proposals are.
+    const clipped = await detector.explain(sample, { pipeline: 'fast-rcnn', box: '-5,-5,1e9,1e9', label: 'ring', patch: 200, stride: 200 });
+    expect(clipped.maps[0]!.target.box).toEqual([0, 0, 355, 370]);
   });
 
   it('a cancellation stops it between batches, and the detector carries on', async () => {
