@@ -36,7 +36,7 @@ export async function betweenBatches(signal: Cancellation | undefined): Promise<
 }
 
 /** The most occluded images one backbone run takes, and the most input bytes it may hold. */
-export const OCCLUSION_BATCH = Object.freeze({ images: 8, bytes: 64 * 1024 * 1024 });
+const OCCLUSION_BATCH = Object.freeze({ images: 8, bytes: 64 * 1024 * 1024 });
 
 /** What a whole-image pipeline scores fixed boxes with. */
 export interface WholeImageHead {
@@ -141,7 +141,7 @@ export class WholeImageScorer implements OcclusionScorer {
  * Row r's probability of its box's class, rows in blocks of K (one block per image or crop set).
  * @param probs R x C, R a multiple of K.
  */
-export function classScores(probs: Float32Array, classes: number, classIds: Int32Array): Float32Array {
+function classScores(probs: Float32Array, classes: number, classIds: Int32Array): Float32Array {
   const rows = probs.length / classes;
   return Float32Array.from({ length: rows }, (_, r) => probs[r * classes + classIds[r % classIds.length]!]!);
 }
