@@ -127,7 +127,7 @@ export interface DetectorOptions {
   /** Folder of packages that bare model names resolve in (default: the shipped models/). */
   modelsDir?: string;
   onWarning?: (message: string) => void;
-  /** Expose the backbone's layers for features() and filters() (model/package.ts featureLayers; about 4% of its time). */
+  /** Expose the backbone's layers for features() and filters() (model/package.ts featureLayers; no cost measurable end to end, docs/explain.md). */
   featureLayers?: boolean;
   /** Calibration's look inside the graphs (`rcnn-serve models quantize`); not for serving. */
   graphHooks?: GraphHooks;

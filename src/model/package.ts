@@ -129,8 +129,8 @@ export interface LoadOptions extends SessionOptions {
   /**
    * Expose the backbone's activations, poolings and normalisations as outputs
    * of its graph (onnx/layer-outputs.ts) for feature views; the pipelines
-   * still fetch only their own outputs. Costs about 4% of the default
-   * backbone's time (docs/explain.md).
+   * still fetch only their own outputs. Measured end to end: within noise
+   * (docs/explain.md).
    */
   featureLayers?: boolean;
 }
