@@ -201,14 +201,17 @@ export async function loadModel(dir: string, options: LoadOptions): Promise<Load
       const path = join(dir, file);
       const hooks = options.hooks;
       let bytes: Uint8Array | undefined = built || batched || hooks?.rewrite || rewritten.has(file) || file === viewed ? new Uint8Array(await readFile(path)) : undefined;
-      const views = bytes && file === viewed ? viewsOf(readModel(bytes)) : undefined;
+      // The layers and filters come from the package's own graph; the layers are added to the graph as it opens.
+      const source = bytes && file === viewed ? readModel(bytes) : undefined;
+      const views = source && viewsOf(source);
+      const read = bytes;
       if (bytes && built) bytes = int8Graph(manifest, file, bytes, dir);
       if (bytes && rewritten.has(file)) sources.set(file, bytes);
       if (bytes && batched) bytes = writeModel(freeBatchAxis(readModel(bytes)));
       if (bytes && hooks?.rewrite) bytes = hooks.rewrite(file, bytes);
       let own: string[] = [];
       if (bytes && views) {
-        const graph = readModel(bytes);
+        const graph = bytes === read ? source! : readModel(bytes);
         own = graph.outputs.map((o) => o.name);
         bytes = writeModel(withLayerOutputs(graph, views.layers));
       }
