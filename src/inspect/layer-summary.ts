@@ -192,7 +192,8 @@ export function layerTable(graph: OnnxGraph, inputShapes: Record<string, number[
         row.macs = kdim * n;
         break;
       }
-      case 'MatMul': {
+      case 'MatMul':
+      case 'MatMulInteger': {
         const b = get(1).shape;
         out = { shape: [...x.shape.slice(0, -1), b[b.length - 1]!] };
         row.params = paramOf(1);

@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { activationParams, INT8_MAX, UINT8_MAX, type QuantParams } from '../../src/core/quantize.js';
 import { QuantizeError } from '../../src/errors.js';
 import { SHIPPED_MODELS_DIR } from '../../src/model/package.js';
-import { bytesOf, DataType, floatValueInfo, readModel, writeModel, type EditableModel, type EditableTensor } from '../../src/onnx/model.js';
+import { bytesOf, DataType, floatValueInfo, readModel, tensorValueInfo, writeModel, type EditableModel, type EditableTensor } from '../../src/onnx/model.js';
 import { planQuantization, quantizeGraph } from '../../src/onnx/qdq.js';
 import { openGraph } from '../../src/runtime/session.js';
-import { node, rand, runSmallGraph, smallGraph } from '../helpers/small-graph.js';
+import { floats, node, rand, runSmallGraph, smallGraph } from '../helpers/small-graph.js';
 
 const X = Float32Array.from({ length: 2 * 4 * 4 }, rand);
 
@@ -59,13 +59,19 @@ describe('int8 arithmetic in ONNX Runtime', () => {
 });
 
 describe('QDQ quantization of a graph', () => {
-  it('plans int8 for Conv and residual Add, fp32 for the node writing a graph output, ranges after folded Relus', () => {
+  it('plans int8 for Conv, residual Add and the head writing a graph output, ranges after folded Relus and none for the output', () => {
     const plan = planQuantization(smallGraph());
-    expect(plan.int8Nodes).toEqual(['conv1', 'conv2', 'conv3', 'add']);
-    expect(plan.floatNodes).toEqual([{ node: 'fc', op: 'Gemm', reason: 'writes a graph output (a head or RPN result): kept in fp32' }]);
-    // The input, conv1 after its Relu, the two branches, and the sum after its Relu; the pool shares r1's range.
+    expect(plan.int8Nodes).toEqual(['conv1', 'conv2', 'conv3', 'add', 'fc']);
+    expect(plan.floatNodes).toEqual([]);
+    // The input, conv1 after its Relu, the two branches, and the sum after its Relu; the pool and the flatten share
+    // their input's range; the head's output stays float, so it needs none.
     expect(plan.calibrate).toEqual(['x', 'r1', 'c2', 'c3', 'ra']);
-    expect(planQuantization(smallGraph(), new Set(['conv3'])).floatNodes.map((f) => f.node)).toEqual(['conv3', 'fc']);
+    expect(planQuantization(smallGraph(), new Set(['conv3'])).floatNodes.map((f) => f.node)).toEqual(['conv3']);
+    // Only a 1x1 convolution or a matrix product writes a graph output from integers; a 3x3 one stays fp32.
+    const wide = smallGraph();
+    wide.nodes.splice(-2, 2, node('head', 'Conv', ['ra', 'w5'], ['y'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }));
+    wide.initializers.push(floats('w5', [2, 3, 3, 3]));
+    expect(planQuantization(wide).floatNodes).toEqual([{ node: 'head', op: 'Conv', reason: 'writes a graph output and is not a 1x1 convolution or matrix product: kept in fp32' }]);
   });
 
   it('writes the QDQ structure: int8 weights per output channel, int32 biases, uint8 activations, Relus folded', async () => {
@@ -73,9 +79,9 @@ describe('QDQ quantization of a graph', () => {
     const q = quantizeGraph(source, await calibrated(source));
     const ops = q.nodes.map((n) => n.opType);
     expect(ops.filter((o) => o === 'Relu')).toEqual([]); // both folded into a QuantizeLinear with zero point 0
-    expect(ops.filter((o) => o === 'QuantizeLinear')).toHaveLength(6); // x, r1, p (re-quantized after the pool), c2, c3, ra
+    // x, r1, p (re-quantized after the pool), c2, c3, ra, f (after the flatten)
+    expect(ops.filter((o) => o === 'QuantizeLinear')).toHaveLength(7);
     expect(ops.filter((o) => o === 'Conv')).toHaveLength(3);
-    expect(q.nodes.find((n) => n.name === 'fc')!.inputs.slice(1)).toEqual(['w4', 'b4']); // the head stays fp32
     // Every Conv reads its weight and bias through a DequantizeLinear of an int8 / int32 initializer, axis 0.
     for (const conv of q.nodes.filter((n) => n.opType === 'Conv')) {
       const dq = q.nodes.find((n) => n.outputs[0] === conv.inputs[1])!;
@@ -112,7 +118,51 @@ describe('QDQ quantization of a graph', () => {
     const pq = q.nodes.find((n) => n.opType === 'QuantizeLinear' && n.outputs[0] === 'p_quantized')!;
     expect(pq.inputs.slice(1)).toEqual(['r1_scale', 'r1_zero_point']);
     // No fp32 weight of a quantized node is left.
-    expect(q.initializers.map((t) => t.name).filter((n) => ['w1', 'b1', 'w2', 'b2', 'w3'].includes(n))).toEqual([]);
+    expect(q.initializers.map((t) => t.name).filter((n) => ['w1', 'b1', 'w2', 'b2', 'w3', 'w4'].includes(n))).toEqual([]);
+  });
+
+  it('writes the head as an integer product with a float output: MatMulInteger on the uint8 input, then both scales and the float bias', async () => {
+    const source = smallGraph();
+    const ranges = await calibrated(source);
+    const q = quantizeGraph(source, ranges);
+    const producer = (t: string) => q.nodes.find((n) => n.outputs.includes(t))!;
+    const add = producer('y');
+    expect(add.opType).toBe('Add');
+    expect(add.inputs[1]).toBe('b4'); // the bias as it was, float
+    const mul = producer(add.inputs[0]!);
+    expect(mul.opType).toBe('Mul');
+    expect(producer(mul.inputs[0]!).opType).toBe('Cast');
+    const mm = producer(producer(mul.inputs[0]!).inputs[0]!);
+    expect(mm).toMatchObject({ name: 'fc', opType: 'MatMulInteger' });
+    // It reads the flattened uint8 tensor itself, with ra's zero point: no DequantizeLinear of it is left.
+    const [a, b, aZero, bZero] = mm.inputs;
+    expect(producer(a!).opType).toBe('QuantizeLinear');
+    expect(aZero).toBe('ra_zero_point');
+    expect(q.nodes.some((n) => n.opType === 'DequantizeLinear' && n.inputs[0] === a)).toBe(false);
+    // The weights: int8, K x N (Gemm's transB undone), each output column's largest at 127, zero point 0.
+    const w = tensor(q, b!);
+    expect(w).toMatchObject({ dataType: DataType.INT8, dims: [12, 5] });
+    const values = new Int8Array(w.data.buffer, w.data.byteOffset, w.data.length);
+    for (let col = 0; col < 5; col++) expect(Math.max(...Array.from({ length: 12 }, (_, k) => Math.abs(values[k * 5 + col]!)))).toBe(INT8_MAX);
+    expect(tensor(q, bZero!)).toMatchObject({ dataType: DataType.INT8, dims: [] });
+    expect(tensor(q, bZero!).data[0]).toBe(0);
+    // Output scale per column: the input's scale times the column's weight scale, max|w| / 127.
+    const source4 = source.initializers.find((t) => t.name === 'w4')!;
+    const fp32 = new Float32Array(source4.data.buffer.slice(source4.data.byteOffset, source4.data.byteOffset + source4.data.byteLength));
+    const inputScale = view(tensor(q, 'ra_scale')).getFloat32(0, true);
+    const scales = tensor(q, mul.inputs[1]!);
+    for (let col = 0; col < 5; col++) {
+      const maxAbs = Math.max(...fp32.subarray(col * 12, col * 12 + 12).map(Math.abs));
+      expect(view(scales).getFloat32(4 * col, true)).toBeCloseTo(inputScale * (maxAbs / INT8_MAX), 9);
+    }
+  });
+
+  it("measures a quantized tensor's shape on its uint8 form, with no float copy made for it", async () => {
+    const source = smallGraph();
+    source.nodes.push(node('shape', 'Shape', ['c2'], ['s']));
+    source.outputs.push({ name: 's', encoded: tensorValueInfo('s', DataType.INT64) });
+    const q = quantizeGraph(source, await calibrated(smallGraph()));
+    expect(q.nodes.find((n) => n.name === 'shape')!.inputs).toEqual(['c2_quantized']);
   });
 
   it('runs in ONNX Runtime close to the fp32 graph, and gives the same bytes every time', async () => {
