@@ -15,6 +15,10 @@
  * ordinary ArrayBuffers, and it takes no shared one as an input), which are
  * kept and reused between runs: a first copy costs its page faults, about
  * 40 ms for R50-FPN's 83 MB at 800 x 1216, a later one about 6 ms. The
+ * helpers pool into a shared output (kept likewise) and answer with the
+ * chunks they took; the calling thread pools straight into the result and
+ * then copies the helpers' chunks in. (They used to post each chunk's
+ * features back: an array per chunk to allocate, collect and place.) The
  * chunks a helper took and never answered (it died) are pooled on the
  * calling thread, and the helper is replaced.
  */
@@ -41,27 +45,28 @@ export interface RoiShare {
   chunk: number;
   /** The next chunk to take, shared by every thread of the split (Atomics.add). */
   next: Int32Array;
+  /** Where the pooled features go, region r at slot r: shared memory for the helpers, the result itself for the calling thread. */
+  out: Float32Array;
 }
 
-/** The chunks a helper took, and their pooled features. */
-export interface PooledChunks {
-  chunks: number[];
-  pooled: Float32Array[];
-}
-
-/** Takes chunks of `share` until none are left, pooling each; `done(c, pooled)` gets chunk c's features. */
-export function poolChunks(share: RoiShare, done: (chunk: number, pooled: Float32Array) => void): void {
+/** Takes chunks of `share` until none are left, pooling each into `share.out`; returns the chunks taken. */
+export function poolChunks(share: RoiShare): number[] {
   const chunks = Math.ceil(boxCount(share.rois) / share.chunk);
+  const taken: number[] = [];
   for (let c = Atomics.add(share.next, 0, 1); c < chunks; c = Atomics.add(share.next, 0, 1)) {
-    done(c, poolRegions(share.levels, share.rois.subarray(4 * c * share.chunk, 4 * (c + 1) * share.chunk), share.op));
+    poolRegions(share.levels, share.rois.subarray(4 * c * share.chunk, 4 * (c + 1) * share.chunk), share.op, share.out, c * share.chunk);
+    taken.push(c);
   }
+  return taken;
 }
 
 export class RoiThreads implements RegionPooler {
   /** Started at the first split: a detector that never splits starts no thread. */
-  private helpers: HelperThreads<RoiShare, PooledChunks> | undefined;
+  private helpers: HelperThreads<RoiShare, number[]> | undefined;
   /** Each level's shared copy, grown as needed. */
   private readonly shared: Float32Array[] = [];
+  /** The helpers' output, grown as needed. */
+  private sharedOut = new Float32Array(new SharedArrayBuffer(0));
   /** One split at a time: the shared copies belong to it. */
   private turn: Promise<unknown> = Promise.resolve();
 
@@ -90,21 +95,31 @@ export class RoiThreads implements RegionPooler {
   private async split(levels: readonly FeatureMap[], rois: BoxArray, op: RoiOp, perRoi: number): Promise<Float32Array> {
     const helpers = (this.helpers ??= new HelperThreads('roi-worker', this.threads - 1, 'RoI'));
     const all = Float32Array.from(rois);
-    const share: RoiShare = { levels: levels.map((level, l) => ({ ...level, data: this.sharedCopy(l, level.data) })), rois: all, op, chunk: CHUNK, next: new Int32Array(new SharedArrayBuffer(4)) };
-    const helped = Array.from({ length: helpers.size }, (_, t) => helpers.run(t, share).catch((): PooledChunks => ({ chunks: [], pooled: [] })));
-
-    const chunks = Math.ceil(boxCount(all) / CHUNK);
-    const out = new Float32Array(boxCount(all) * perRoi);
-    const placed = new Uint8Array(chunks);
-    const place = (c: number, pooled: Float32Array) => {
-      out.set(pooled, c * CHUNK * perRoi);
-      placed[c] = 1;
+    const k = boxCount(all);
+    if (this.sharedOut.length < k * perRoi) this.sharedOut = new Float32Array(new SharedArrayBuffer(4 * k * perRoi));
+    const share: RoiShare = {
+      levels: levels.map((level, l) => ({ ...level, data: this.sharedCopy(l, level.data) })),
+      rois: all,
+      op,
+      chunk: CHUNK,
+      next: new Int32Array(new SharedArrayBuffer(4)),
+      out: this.sharedOut,
     };
-    // The calling thread takes chunks too, from its own (unshared) maps.
-    poolChunks({ ...share, levels: [...levels] }, place);
-    for (const { chunks: taken, pooled } of await Promise.all(helped)) taken.forEach((c, i) => place(c, pooled[i]!));
+    const helped = Array.from({ length: helpers.size }, (_, t) => helpers.run(t, share).catch((): number[] => []));
+
+    // The calling thread takes chunks too, from its own (unshared) maps, straight into the result.
+    const out = new Float32Array(k * perRoi);
+    const placed = new Uint8Array(Math.ceil(k / CHUNK));
+    for (const c of poolChunks({ ...share, levels: [...levels], out })) placed[c] = 1;
+    // The helpers' chunks are copied from shared memory: ONNX Runtime takes no SharedArrayBuffer as an input.
+    for (const c of (await Promise.all(helped)).flat()) {
+      out.set(this.sharedOut.subarray(c * CHUNK * perRoi, Math.min(k, (c + 1) * CHUNK) * perRoi), c * CHUNK * perRoi);
+      placed[c] = 1;
+    }
     // A helper that died had taken chunks it never answered: they are pooled here.
-    for (let c = 0; c < chunks; c++) if (!placed[c]) place(c, poolRegions(levels, all.subarray(4 * c * CHUNK, 4 * (c + 1) * CHUNK), op));
+    placed.forEach((done, c) => {
+      if (!done) poolRegions(levels, all.subarray(4 * c * CHUNK, 4 * (c + 1) * CHUNK), op, out, c * CHUNK);
+    });
     return out;
   }
 
@@ -119,6 +134,7 @@ export class RoiThreads implements RegionPooler {
 
   async close(): Promise<void> {
     this.shared.length = 0;
+    this.sharedOut = new Float32Array(new SharedArrayBuffer(0));
     await this.helpers?.close();
   }
 }

@@ -7,7 +7,7 @@
 import { boxCount, gatherBoxes, type BoxArray } from '../boxes.js';
 import type { FeatureMap } from './feature-map.js';
 import { roisByLevel } from './level-mapper.js';
-import { roiAlign, roiAlignInto, type RoiAlignOptions } from './roi-align.js';
+import { roiAlignInto, type RoiAlignOptions } from './roi-align.js';
 
 export interface MultiScaleRoiAlignOptions extends Omit<RoiAlignOptions, 'spatialScale'> {
   /** Feature cells per input pixel of each level, e.g. [1/4, 1/8, 1/16, 1/32]. */
@@ -24,20 +24,28 @@ export interface MultiScaleRoiAlignOptions extends Omit<RoiAlignOptions, 'spatia
  * @returns Float32Array of K x C x outputH x outputW, in RoI order.
  */
 export function multiScaleRoiAlign(levels: readonly FeatureMap[], rois: BoxArray, options: MultiScaleRoiAlignOptions): Float32Array {
+  const out = new Float32Array(boxCount(rois) * (levels[0]?.channels ?? 0) * options.outputSize[0] * options.outputSize[1]);
+  multiScaleRoiAlignInto(levels, rois, options, out);
+  return out;
+}
+
+/** Multi-scale RoIAlign into `out`, RoI r's C x outputH x outputW block at slot `first + r`. */
+export function multiScaleRoiAlignInto(levels: readonly FeatureMap[], rois: BoxArray, options: MultiScaleRoiAlignOptions, out: Float32Array, first = 0): void {
   const { scales, canonicalScale, canonicalLevel, ...align } = options;
   if (levels.length === 0 || levels.length !== scales.length) {
     throw new RangeError(`multi-scale RoIAlign needs one scale per level (${levels.length} levels, ${scales.length} scales)`);
   }
-  if (levels.length === 1) return roiAlign(levels[0]!, rois, { ...align, spatialScale: scales[0]! });
-
+  const slotsOf = (members: ArrayLike<number>) => (first === 0 ? members : Int32Array.from(members, (m) => first + m));
+  if (levels.length === 1) {
+    roiAlignInto(levels[0]!, rois, { ...align, spatialScale: scales[0]! }, out, first === 0 ? undefined : slotsOf(Int32Array.from({ length: boxCount(rois) }, (_, r) => r)));
+    return;
+  }
   const channels = levels[0]!.channels;
   if (levels.some((level) => level.channels !== channels)) {
     throw new RangeError(`multi-scale RoIAlign needs the same channel count on every level (${levels.map((level) => level.channels).join(', ')})`);
   }
-  const out = new Float32Array(boxCount(rois) * channels * align.outputSize[0] * align.outputSize[1]);
   roisByLevel(rois, scales, { canonicalScale, canonicalLevel }).forEach((members, l) => {
     // Each level's RoIs are pooled straight into their own places in the output.
-    if (members.length > 0) roiAlignInto(levels[l]!, gatherBoxes(rois, members), { ...align, spatialScale: scales[l]! }, out, members);
+    if (members.length > 0) roiAlignInto(levels[l]!, gatherBoxes(rois, members), { ...align, spatialScale: scales[l]! }, out, slotsOf(members));
   });
-  return out;
 }

@@ -34,11 +34,17 @@ export interface RoiPoolOptions {
  * @returns Float32Array of K x C x outputH x outputW.
  */
 export function roiPool(feature: FeatureMap, rois: BoxArray, options: RoiPoolOptions): Float32Array {
+  const out = new Float32Array(boxCount(rois) * feature.channels * options.outputSize[0] * options.outputSize[1]);
+  roiPoolInto(feature, rois, options, out);
+  return out;
+}
+
+/** RoI max pooling into `out`, RoI r's C x outputH x outputW block at slot `first + r`. */
+export function roiPoolInto(feature: FeatureMap, rois: BoxArray, options: RoiPoolOptions, out: Float32Array, first = 0): void {
   const { data, channels, height, width } = checkFeatureMap(feature);
   const [outH, outW] = options.outputSize;
   const k = boxCount(rois);
   const bins = outH * outW;
-  const out = new Float32Array(k * channels * bins);
   const scale = f32(options.spatialScale);
   const acc = new Float32Array(channels);
   // Per bin: [hstart, hend, wstart, wend] in cells, clipped.
@@ -62,7 +68,7 @@ export function roiPool(feature: FeatureMap, rois: BoxArray, options: RoiPoolOpt
         extent[e + 3] = Math.min(Math.max(Math.ceil(f32((pw + 1) * binW)) + startW, 0), width);
       }
     }
-    const roiOut = r * channels * bins;
+    const roiOut = (first + r) * channels * bins;
     for (let b = 0; b < bins; b++) {
       const hs = extent[4 * b]!, he = extent[4 * b + 1]!, ws = extent[4 * b + 2]!, we = extent[4 * b + 3]!;
       const o = roiOut + b;
@@ -83,5 +89,4 @@ export function roiPool(feature: FeatureMap, rois: BoxArray, options: RoiPoolOpt
       for (let c = 0; c < channels; c++) out[o + c * bins] = acc[c]!;
     }
   }
-  return out;
 }
