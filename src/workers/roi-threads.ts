@@ -11,10 +11,14 @@
  * by the very same code (poolRegions), so the output is the serial one bit
  * for bit, whatever the thread count (tested).
  *
- * The maps are copied into SharedArrayBuffers (ONNX Runtime's outputs are
- * ordinary ArrayBuffers, and it takes no shared one as an input), which are
- * kept and reused between runs: a first copy costs its page faults, about
- * 40 ms for R50-FPN's 83 MB at 800 x 1216, a later one about 6 ms. The
+ * The maps are copied into a shared WebAssembly.Memory (ONNX Runtime's
+ * outputs are ordinary ArrayBuffers, and it takes no shared one as an
+ * input), which is kept and grown between runs: a first copy costs its page
+ * faults, about 40 ms for R50-FPN's 83 MB at 800 x 1216, a later one about
+ * 6 ms. Each thread has a scratch area there, and RoIAlign's channel loop
+ * runs in WebAssembly SIMD over the maps (src/core/roi/simd-bins.ts; the
+ * same bits as the TypeScript loop), so a detector at one thread splits
+ * its large jobs too, over no helper, for the SIMD loop. The
  * helpers pool into a shared output (kept likewise) and answer with the
  * chunks they took; the calling thread pools straight into the result and
  * then copies the helpers' chunks in. (They used to post each chunk's
@@ -26,6 +30,7 @@
 import { boxCount, type BoxArray } from '../core/boxes.js';
 import type { FeatureMap } from '../core/roi/feature-map.js';
 import { poolRegions, type RegionPooler, type RoiOp } from '../core/roi/pool-regions.js';
+import { MAX_PAGES, SCRATCH_FIXED_BYTES, useSimdBins } from '../core/roi/simd-bins.js';
 import { HelperThreads } from './helper-threads.js';
 
 /** Below this many output values (RoIs x channels x bins) one thread pools them all: the split would cost more than it saves. */
@@ -47,24 +52,35 @@ export interface RoiShare {
   next: Int32Array;
   /** Where the pooled features go, region r at slot r: shared memory for the helpers, the result itself for the calling thread. */
   out: Float32Array;
+  /** The WebAssembly memory the maps live in, this thread's scratch area in it (byte offset) and that area's output bytes (simd-bins.ts). */
+  memory: WebAssembly.Memory;
+  scratch: number;
+  outBytes: number;
 }
 
 /** Takes chunks of `share` until none are left, pooling each into `share.out`; returns the chunks taken. */
 export function poolChunks(share: RoiShare): number[] {
+  // The maps as views of this thread's own buffer object for the memory: the one its SIMD kernel knows.
+  const buffer = useSimdBins(share.memory, share.scratch, share.outBytes);
+  const levels = share.levels.map((level) => ({ ...level, data: new Float32Array(buffer, level.data.byteOffset, level.data.length) }));
   const chunks = Math.ceil(boxCount(share.rois) / share.chunk);
   const taken: number[] = [];
   for (let c = Atomics.add(share.next, 0, 1); c < chunks; c = Atomics.add(share.next, 0, 1)) {
-    poolRegions(share.levels, share.rois.subarray(4 * c * share.chunk, 4 * (c + 1) * share.chunk), share.op, share.out, c * share.chunk);
+    poolRegions(levels, share.rois.subarray(4 * c * share.chunk, 4 * (c + 1) * share.chunk), share.op, share.out, c * share.chunk);
     taken.push(c);
   }
   return taken;
 }
 
+/** Rounds up to a multiple of 64 bytes (a cache line: no two threads' scratch areas share one). */
+const aligned = (bytes: number) => Math.ceil(bytes / 64) * 64;
+const PAGE = 65536;
+
 export class RoiThreads implements RegionPooler {
   /** Started at the first split: a detector that never splits starts no thread. */
   private helpers: HelperThreads<RoiShare, number[]> | undefined;
-  /** Each level's shared copy, grown as needed. */
-  private readonly shared: Float32Array[] = [];
+  /** The maps' shared copies and each thread's scratch area, grown as needed. */
+  private memory: WebAssembly.Memory | undefined;
   /** The helpers' output, grown as needed. */
   private sharedOut = new Float32Array(new SharedArrayBuffer(0));
   /** One split at a time: the shared copies belong to it. */
@@ -85,7 +101,7 @@ export class RoiThreads implements RegionPooler {
   pool(levels: readonly FeatureMap[], rois: BoxArray, op: RoiOp): Promise<Float32Array> {
     const k = boxCount(rois);
     const perRoi = levels[0]!.channels * op.outputSize[0] * op.outputSize[1];
-    if (this.threads === 1 || k < this.threads || k * perRoi < MIN_SPLIT_VALUES) return Promise.resolve(poolRegions(levels, rois, op));
+    if (k < this.threads || k * perRoi < MIN_SPLIT_VALUES) return Promise.resolve(poolRegions(levels, rois, op));
     const run = this.turn.then(() => this.split(levels, rois, op, perRoi));
     this.turn = run.catch(() => undefined);
     return run;
@@ -97,20 +113,38 @@ export class RoiThreads implements RegionPooler {
     const all = Float32Array.from(rois);
     const k = boxCount(all);
     if (this.sharedOut.length < k * perRoi) this.sharedOut = new Float32Array(new SharedArrayBuffer(4 * k * perRoi));
+    // The memory: the maps, then a scratch area per thread (the calling one first).
+    const outBytes = 4 * perRoi;
+    const scratchBytes = aligned(SCRATCH_FIXED_BYTES + outBytes);
+    const offsets: number[] = [];
+    let mapsEnd = 0;
+    for (const level of levels) {
+      offsets.push(mapsEnd);
+      mapsEnd = aligned(mapsEnd + level.data.byteLength);
+    }
+    const memory = this.memoryOf(mapsEnd + this.threads * scratchBytes);
+    if (!memory) return poolRegions(levels, all, op);
     const share: RoiShare = {
-      levels: levels.map((level, l) => ({ ...level, data: this.sharedCopy(l, level.data) })),
+      levels: levels.map((level, l) => {
+        const data = new Float32Array(memory.buffer, offsets[l], level.data.length);
+        data.set(level.data);
+        return { ...level, data };
+      }),
       rois: all,
       op,
       chunk: CHUNK,
       next: new Int32Array(new SharedArrayBuffer(4)),
       out: this.sharedOut,
+      memory,
+      scratch: mapsEnd,
+      outBytes,
     };
-    const helped = Array.from({ length: helpers.size }, (_, t) => helpers.run(t, share).catch((): number[] => []));
+    const helped = Array.from({ length: helpers.size }, (_, t) => helpers.run(t, { ...share, scratch: mapsEnd + (t + 1) * scratchBytes }).catch((): number[] => []));
 
-    // The calling thread takes chunks too, from its own (unshared) maps, straight into the result.
+    // The calling thread takes chunks too, straight into the result.
     const out = new Float32Array(k * perRoi);
     const placed = new Uint8Array(Math.ceil(k / CHUNK));
-    for (const c of poolChunks({ ...share, levels: [...levels], out })) placed[c] = 1;
+    for (const c of poolChunks({ ...share, out })) placed[c] = 1;
     // The helpers' chunks are copied from shared memory: ONNX Runtime takes no SharedArrayBuffer as an input.
     for (const c of (await Promise.all(helped)).flat()) {
       out.set(this.sharedOut.subarray(c * CHUNK * perRoi, Math.min(k, (c + 1) * CHUNK) * perRoi), c * CHUNK * perRoi);
@@ -123,17 +157,21 @@ export class RoiThreads implements RegionPooler {
     return out;
   }
 
-  /** `data` copied into level l's shared buffer; a view of it. */
-  private sharedCopy(l: number, data: Float32Array): Float32Array {
-    let buffer = this.shared[l];
-    if (!buffer || buffer.length < data.length) buffer = this.shared[l] = new Float32Array(new SharedArrayBuffer(data.byteLength));
-    const view = buffer.subarray(0, data.length);
-    view.set(data);
-    return view;
+  /** The shared memory, grown to at least `bytes`; undefined past its 4 GiB, or where it cannot grow (the calling thread then pools alone). */
+  private memoryOf(bytes: number): WebAssembly.Memory | undefined {
+    const pages = Math.ceil(bytes / PAGE);
+    if (pages > MAX_PAGES) return undefined;
+    try {
+      if (!this.memory) this.memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
+      else if (this.memory.buffer.byteLength < bytes) this.memory.grow(pages - this.memory.buffer.byteLength / PAGE);
+    } catch {
+      return undefined;
+    }
+    return this.memory;
   }
 
   async close(): Promise<void> {
-    this.shared.length = 0;
+    this.memory = undefined;
     this.sharedOut = new Float32Array(new SharedArrayBuffer(0));
     await this.helpers?.close();
   }

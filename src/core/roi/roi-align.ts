@@ -26,6 +26,7 @@
 
 import { boxCount, type BoxArray } from '../boxes.js';
 import { checkFeatureMap, type FeatureMap } from './feature-map.js';
+import { CHANNELS_PER_PASS, SCRATCH_CELLS, simdBinsFor } from './simd-bins.js';
 
 const f32 = Math.fround;
 
@@ -172,8 +173,13 @@ function averageBins(
   const rows = axisCells(ys, outH, gridH);
   const cols = axisCells(xs, outW, gridW);
   const cellWeight = new Float64Array(4 * gridH * gridW);
-  const cellPos = new Int32Array(cellWeight.length);
-  const weights = new Float64Array(cellWeight.length);
+  // Where the maps live in a WebAssembly memory set up for it, the channel loop runs there (simd-bins.ts):
+  // the cells as byte offsets into that memory, the RoI's output in its scratch area, copied out at the end.
+  const simd = channels % CHANNELS_PER_PASS === 0 && cellWeight.length <= SCRATCH_CELLS ? simdBinsFor(data.buffer) : undefined;
+  const usable = simd && simd.out.length >= channels * bins ? simd : undefined;
+  const cellPos = usable ? usable.cells : new Int32Array(cellWeight.length);
+  const weights = usable ? usable.weights : new Float64Array(cellWeight.length);
+  const [posBase, posUnit] = usable ? [data.byteOffset, 4 * channels] : [0, channels];
   for (let ph = 0; ph < outH; ph++) {
     const r0 = rows.first[ph]!, nr = rows.first[ph + 1]! - r0;
     for (let pw = 0; pw < outW; pw++) {
@@ -200,9 +206,13 @@ function averageBins(
         for (let ci = 0; ci < nc; ci++) {
           const w = cellWeight[ri * nc + ci]!;
           if (w === 0) continue;
-          cellPos[n] = (rowStart + cols.cell[c0 + ci]!) * channels;
+          cellPos[n] = posBase + (rowStart + cols.cell[c0 + ci]!) * posUnit;
           weights[n++] = w;
         }
+      }
+      if (usable) {
+        usable.bins(cellPos.byteOffset, n, weights.byteOffset, channels, usable.outOffset + 4 * (ph * outW + pw), 4 * bins, count);
+        continue;
       }
 
       const o = roiOut + ph * outW + pw;
@@ -237,6 +247,7 @@ function averageBins(
       }
     }
   }
+  if (usable) out.set(usable.out.subarray(0, channels * bins), roiOut);
 }
 
 /** Along one axis, per bin: the distinct cells its taps read, and each tap's index among them. */

@@ -5,6 +5,7 @@ import { inferFeatureScale, mapRoisToLevels } from '../../../src/core/roi/level-
 import { multiScaleRoiAlign } from '../../../src/core/roi/multi-scale-roi-align.js';
 import { roiAlign } from '../../../src/core/roi/roi-align.js';
 import { roiPool } from '../../../src/core/roi/roi-pool.js';
+import { CHANNELS_PER_PASS, MAX_PAGES, SCRATCH_FIXED_BYTES, simdBinsFor, useSimdBins } from '../../../src/core/roi/simd-bins.js';
 import { fixturePath, loadFixture, maxAbsDiff } from '../../helpers/fixtures.js';
 import { referenceRoiAlign } from '../../helpers/roi-align-reference.js';
 
@@ -134,6 +135,37 @@ describe("roi_align's cell-at-a-time 'avg' against the sample-at-a-time referenc
           }
         }
       }
+    });
+  }
+
+  // The SIMD channel loop (simd-bins.ts) runs where the map lives in a WebAssembly memory set up for it: the same cases,
+  // bit for bit against the reference; 48 channels (not a multiple of CHANNELS_PER_PASS) take the TypeScript loop there.
+  for (const channels of [64, 48]) {
+    it(`${channels} channels in a WebAssembly memory: bit for bit, the SIMD loop ${channels % CHANNELS_PER_PASS ? 'not ' : ''}taken`, () => {
+      const { map, boxes } = randomCase(channels + 1, channels, 23, 37, 40);
+      const outBytes = 4 * channels * 14 * 14;
+      const memory = new WebAssembly.Memory({ initial: Math.ceil((map.data.byteLength + SCRATCH_FIXED_BYTES + outBytes) / 65536), maximum: MAX_PAGES, shared: true });
+      const buffer = useSimdBins(memory, map.data.byteLength, outBytes);
+      const data = new Float32Array(buffer, 0, map.data.length);
+      data.set(map.data);
+      // Count the kernel's calls: the 64-channel map must go through it, the 48-channel one must not.
+      const kernel = simdBinsFor(buffer)!;
+      const bins = kernel.bins;
+      let calls = 0;
+      kernel.bins = (...args) => {
+        calls++;
+        bins(...args);
+      };
+      for (const aligned of [false, true]) {
+        for (const samplingRatio of [0, 1, 2, 3]) {
+          for (const outputSize of [[7, 7], [3, 5], [14, 14]] as const) {
+            const options = { outputSize, spatialScale: 1 / 16, samplingRatio, aligned };
+            expect(bits(roiAlign({ ...map, data }, boxes, options)).equals(bits(referenceRoiAlign(map, boxes, options))), JSON.stringify(options)).toBe(true);
+          }
+        }
+      }
+      if (channels % CHANNELS_PER_PASS) expect(calls).toBe(0);
+      else expect(calls).toBeGreaterThan(1000);
     });
   }
 });
