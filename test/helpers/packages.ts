@@ -3,7 +3,7 @@
  * what a broken or unusual package does.
  */
 
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ModelManifest } from '../../src/model/manifest-schema.js';
@@ -17,10 +17,11 @@ import { fixturePath } from './fixtures.js';
 export const TINY_FPN = fixturePath('packages', 'fixture-tiny-fpn');
 
 let both: string | undefined;
-/** A models folder with the shipped packages and the test ones (links, made once per process), for MODELS_DIR. */
+/** A models folder with the shipped packages and the test ones (links, made once per process and removed at its exit), for MODELS_DIR. */
 export function modelsWithFixtures(): string {
   if (both) return both;
-  both = mkdtempSync(join(tmpdir(), 'rcnn-serve-models-'));
+  const dir = (both = mkdtempSync(join(tmpdir(), 'rcnn-serve-models-')));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const shipped = readdirSync(SHIPPED_MODELS_DIR).filter((name) => existsSync(join(SHIPPED_MODELS_DIR, name, 'model.json')));
   for (const name of shipped) symlinkSync(join(SHIPPED_MODELS_DIR, name), join(both, name));
   symlinkSync(TINY_FPN, join(both, 'fixture-tiny-fpn'));
