@@ -195,8 +195,7 @@ export function quantizeGraph(source: EditableModel, ranges: ReadonlyMap<string,
     return p;
   };
 
-  const initializers = new Map(model.initializers.map((t) => [t.name, t]));
-  const added: EditableTensor[] = [];
+  const initializers = new Initializers(model.initializers);
   const weights = new Map<string, { output: string; scales: Float32Array }>();
   const products = new Map<string, { name: string; scales: Float32Array }>();
   const scalar = (name: string, p: QuantParams): [string, string] => {
@@ -204,10 +203,7 @@ export function quantizeGraph(source: EditableModel, ranges: ReadonlyMap<string,
       for (const t of [
         { name: `${name}_scale`, dims: [], dataType: DataType.FLOAT, data: bytesOf(Float32Array.of(p.scale)) },
         { name: `${name}_zero_point`, dims: [], dataType: DataType.UINT8, data: Uint8Array.of(p.zeroPoint) },
-      ]) {
-        initializers.set(t.name, t);
-        added.push(t);
-      }
+      ]) initializers.add(t);
     }
     return [`${name}_scale`, `${name}_zero_point`];
   };
@@ -252,11 +248,11 @@ export function quantizeGraph(source: EditableModel, ranges: ReadonlyMap<string,
     }
     if (out!.floatOutput) {
       const [, zeroPoint] = scalar(paramsOf.get(input)!, paramsFor(input));
-      rewritten.push(...integerProduct(n, `${n.inputs[0]!}_quantized`, paramsFor(input).scale, zeroPoint, initializers, added, products));
+      rewritten.push(...integerProduct(n, `${n.inputs[0]!}_quantized`, paramsFor(input).scale, zeroPoint, initializers, products));
       return;
     }
     if (n.opType !== 'Add') {
-      rewritten.push(...quantizeNodeWeights(n, paramsFor(input).scale, initializers, added, weights));
+      rewritten.push(...quantizeNodeWeights(n, paramsFor(input).scale, initializers, weights));
     }
     // Output: the op writes `<t>_float`; its QuantizeLinear (with a folded Relu's clamp) and DequantizeLinear give `t` back.
     const t = out!.tensor;
@@ -268,10 +264,10 @@ export function quantizeGraph(source: EditableModel, ranges: ReadonlyMap<string,
   model.nodes = withoutUnreadDequantize(shapesFromQuantized(rewritten), model);
   // The fp32 weights and biases no node reads any more are dropped (a float node may still read one;
   // an initializer an old exporter also lists as a graph input stays, or it would become a feed).
-  const kept = new Set([...rewritten.flatMap((n) => n.inputs), ...model.inputs.map((i) => i.name), ...model.outputs.map((o) => o.name)]);
-  model.initializers = [...model.initializers, ...added].filter((t) => kept.has(t.name));
+  const kept = new Set([...model.nodes.flatMap((n) => n.inputs), ...model.inputs.map((i) => i.name), ...model.outputs.map((o) => o.name)]);
+  model.initializers = [...model.initializers, ...initializers.added].filter((t) => kept.has(t.name));
   // Tensors that no longer exist (a folded Relu's input, a float weight) lose their value_info.
-  const live = new Set(rewritten.flatMap((n) => n.outputs));
+  const live = new Set(model.nodes.flatMap((n) => n.outputs));
   model.valueInfo = model.valueInfo.filter((v) => live.has(v.name));
   return model;
 }
@@ -317,15 +313,11 @@ function integerProduct(
   quantized: string,
   inputScale: number,
   zeroPoint: string,
-  initializers: Map<string, EditableTensor>,
-  added: EditableTensor[],
+  initializers: Initializers,
   products: Map<string, { name: string; scales: Float32Array }>,
 ): EditableNode[] {
   const name = nodeName(n);
-  const add = (t: EditableTensor) => {
-    initializers.set(t.name, t);
-    added.push(t);
-  };
+  const add = (t: EditableTensor) => initializers.add(t);
   const wName = n.inputs[1]!;
   let w = products.get(wName);
   if (!w) {
@@ -358,6 +350,29 @@ function integerProduct(
   return nodes;
 }
 
+/** A graph's initializers by name, and those a rewrite adds to them, in order. */
+class Initializers {
+  private readonly byName: Map<string, EditableTensor>;
+  readonly added: EditableTensor[] = [];
+
+  constructor(existing: readonly EditableTensor[]) {
+    this.byName = new Map(existing.map((t) => [t.name, t]));
+  }
+
+  get(name: string): EditableTensor | undefined {
+    return this.byName.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  add(t: EditableTensor): void {
+    this.byName.set(t.name, t);
+    this.added.push(t);
+  }
+}
+
 function readByInt8(model: EditableModel, t: string, int8: ReadonlySet<string>): boolean {
   return model.nodes.some((m, i) => m.inputs.includes(t) && int8.has(nodeName(m)));
 }
@@ -371,16 +386,12 @@ function readByInt8(model: EditableModel, t: string, int8: ReadonlySet<string>):
 function quantizeNodeWeights(
   n: EditableNode,
   inputScale: number,
-  initializers: Map<string, EditableTensor>,
-  added: EditableTensor[],
+  initializers: Initializers,
   weights: Map<string, { output: string; scales: Float32Array }>,
 ): EditableNode[] {
   const nodes: EditableNode[] = [];
   const axis = weightAxis(n);
-  const add = (t: EditableTensor) => {
-    initializers.set(t.name, t);
-    added.push(t);
-  };
+  const add = (t: EditableTensor) => initializers.add(t);
   const deq = (base: string, values: EditableTensor, scales: Float32Array, zeroType: number, dqAxis: number) => {
     add(values);
     add({ name: `${base}_scale`, dims: [scales.length], dataType: DataType.FLOAT, data: bytesOf(scales) });
