@@ -247,8 +247,9 @@ export function quantizeGraph(source: EditableModel, ranges: ReadonlyMap<string,
       n.inputs[k] = deq;
     }
     if (out!.floatOutput) {
-      const [, zeroPoint] = scalar(paramsOf.get(input)!, paramsFor(input));
-      rewritten.push(...integerProduct(n, `${n.inputs[0]!}_quantized`, paramsFor(input).scale, zeroPoint, initializers, products));
+      const p = paramsFor(input);
+      const [, zeroPoint] = scalar(paramsOf.get(input)!, p);
+      rewritten.push(...integerProduct(n, `${n.inputs[0]!}_quantized`, p.scale, zeroPoint, initializers, products));
       return;
     }
     if (n.opType !== 'Add') {
@@ -317,7 +318,6 @@ function integerProduct(
   products: Map<string, { name: string; scales: Float32Array }>,
 ): EditableNode[] {
   const name = nodeName(n);
-  const add = (t: EditableTensor) => initializers.add(t);
   const wName = n.inputs[1]!;
   let w = products.get(wName);
   if (!w) {
@@ -329,12 +329,12 @@ function integerProduct(
     const kn = transposed ? Float32Array.from({ length: k * cols }, (_, i) => src[(i % cols) * k + Math.floor(i / cols)]!) : src;
     const q = quantizeWeights(kn, [k, cols], 1);
     w = { name: `${wName}_int8_kn`, scales: q.scales };
-    add({ name: w.name, dims: [k, cols], dataType: DataType.INT8, data: bytesOf(q.values) });
-    add({ name: `${w.name}_zero_point`, dims: [], dataType: DataType.INT8, data: new Uint8Array(1) });
+    initializers.add({ name: w.name, dims: [k, cols], dataType: DataType.INT8, data: bytesOf(q.values) });
+    initializers.add({ name: `${w.name}_zero_point`, dims: [], dataType: DataType.INT8, data: new Uint8Array(1) });
     products.set(wName, w);
   }
   const scales = w.scales.map((s) => Math.fround(inputScale * s));
-  add({ name: `${name}_output_scale`, dims: [scales.length], dataType: DataType.FLOAT, data: bytesOf(scales) });
+  initializers.add({ name: `${name}_output_scale`, dims: [scales.length], dataType: DataType.FLOAT, data: bytesOf(scales) });
   const conv = n.opType === 'Conv';
   const node = (suffix: string, opType: string, inputs: string[], output: string, attributes: EditableNode['attributes'] = []): EditableNode =>
     ({ name: suffix ? `${name}_${suffix}` : name, opType, domain: '', inputs, outputs: [output], attributes });
@@ -391,11 +391,10 @@ function quantizeNodeWeights(
 ): EditableNode[] {
   const nodes: EditableNode[] = [];
   const axis = weightAxis(n);
-  const add = (t: EditableTensor) => initializers.add(t);
   const deq = (base: string, values: EditableTensor, scales: Float32Array, zeroType: number, dqAxis: number) => {
-    add(values);
-    add({ name: `${base}_scale`, dims: [scales.length], dataType: DataType.FLOAT, data: bytesOf(scales) });
-    add({ name: `${base}_zero_point`, dims: [scales.length], dataType: zeroType, data: new Uint8Array(scales.length * (zeroType === DataType.INT32 ? 4 : 1)) });
+    initializers.add(values);
+    initializers.add({ name: `${base}_scale`, dims: [scales.length], dataType: DataType.FLOAT, data: bytesOf(scales) });
+    initializers.add({ name: `${base}_zero_point`, dims: [scales.length], dataType: zeroType, data: new Uint8Array(scales.length * (zeroType === DataType.INT32 ? 4 : 1)) });
     nodes.push({ name: `${base}_DequantizeLinear`, opType: 'DequantizeLinear', domain: '', inputs: [values.name, `${base}_scale`, `${base}_zero_point`], outputs: [`${base}_dequantized`], attributes: [{ name: 'axis', value: dqAxis }] });
     return `${base}_dequantized`;
   };

@@ -19,7 +19,7 @@
  * runs in WebAssembly SIMD over the maps (src/core/roi/simd-bins.ts; the
  * same bits as the TypeScript loop), so a detector at one thread splits
  * its large jobs too, over no helper, for the SIMD loop. The
- * helpers pool into a shared output (kept likewise) and answer with the
+ * helpers pool into the output area of that memory and answer with the
  * chunks they took; the calling thread pools straight into the result and
  * then copies the helpers' chunks in. (They used to post each chunk's
  * features back: an array per chunk to allocate, collect and place.) The
@@ -30,7 +30,7 @@
 import { boxCount, type BoxArray } from '../core/boxes.js';
 import type { FeatureMap } from '../core/roi/feature-map.js';
 import { poolRegions, type RegionPooler, type RoiOp } from '../core/roi/pool-regions.js';
-import { MAX_PAGES, SCRATCH_FIXED_BYTES, useSimdBins } from '../core/roi/simd-bins.js';
+import { MAX_PAGES, SCRATCH_FIXED_BYTES, useSimdBins, WASM_PAGE_BYTES } from '../core/roi/simd-bins.js';
 import { HelperThreads } from './helper-threads.js';
 
 /** Below this many output values (RoIs x channels x bins) one thread pools them all: the split would cost more than it saves. */
@@ -74,15 +74,12 @@ export function poolChunks(share: RoiShare): number[] {
 
 /** Rounds up to a multiple of 64 bytes (a cache line: no two threads' scratch areas share one). */
 const aligned = (bytes: number) => Math.ceil(bytes / 64) * 64;
-const PAGE = 65536;
 
 export class RoiThreads implements RegionPooler {
   /** Started at the first split: a detector that never splits starts no thread. */
   private helpers: HelperThreads<RoiShare, number[]> | undefined;
-  /** The maps' shared copies and each thread's scratch area, grown as needed. */
+  /** The maps' shared copies, each thread's scratch area and the helpers' output, grown as needed. */
   private memory: WebAssembly.Memory | undefined;
-  /** The helpers' output, grown as needed. */
-  private sharedOut = new Float32Array(new SharedArrayBuffer(0));
   /** One split at a time: the shared copies belong to it. */
   private turn: Promise<unknown> = Promise.resolve();
 
@@ -112,8 +109,7 @@ export class RoiThreads implements RegionPooler {
     const helpers = (this.helpers ??= new HelperThreads('roi-worker', this.threads - 1, 'RoI'));
     const all = Float32Array.from(rois);
     const k = boxCount(all);
-    if (this.sharedOut.length < k * perRoi) this.sharedOut = new Float32Array(new SharedArrayBuffer(4 * k * perRoi));
-    // The memory: the maps, then a scratch area per thread (the calling one first).
+    // The memory: the maps, a scratch area per thread (the calling one first), the helpers' output.
     const outBytes = 4 * perRoi;
     const scratchBytes = aligned(SCRATCH_FIXED_BYTES + outBytes);
     const offsets: number[] = [];
@@ -122,8 +118,10 @@ export class RoiThreads implements RegionPooler {
       offsets.push(mapsEnd);
       mapsEnd = aligned(mapsEnd + level.data.byteLength);
     }
-    const memory = this.memoryOf(mapsEnd + this.threads * scratchBytes);
+    const outStart = mapsEnd + this.threads * scratchBytes;
+    const memory = this.memoryOf(outStart + k * outBytes);
     if (!memory) return poolRegions(levels, all, op);
+    const shared = new Float32Array(memory.buffer, outStart, k * perRoi);
     const share: RoiShare = {
       levels: levels.map((level, l) => {
         const data = new Float32Array(memory.buffer, offsets[l], level.data.length);
@@ -134,7 +132,7 @@ export class RoiThreads implements RegionPooler {
       op,
       chunk: CHUNK,
       next: new Int32Array(new SharedArrayBuffer(4)),
-      out: this.sharedOut,
+      out: shared,
       memory,
       scratch: mapsEnd,
       outBytes,
@@ -147,7 +145,7 @@ export class RoiThreads implements RegionPooler {
     for (const c of poolChunks({ ...share, out })) placed[c] = 1;
     // The helpers' chunks are copied from shared memory: ONNX Runtime takes no SharedArrayBuffer as an input.
     for (const c of (await Promise.all(helped)).flat()) {
-      out.set(this.sharedOut.subarray(c * CHUNK * perRoi, Math.min(k, (c + 1) * CHUNK) * perRoi), c * CHUNK * perRoi);
+      out.set(shared.subarray(c * CHUNK * perRoi, Math.min(k, (c + 1) * CHUNK) * perRoi), c * CHUNK * perRoi);
       placed[c] = 1;
     }
     // A helper that died had taken chunks it never answered: they are pooled here.
@@ -159,11 +157,11 @@ export class RoiThreads implements RegionPooler {
 
   /** The shared memory, grown to at least `bytes`; undefined past its 4 GiB, or where it cannot grow (the calling thread then pools alone). */
   private memoryOf(bytes: number): WebAssembly.Memory | undefined {
-    const pages = Math.ceil(bytes / PAGE);
+    const pages = Math.ceil(bytes / WASM_PAGE_BYTES);
     if (pages > MAX_PAGES) return undefined;
     try {
       if (!this.memory) this.memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
-      else if (this.memory.buffer.byteLength < bytes) this.memory.grow(pages - this.memory.buffer.byteLength / PAGE);
+      else if (this.memory.buffer.byteLength < bytes) this.memory.grow(pages - this.memory.buffer.byteLength / WASM_PAGE_BYTES);
     } catch {
       return undefined;
     }
@@ -172,7 +170,6 @@ export class RoiThreads implements RegionPooler {
 
   async close(): Promise<void> {
     this.memory = undefined;
-    this.sharedOut = new Float32Array(new SharedArrayBuffer(0));
     await this.helpers?.close();
   }
 }

@@ -37,7 +37,7 @@ export function multiScaleRoiAlignInto(levels: readonly FeatureMap[], rois: BoxA
   }
   const slotsOf = (members: ArrayLike<number>) => (first === 0 ? members : Int32Array.from(members, (m) => first + m));
   if (levels.length === 1) {
-    roiAlignInto(levels[0]!, rois, { ...align, spatialScale: scales[0]! }, out, first === 0 ? undefined : slotsOf(Int32Array.from({ length: boxCount(rois) }, (_, r) => r)));
+    roiAlignInto(levels[0]!, rois, { ...align, spatialScale: scales[0]! }, out, first === 0 ? undefined : Int32Array.from({ length: boxCount(rois) }, (_, r) => first + r));
     return;
   }
   const channels = levels[0]!.channels;

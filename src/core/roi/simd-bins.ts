@@ -14,7 +14,9 @@
 
 import { ROI_ALIGN_WASM } from './roi-align-module.js';
 
-/** The memory's largest size, in 64 KiB pages (4 GiB: the most a 32-bit memory addresses). */
+/** A WebAssembly memory page. */
+export const WASM_PAGE_BYTES = 65536;
+/** The memory's largest size, in pages (4 GiB: the most a 32-bit memory addresses). */
 export const MAX_PAGES = 65536;
 
 /** Channels a pass over a bin's cells sums, two to a register: the channel count must be a multiple. */
