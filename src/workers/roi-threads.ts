@@ -18,8 +18,8 @@
  * 6 ms. Each thread has a scratch area there, and RoIAlign's channel loop
  * runs in WebAssembly SIMD over the maps (src/core/roi/simd-bins.ts; the
  * same bits as the TypeScript loop), so a detector at one thread splits
- * its large jobs too, over no helper, for the SIMD loop. The
- * helpers pool into the output area of that memory and answer with the
+ * its large RoIAlign jobs too, over no helper, for the SIMD loop. The
+ * helpers pool into one shared output per split and answer with the
  * chunks they took; the calling thread pools straight into the result and
  * then copies the helpers' chunks in. (They used to post each chunk's
  * features back: an array per chunk to allocate, collect and place.) The
@@ -78,7 +78,7 @@ const aligned = (bytes: number) => Math.ceil(bytes / 64) * 64;
 export class RoiThreads implements RegionPooler {
   /** Started at the first split: a detector that never splits starts no thread. */
   private helpers: HelperThreads<RoiShare, number[]> | undefined;
-  /** The maps' shared copies, each thread's scratch area and the helpers' output, grown as needed. */
+  /** The maps' shared copies and each thread's scratch area, grown as needed. */
   private memory: WebAssembly.Memory | undefined;
   /** One split at a time: the shared copies belong to it. */
   private turn: Promise<unknown> = Promise.resolve();
@@ -98,7 +98,9 @@ export class RoiThreads implements RegionPooler {
   pool(levels: readonly FeatureMap[], rois: BoxArray, op: RoiOp): Promise<Float32Array> {
     const k = boxCount(rois);
     const perRoi = levels[0]!.channels * op.outputSize[0] * op.outputSize[1];
-    if (k < this.threads || k * perRoi < MIN_SPLIT_VALUES) return Promise.resolve(poolRegions(levels, rois, op));
+    // One thread splits only for RoIAlign's SIMD loop: RoI max pooling would gain nothing from the copy.
+    const serial = k < this.threads || k * perRoi < MIN_SPLIT_VALUES || (this.threads === 1 && op.type !== 'roi-align');
+    if (serial) return Promise.resolve(poolRegions(levels, rois, op));
     const run = this.turn.then(() => this.split(levels, rois, op, perRoi));
     this.turn = run.catch(() => undefined);
     return run;
@@ -109,7 +111,7 @@ export class RoiThreads implements RegionPooler {
     const helpers = (this.helpers ??= new HelperThreads('roi-worker', this.threads - 1, 'RoI'));
     const all = Float32Array.from(rois);
     const k = boxCount(all);
-    // The memory: the maps, a scratch area per thread (the calling one first), the helpers' output.
+    // The memory: the maps, then a scratch area per thread (the calling one first).
     const outBytes = 4 * perRoi;
     const scratchBytes = aligned(SCRATCH_FIXED_BYTES + outBytes);
     const offsets: number[] = [];
@@ -118,10 +120,12 @@ export class RoiThreads implements RegionPooler {
       offsets.push(mapsEnd);
       mapsEnd = aligned(mapsEnd + level.data.byteLength);
     }
-    const outStart = mapsEnd + this.threads * scratchBytes;
-    const memory = this.memoryOf(outStart + k * outBytes);
+    const memory = this.memoryOf(mapsEnd + this.threads * scratchBytes);
     if (!memory) return poolRegions(levels, all, op);
-    const shared = new Float32Array(memory.buffer, outStart, k * perRoi);
+    // The helpers' output lives only as long as the split: kept, it would hold K x C x bins floats per
+    // inference worker for good (Fast R-CNN's 2000 regions x 512 x 7 x 7: 200 MB), past what a
+    // container's memory allows (measured: the image test's 1 GiB container OOM-killed).
+    const shared = helpers.size ? new Float32Array(new SharedArrayBuffer(4 * k * perRoi)) : new Float32Array(0);
     const share: RoiShare = {
       levels: levels.map((level, l) => {
         const data = new Float32Array(memory.buffer, offsets[l], level.data.length);
